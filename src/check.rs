@@ -1,0 +1,40 @@
+//! Hyperparameter checks shared by every algorithm, with PyTorch's wording.
+
+use crate::Error;
+
+fn require(ok: bool, name: &'static str, value: f64, expected: &'static str) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter {
+            name,
+            value,
+            expected,
+        })
+    }
+}
+
+/// `value` is finite and `>= 0`.
+pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), Error> {
+    require(
+        value.is_finite() && value >= 0.0,
+        name,
+        value,
+        "a finite number >= 0",
+    )
+}
+
+/// `value` is in `[0, 1)`.
+pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), Error> {
+    require(
+        (0.0..1.0).contains(&value),
+        name,
+        value,
+        "a number in [0, 1)",
+    )
+}
+
+/// The learning rate every algorithm has.
+pub(crate) fn learning_rate(value: f64) -> Result<(), Error> {
+    non_negative("learning rate", value)
+}

@@ -1,0 +1,52 @@
+//! The crate's error type.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in an optimizer call.
+///
+/// Every variant is returned *before* anything is written: after an `Err`, the parameters and
+/// the optimizer's state are exactly as they were before the call.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A gradient was given for a key that the parameter map does not hold.
+    #[error("gradient for unknown parameter {key:?}: no parameter has that key")]
+    UnknownKey {
+        /// The gradient's key.
+        key: String,
+    },
+    /// A gradient's shape differs from its parameter's (gradients are never broadcast).
+    #[error(
+        "shape mismatch for {key:?}: parameter has shape {param_shape:?}, gradient has shape {grad_shape:?}"
+    )]
+    ShapeMismatch {
+        /// The key of the parameter and gradient.
+        key: String,
+        /// The parameter's shape.
+        param_shape: Vec<usize>,
+        /// The gradient's shape.
+        grad_shape: Vec<usize>,
+    },
+    /// A parameter no longer has the shape of the optimizer state created for its key.
+    #[error(
+        "state shape mismatch for {key:?}: optimizer state has shape {state_shape:?}, parameter has shape {param_shape:?} (call reset() after reshaping a parameter)"
+    )]
+    StateShapeMismatch {
+        /// The parameter's key.
+        key: String,
+        /// The shape of the optimizer state kept for the key.
+        state_shape: Vec<usize>,
+        /// The parameter's current shape.
+        param_shape: Vec<usize>,
+    },
+    /// A hyperparameter is outside its valid range.
+    #[error("Invalid {name}: {value} (expected {expected})")]
+    InvalidHyperparameter {
+        /// What the hyperparameter is, in PyTorch's wording ("learning rate", "epsilon value", ...).
+        name: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// The range the value must lie in.
+        expected: &'static str,
+    },
+}

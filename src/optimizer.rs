@@ -1,0 +1,57 @@
+//! The [`Optimizer`] trait.
+
+use std::fmt::Debug;
+
+use crate::{Error, Params, Scalar};
+
+/// A stateful optimizer that updates a map of parameters in place from a map of gradients.
+///
+/// Object safe, so optimizers chosen at run time can sit side by side:
+///
+/// ```
+/// use ndoptim::{AdaGrad, Adam, Momentum, Optimizer, Sgd};
+/// let optimizers: Vec<Box<dyn Optimizer<f32>>> = vec![
+///     Box::new(Sgd::default()),
+///     Box::new(Momentum::default()),
+///     Box::new(AdaGrad::default()),
+///     Box::new(Adam::default()),
+/// ];
+/// let names: Vec<_> = optimizers.iter().map(|o| o.name()).collect();
+/// assert_eq!(names, ["SGD", "Momentum", "AdaGrad", "Adam"]);
+/// ```
+pub trait Optimizer<F: Scalar>: Debug {
+    /// Updates every parameter that has a gradient, in place.
+    ///
+    /// - A key of `grads` must be a key of `params`, with a gradient of exactly the parameter's
+    ///   shape (never broadcast), and, if the optimizer already holds state for that key, the
+    ///   parameter must still have the state's shape.
+    /// - A key of `params` without a gradient is left untouched, its state included (a frozen
+    ///   parameter).
+    /// - State for a key is created, zero-filled unless the algorithm says otherwise, the first
+    ///   time the key is updated; each key counts its own steps.
+    /// - Any memory layout (C order, Fortran order, non-contiguous) gives the same result.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownKey`], [`Error::ShapeMismatch`], [`Error::StateShapeMismatch`], or
+    /// [`Error::InvalidHyperparameter`]. The whole call is checked before anything is written:
+    /// after an error, parameters and state are exactly as they were.
+    fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error>;
+
+    /// The current learning rate.
+    fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate, for schedules; state is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] if `lr` is negative or not finite; the learning rate is
+    /// then unchanged.
+    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error>;
+
+    /// Drops all per-key state (moments, velocities, step counts); hyperparameters are kept.
+    fn reset(&mut self);
+
+    /// The algorithm's name, as its reference spells it (`"SGD"`, `"Adam"`, ...).
+    fn name(&self) -> &'static str;
+}

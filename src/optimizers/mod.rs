@@ -1,0 +1,11 @@
+//! The algorithms: one file each, holding its hyperparameters and per-element rule.
+
+/// Declares each algorithm's module and re-exports its public items: adding an algorithm is
+/// one new file and its name here.
+macro_rules! algorithms {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name; pub use $name::*;)*
+    };
+}
+
+algorithms!(sgd, momentum, nesterov, adagrad, rmsprop, adam);

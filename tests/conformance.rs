@@ -1,0 +1,69 @@
+//! Replays every reference trajectory of `tests/data/` (or of `$NDOPTIM_CONFORMANCE_DIR`) and
+//! prints one line per file: its name, the largest relative error, PASS or FAIL.
+//!
+//! Tolerances (`../shared/conformance/README.md`): f64 `1e-12`, f32 `1e-5`, relative to
+//! `max(1, |reference|)`, after every step.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let dir = std::env::var_os("NDOPTIM_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data"));
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(|e| Some(e.ok()?.path())).collect(),
+        Err(e) => {
+            eprintln!("conformance: cannot read {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    files.retain(|f| f.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    println!("conformance vectors in {}", dir.display());
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let t = match common::read_json(file) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("{name:<80} FAIL  {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        if t.get("expected").is_none() {
+            continue; // not a trajectory (schedules, clipping, figure paths): other tests read it
+        }
+        let (result, tolerance) = match t["dtype"].as_str() {
+            Some("f64") => (common::replay::<f64>(&t), 1e-12),
+            Some("f32") => (common::replay::<f32>(&t), 1e-5),
+            other => (Err(format!("unknown dtype {other:?}")), 0.0),
+        };
+        match result {
+            Ok(err) if err <= tolerance => {
+                println!("{name:<80} {err:9.2e}  PASS");
+                passed += 1;
+            }
+            Ok(err) => {
+                println!("{name:<80} {err:9.2e}  FAIL  (tolerance {tolerance:.0e})");
+                failed += 1;
+            }
+            Err(e) => {
+                println!("{name:<80} {:>9}  FAIL  {e}", "-");
+                failed += 1;
+            }
+        }
+    }
+    println!("conformance: {passed} passed, {failed} failed");
+    if failed == 0 && passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
