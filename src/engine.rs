@@ -214,6 +214,11 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         self.state.get(key).map(|s| s.step)
     }
 
+    /// The keys that have state, in no particular order.
+    pub fn state_keys(&self) -> impl Iterator<Item = &str> {
+        self.state.keys().map(String::as_str)
+    }
+
     /// The names of this algorithm's state slots, in order.
     pub fn slot_names(&self) -> &'static [&'static str] {
         R::SLOT_NAMES

@@ -161,3 +161,36 @@ pub fn replay<F: Scalar>(t: &Value) -> Result<f64, String> {
     }
     Ok(worst)
 }
+
+/// Everything an optimizer holds per key, bit for bit, sorted by key: for "nothing changed" checks.
+pub fn state_bits<R: ndoptim::Rule<F>, F: Scalar>(
+    opt: &ndoptim::Engine<R, F>,
+) -> Vec<(String, u64, Vec<Vec<u64>>)> {
+    let mut keys: Vec<&str> = opt.state_keys().collect();
+    keys.sort_unstable();
+    keys.into_iter()
+        .map(|k| {
+            let slots = opt
+                .slot_names()
+                .iter()
+                .map(|s| opt.slot(k, s).map(|a| bits(a.iter())).unwrap_or_default())
+                .collect();
+            (k.to_string(), opt.step_count(k).unwrap_or(0), slots)
+        })
+        .collect()
+}
+
+/// A parameter map bit for bit (shape and elements in logical order), sorted by key.
+pub fn params_bits<F: Scalar>(p: &Params<F>) -> Vec<(String, Vec<usize>, Vec<u64>)> {
+    let mut v: Vec<_> = p
+        .iter()
+        .map(|(k, a)| (k.clone(), a.shape().to_vec(), bits(a.iter())))
+        .collect();
+    v.sort();
+    v
+}
+
+fn bits<'a, F: Scalar>(it: impl Iterator<Item = &'a F>) -> Vec<u64> {
+    it.map(|x| x.to_f64().unwrap_or(f64::NAN).to_bits())
+        .collect()
+}
