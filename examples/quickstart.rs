@@ -16,14 +16,23 @@ fn data() -> (Array2<f64>, Array1<f64>) {
 
 /// Mean squared error and its gradients with respect to `W` and `b`.
 fn loss_and_grads(x: &Array2<f64>, y: &Array1<f64>, p: &Params<f64>) -> (f64, Params<f64>) {
-    let w = p["W"].view().into_dimensionality::<Ix1>().expect("W is a vector");
-    let b = p["b"].view().into_dimensionality::<Ix1>().expect("b is a vector");
+    let w = p["W"]
+        .view()
+        .into_dimensionality::<Ix1>()
+        .expect("W is a vector");
+    let b = p["b"]
+        .view()
+        .into_dimensionality::<Ix1>()
+        .expect("b is a vector");
     let err = x.dot(&w) + b[0] - y;
     let n = y.len() as f64;
     let loss = err.mapv(|e| e * e).sum() / n;
     let gw = x.t().dot(&err) * (2.0 / n);
     let gb = Array1::from(vec![err.sum() * 2.0 / n]);
-    (loss, Params::from([("W".into(), gw.into_dyn()), ("b".into(), gb.into_dyn())]))
+    (
+        loss,
+        Params::from([("W".into(), gw.into_dyn()), ("b".into(), gb.into_dyn())]),
+    )
 }
 
 fn main() -> Result<(), ndoptim::Error> {
@@ -36,7 +45,10 @@ fn main() -> Result<(), ndoptim::Error> {
         Box::new(RmsProp::default().lr(0.01)),
         Box::new(Adam::default().lr(0.1)),
     ];
-    println!("{:<10} {:>12} {:>12}   W after 200 steps (truth: [2, -1, 0.5], b 0.3)", "optimizer", "loss @ 0", "loss @ 200");
+    println!(
+        "{:<10} {:>12} {:>12}   W after 200 steps (truth: [2, -1, 0.5], b 0.3)",
+        "optimizer", "loss @ 0", "loss @ 200"
+    );
     for mut opt in optimizers {
         let mut params: Params<f64> = Params::from([
             ("W".to_string(), ArrayD::zeros(ndarray::IxDyn(&[3]))),
@@ -48,7 +60,10 @@ fn main() -> Result<(), ndoptim::Error> {
             opt.update(&mut params, &grads)?;
         }
         let (last, _) = loss_and_grads(&x, &y, &params);
-        let w = params["W"].view().into_dimensionality::<Ix1>().expect("W is a vector");
+        let w = params["W"]
+            .view()
+            .into_dimensionality::<Ix1>()
+            .expect("W is a vector");
         println!(
             "{:<10} {:>12.6} {:>12.2e}   W = [{:.3}, {:.3}, {:.3}], b = {:.3}",
             opt.name(),

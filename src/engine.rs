@@ -290,11 +290,10 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
             st.step += 1;
             let k = self.rule.scalars(self.lr, st.step);
             let rule = |p: &mut F, g: F, s: &mut R::Slots| R::apply(&k, p, g, s);
-            let mut p = p.view_mut();
             if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
                 R::Slots::for_each_slice(p, g, &mut st.slots, rule);
             } else {
-                R::Slots::for_each_logical(p, g.view(), &mut st.slots, rule);
+                R::Slots::for_each_logical(p.view_mut(), g.view(), &mut st.slots, rule);
             }
         }
         Ok(())

@@ -85,3 +85,8 @@ pub use engine::{Engine, Params, Rule, Scalar, Slots};
 pub use error::Error;
 pub use optimizer::Optimizer;
 pub use optimizers::*;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,83 @@
+//! No heap allocation in a step once every key has its state: a counting global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ndarray::{ArrayD, IxDyn};
+use ndoptim::{AdaGrad, Adam, Momentum, Nesterov, Optimizer, Params, RmsProp, Sgd};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn model() -> (Params<f32>, Params<f32>) {
+    let shapes: [(&str, &[usize]); 5] = [
+        ("W1", &[30, 20]),
+        ("b1", &[20]),
+        ("W2", &[20, 4, 3]),
+        ("s", &[]),
+        ("conv", &[2, 3, 2, 2, 3, 2]), // beyond IxDyn's inline rank
+    ];
+    let p = shapes
+        .iter()
+        .map(|(k, s)| (k.to_string(), ArrayD::from_elem(IxDyn(s), 0.5)))
+        .collect();
+    let g = shapes
+        .iter()
+        .map(|(k, s)| (k.to_string(), ArrayD::from_elem(IxDyn(s), 0.1)))
+        .collect();
+    (p, g)
+}
+
+#[test]
+fn steps_after_the_first_do_not_allocate() {
+    let optimizers: Vec<Box<dyn Optimizer<f32>>> = vec![
+        Box::new(Sgd::default()),
+        Box::new(Momentum::default()),
+        Box::new(Nesterov::default()),
+        Box::new(AdaGrad::default()),
+        Box::new(RmsProp::default()),
+        Box::new(Adam::default()),
+    ];
+    for mut opt in optimizers {
+        let (mut p, g) = model();
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        opt.update(&mut p, &g).unwrap();
+        let first = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert!(first > 0, "{}: the first step creates state", opt.name());
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            opt.update(&mut p, &g).unwrap();
+        }
+        let later = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(
+            later,
+            0,
+            "{} allocated {later} times in 10 steps",
+            opt.name()
+        );
+    }
+}
