@@ -38,3 +38,29 @@ pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), Error>
 pub(crate) fn learning_rate(value: f64) -> Result<(), Error> {
     non_negative("learning rate", value)
 }
+
+/// `value` is finite.
+pub(crate) fn finite(name: &'static str, value: f64) -> Result<(), Error> {
+    require(value.is_finite(), name, value, "a finite number")
+}
+
+/// `value` is in `[0, 1]`.
+pub(crate) fn closed_unit_interval(name: &'static str, value: f64) -> Result<(), Error> {
+    require(
+        (0.0..=1.0).contains(&value),
+        name,
+        value,
+        "a number in [0, 1]",
+    )
+}
+
+/// PyTorch's `betas`, each in `[0, 1)`.
+pub(crate) fn betas([beta1, beta2]: [f64; 2]) -> Result<(), Error> {
+    unit_interval("beta parameter at index 0", beta1)?;
+    unit_interval("beta parameter at index 1", beta2)
+}
+
+/// The error for a value that fails a condition checked by the caller.
+pub(crate) fn fail(name: &'static str, value: f64, expected: &'static str) -> Result<(), Error> {
+    require(false, name, value, expected)
+}

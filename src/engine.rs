@@ -24,14 +24,11 @@ pub(crate) fn cast<F: Scalar>(x: f64) -> F {
     F::from(x).unwrap_or_else(F::nan)
 }
 
-/// The per-element state of an algorithm: `[F; N]` for an algorithm with `N` state arrays per
-/// parameter (`[F; 0]` for plain SGD, `[F; 2]` for Adam's two moments).
-pub trait Slots<F: Scalar>: Copy + Send + Sync + AsRef<[F]> + 'static {
-    /// How many state arrays a parameter carries.
+/// The per-element state of an algorithm: `[F; N]` for an update that reads and writes `N` state
+/// arrays shaped like the parameter (`[F; 0]` for plain SGD, `[F; 2]` for Adam's two moments).
+pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
+    /// How many state arrays the update reads and writes.
     const COUNT: usize;
-
-    /// Every slot set to `x`.
-    fn splat(x: F) -> Self;
 
     /// Runs `f` over every element of contiguous, equally long `params` and `grads`, with the
     /// element's slots gathered from `state` (slot `j` of element `i` lives at `state[j * n + i]`).
@@ -54,10 +51,6 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + AsRef<[F]> + 'static {
 
 impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
     const COUNT: usize = N;
-
-    fn splat(x: F) -> Self {
-        [x; N]
-    }
 
     #[inline]
     fn for_each_slice(
@@ -116,44 +109,107 @@ fn element<F: Copy, const N: usize>(
     }
 }
 
-/// One optimization algorithm: its hyperparameters, their validation, the scalars it derives once
-/// per key and step, and its per-element rule. [`Engine`] does everything else.
+/// One key's update, handed to [`Rule::step`]: the parameter, its gradient, its state, the
+/// learning rate and the key's step count.
+pub struct Step<'a, F> {
+    lr: f64,
+    t: u64,
+    params: &'a mut ArrayD<F>,
+    grads: &'a ArrayD<F>,
+    state: &'a mut [F],
+}
+
+impl<'a, F: Scalar> Step<'a, F> {
+    /// The learning rate of this step.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// The key's step count: 1 on its first update.
+    pub fn t(&self) -> u64 {
+        self.t
+    }
+
+    /// Runs `f(p, g, slots)` once per element, in one fused pass: the way of every elementwise
+    /// rule. `S` is `[F; N]` with `N` the number of slots the rule declared for this step.
+    ///
+    /// # Panics
+    ///
+    /// If `N` disagrees with the rule's [`Rule::slots`]: a bug in the rule, not bad input.
+    #[inline]
+    pub fn for_each<S: Slots<F>>(self, f: impl FnMut(&mut F, F, &mut S)) {
+        assert_eq!(
+            S::COUNT * self.params.len(),
+            self.state.len(),
+            "a rule's per-element slots disagree with the state it declared"
+        );
+        if let (Some(p), Some(g)) = (self.params.as_slice_mut(), self.grads.as_slice()) {
+            S::for_each_slice(p, g, self.state, f);
+        } else {
+            S::for_each_logical(self.params.view_mut(), self.grads.view(), self.state, f);
+        }
+    }
+
+    /// The parameter, the gradient and the key's whole state (the slots of [`Rule::slots`], one
+    /// after the other, each in row-major order), for rules that are not elementwise.
+    pub fn parts(self) -> (ArrayViewMutD<'a, F>, ArrayViewD<'a, F>, &'a mut [F]) {
+        (self.params.view_mut(), self.grads.view(), self.state)
+    }
+}
+
+/// One optimization algorithm: its hyperparameters, their validation, the state it keeps and its
+/// update of one key. [`Engine`] does everything else: map walking, checks, state creation.
 ///
-/// Implement this to add an algorithm; see the `optimizers` sources for a few dozen lines each.
+/// An elementwise rule computes its per-step scalars in [`Rule::step`] and hands a per-element
+/// closure to [`Step::for_each`]; see the `optimizers` sources for a few dozen lines each.
 pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
-    /// The per-element state, `[F; N]`.
-    type Slots: Slots<F>;
-    /// What [`Rule::scalars`] computes once per key and step and [`Rule::apply`] reads.
-    type Scalars: Copy;
+    /// Scalars kept per key beyond its step count (NAdam's running product of momentum
+    /// coefficients, ASGD's step size); `()` for most algorithms.
+    type KeyScalars: Clone + Debug + Default + PartialEq + Send + Sync;
 
     /// The algorithm's name, as its reference spells it.
     const NAME: &'static str;
-    /// The names of the state slots, in order (PyTorch's names where PyTorch has the algorithm).
-    const SLOT_NAMES: &'static [&'static str];
     /// The default learning rate.
     const DEFAULT_LR: f64;
+
+    /// The algorithm's name for this configuration (AdamW for Adam with decoupled weight decay).
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
 
     /// Checks every hyperparameter but the learning rate, which [`Engine`] checks.
     fn validate(&self) -> Result<(), Error>;
 
-    /// The value a newly created slot holds (zero unless the algorithm says otherwise).
-    fn initial_slots(&self) -> Self::Slots {
-        Self::Slots::splat(F::zero())
+    /// The names of the state arrays this configuration keeps per parameter, in order
+    /// (PyTorch's names where PyTorch has the algorithm).
+    fn slot_names(&self) -> &'static [&'static str];
+
+    /// The state arrays kept for a parameter of `shape`, by name and shape: by default every one
+    /// of [`Rule::slot_names`] shaped like the parameter. Factored rules override it.
+    fn slots(&self, shape: &[usize]) -> Vec<(&'static str, IxDyn)> {
+        self.slot_names()
+            .iter()
+            .map(|&name| (name, IxDyn(shape)))
+            .collect()
     }
 
-    /// The scalars of step `step` (1 for a key's first update) at learning rate `lr`.
-    fn scalars(&self, lr: f64, step: u64) -> Self::Scalars;
+    /// The value a new slot starts from, given the learning rate at creation (zero unless the
+    /// algorithm says otherwise).
+    fn initial_value(&self, _slot: &str, _lr: f64) -> f64 {
+        0.0
+    }
 
-    /// Updates one parameter element `p` from its gradient `g` and its slots `s`.
-    fn apply(k: &Self::Scalars, p: &mut F, g: F, s: &mut Self::Slots);
+    /// Updates one key: its parameter in place, its state and its scalars.
+    fn step(&self, step: Step<'_, F>, scalars: &mut Self::KeyScalars);
 }
 
-/// A key's optimizer state: its shape when created, its step count and its slot arrays, stored
-/// slot after slot in one allocation so that one lookup finds all of it.
+/// A key's optimizer state: its parameter's shape when created, its step count, its scalars and
+/// its slot arrays, stored slot after slot in one allocation so that one lookup finds all of it.
 #[derive(Clone, Debug, PartialEq)]
-struct KeyState<F> {
+struct Entry<F, K> {
     shape: IxDyn,
     step: u64,
+    scalars: K,
     slots: Vec<F>,
 }
 
@@ -162,10 +218,10 @@ struct KeyState<F> {
 /// The crate's optimizers are aliases of this type ([`crate::Adam`] is `Engine<AdamRule, F>`), so
 /// everything here is available on each of them.
 #[derive(Clone, Debug)]
-pub struct Engine<R, F> {
+pub struct Engine<R: Rule<F>, F: Scalar> {
     rule: R,
     lr: f64,
-    state: HashMap<String, KeyState<F>>,
+    state: HashMap<String, Entry<F, R::KeyScalars>>,
 }
 
 impl<R: Rule<F> + Default, F: Scalar> Default for Engine<R, F> {
@@ -219,18 +275,45 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         self.state.keys().map(String::as_str)
     }
 
-    /// The names of this algorithm's state slots, in order.
+    /// The names of the state slots this configuration keeps, in order.
     pub fn slot_names(&self) -> &'static [&'static str] {
-        R::SLOT_NAMES
+        self.rule.slot_names()
     }
 
-    /// A view of state slot `slot` (one of [`Engine::slot_names`]) of `key`, shaped like the
-    /// parameter; `None` if the key has no state yet or the algorithm has no such slot.
+    /// A view of state slot `slot` (one of [`Engine::slot_names`]) of `key`; `None` if the key
+    /// has no state yet or no such slot.
     pub fn slot(&self, key: &str, slot: &str) -> Option<ArrayViewD<'_, F>> {
-        let j = R::SLOT_NAMES.iter().position(|&s| s == slot)?;
         let st = self.state.get(key)?;
-        let n = st.shape.size();
-        ArrayViewD::from_shape(st.shape.clone(), &st.slots[j * n..(j + 1) * n]).ok()
+        let mut start = 0;
+        for (name, shape) in self.rule.slots(st.shape.slice()) {
+            let len = shape.size();
+            if name == slot {
+                return ArrayViewD::from_shape(shape, st.slots.get(start..start + len)?).ok();
+            }
+            start += len;
+        }
+        None
+    }
+
+    /// The scalars `key` keeps beyond its step count; `None` before its first update.
+    pub fn key_scalars(&self, key: &str) -> Option<&R::KeyScalars> {
+        self.state.get(key).map(|s| &s.scalars)
+    }
+
+    /// Fresh state for a parameter of `shape`.
+    fn new_entry(&self, shape: &[usize]) -> Entry<F, R::KeyScalars> {
+        let spec = self.rule.slots(shape);
+        let mut slots = Vec::with_capacity(spec.iter().map(|(_, s)| s.size()).sum());
+        for (name, s) in &spec {
+            let init: F = cast(self.rule.initial_value(name, self.lr));
+            slots.extend(std::iter::repeat_n(init, s.size()));
+        }
+        Entry {
+            shape: IxDyn(shape),
+            step: 0,
+            scalars: R::KeyScalars::default(),
+            slots,
+        }
     }
 
     /// Every check of an update, before anything is written.
@@ -269,32 +352,21 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
                 continue; // unreachable: `check` found every key
             };
             if !self.state.contains_key(key) {
-                let n = p.len();
-                let mut slots = Vec::with_capacity(R::Slots::COUNT * n);
-                for &v in self.rule.initial_slots().as_ref() {
-                    slots.extend(std::iter::repeat_n(v, n));
-                }
-                let shape = p.raw_dim();
-                self.state.insert(
-                    key.clone(),
-                    KeyState {
-                        shape,
-                        step: 0,
-                        slots,
-                    },
-                );
+                let entry = self.new_entry(p.shape());
+                self.state.insert(key.clone(), entry);
             }
             let Some(st) = self.state.get_mut(key) else {
                 continue; // unreachable: inserted above
             };
             st.step += 1;
-            let k = self.rule.scalars(self.lr, st.step);
-            let rule = |p: &mut F, g: F, s: &mut R::Slots| R::apply(&k, p, g, s);
-            if let (Some(p), Some(g)) = (p.as_slice_mut(), g.as_slice()) {
-                R::Slots::for_each_slice(p, g, &mut st.slots, rule);
-            } else {
-                R::Slots::for_each_logical(p.view_mut(), g.view(), &mut st.slots, rule);
-            }
+            let step = Step {
+                lr: self.lr,
+                t: st.step,
+                params: p,
+                grads: g,
+                state: &mut st.slots,
+            };
+            self.rule.step(step, &mut st.scalars);
         }
         Ok(())
     }
@@ -314,6 +386,6 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     }
 
     fn name(&self) -> &'static str {
-        R::NAME
+        self.rule.name()
     }
 }

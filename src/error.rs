@@ -39,6 +39,12 @@ pub enum Error {
         /// The parameter's current shape.
         param_shape: Vec<usize>,
     },
+    /// Options that cannot be combined.
+    #[error("Invalid options: {reason}")]
+    IncompatibleOptions {
+        /// Which options conflict, and why.
+        reason: &'static str,
+    },
     /// A hyperparameter is outside its valid range.
     #[error("Invalid {name}: {value} (expected {expected})")]
     InvalidHyperparameter {

@@ -47,18 +47,48 @@
 //!   moment estimates, `m ← m + (1 − β₁)(g − m)`, `v ← v + (1 − β₂)(g² − v)`,
 //!   `p ← p − lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε)`.
 //!
+//! # Every optimizer
+//!
+//! The book's six follow the book by default; `torch.optim`'s first-order optimizers follow
+//! PyTorch, with its defaults, its option names and its names for state slots. "State" counts the
+//! arrays kept per parameter of `n` elements (besides a step count per key).
+//!
 //! | type | reference | state per parameter | defaults |
 //! |---|---|---|---|
-//! | [`Sgd`] | book `SGD` | none | lr 0.01 |
-//! | [`Momentum`] | book `Momentum` | 1 array | lr 0.01, μ 0.9 |
-//! | [`Nesterov`] | book `Nesterov` | 1 array | lr 0.01, μ 0.9 |
-//! | [`AdaGrad`] | book `AdaGrad` | 1 array | lr 0.01, ε 1e-7 |
-//! | [`RmsProp`] | book `RMSprop` | 1 array | lr 0.01, ρ 0.99, ε 1e-7 |
-//! | [`Adam`] | book `Adam` (ε added to `√v`, bias correction in the step size) | 2 arrays | lr 0.001, β 0.9/0.999, ε 1e-7 |
+//! | [`Sgd`] | book `SGD`; `torch.optim.SGD` options | none; `n` with momentum | lr 0.01 |
+//! | [`Momentum`] | book `Momentum` | `n` | lr 0.01, μ 0.9 |
+//! | [`Nesterov`] | book `Nesterov` | `n` | lr 0.01, μ 0.9 |
+//! | [`AdaGrad`] | book `AdaGrad`; `torch.optim.Adagrad` options | `n` | lr 0.01, ε 1e-7 (PyTorch 1e-10) |
+//! | [`RmsProp`] | book `RMSprop`; `torch.optim.RMSprop` options | `n`, +`n` momentum, +`n` centered | lr 0.01, ρ 0.99, ε 1e-7 (PyTorch 1e-8) |
+//! | [`Adam`] | book `Adam` ([`AdamConvention::Book`]); `torch.optim.Adam` ([`Adam::pytorch`]) | `2n`, +`n` amsgrad | lr 0.001, β (0.9, 0.999), ε 1e-7 (PyTorch 1e-8) |
+//! | [`AdamW`] | `torch.optim.AdamW` | `2n`, +`n` amsgrad | lr 0.001, β (0.9, 0.999), ε 1e-8, λ 0.01 |
+//! | [`NAdam`] | `torch.optim.NAdam` | `2n` | lr 0.002, β (0.9, 0.999), ε 1e-8, ψ 0.004 |
+//! | [`RAdam`] | `torch.optim.RAdam` | `2n` | lr 0.001, β (0.9, 0.999), ε 1e-8 |
+//! | [`Adamax`] | `torch.optim.Adamax` | `2n` | lr 0.002, β (0.9, 0.999), ε 1e-8 |
+//! | [`Adadelta`] | `torch.optim.Adadelta` | `2n` | lr 1.0, ρ 0.9, ε 1e-6 |
+//! | [`Rprop`] | `torch.optim.Rprop` | `2n` | lr 0.01, η (0.5, 1.2), step sizes (1e-6, 50) |
+//! | [`Asgd`] | `torch.optim.ASGD` | `n` | lr 0.01, λ 1e-4, α 0.75, t₀ 1e6 |
+//! | [`Adafactor`] | `torch.optim.Adafactor` | rows + cols per matrix (≥ 2-D); `n` for vectors | lr 0.01, τ −0.8, ε (machine ε, 1e-3), d 1 |
+//! | [`Lion`] | the paper (Chen et al., 2023); optax `lion` | `n` | lr 1e-4, β (0.9, 0.99) |
 //!
-//! Options are builder methods (`Adam::default().lr(3e-4).beta2(0.99)`). Hyperparameters are
-//! checked by every [`Optimizer::update`] and by [`Engine::validate`], with PyTorch's wording
-//! (`Invalid learning rate: -1`).
+//! Each type's documentation gives its update as formulas, its defaults and where it departs from
+//! the book or from PyTorch. Weight decay is coupled (added to the gradient) except in AdamW,
+//! Lion, Adafactor and where [`Engine::decoupled_weight_decay`] asks for it; `maximize` climbs.
+//!
+//! Options are builder methods (`Adam::default().lr(3e-4).beta2(0.99)`,
+//! `Sgd::default().momentum(0.9).nesterov(true)`). Hyperparameters are checked by every
+//! [`Optimizer::update`] and by [`Engine::validate`], under PyTorch's conditions and with its
+//! wording (`Invalid learning rate: -1`).
+//!
+//! # Exactness
+//!
+//! Every type is tested against trajectories recorded from its reference (the book's NumPy
+//! classes, `torch.optim` on the CPU): within `1e-12` relative in f64 and `1e-5` in f32, and most
+//! bit for bit. To get there each follows its reference's arithmetic, not only its formula: the
+//! book's order of operations for the book's types; for PyTorch's options and optimizers, a fused
+//! multiply-add wherever ATen's CPU kernel computes `x.add(y, alpha=a)` with one (momentum
+//! buffers, coupled weight decay, ASGD and Adadelta steps), and scalar state that PyTorch keeps in
+//! float32 tensors (ASGD's `eta`, NAdam's `mu_product`) rounded to `f32`.
 //!
 //! # Element types and layouts
 //!
@@ -80,11 +110,13 @@ mod engine;
 mod error;
 mod optimizer;
 mod optimizers;
+mod parts;
 
-pub use engine::{Engine, Params, Rule, Scalar, Slots};
+pub use engine::{Engine, Params, Rule, Scalar, Slots, Step};
 pub use error::Error;
 pub use optimizer::Optimizer;
 pub use optimizers::*;
+pub use parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -1,12 +1,11 @@
 //! One test per error kind: the error names what is wrong, and nothing is written.
 
+#[macro_use]
 mod common;
 
 use common::{params_bits, state_bits};
 use ndarray::{ArrayD, Dimension, IxDyn};
-use ndoptim::{
-    AdaGrad, Adam, Engine, Error, Momentum, Nesterov, Optimizer, Params, RmsProp, Rule, Sgd,
-};
+use ndoptim::*;
 
 fn arr(shape: &[usize], start: f64) -> ArrayD<f64> {
     ArrayD::from_shape_fn(IxDyn(shape), |i| {
@@ -44,14 +43,9 @@ fn rejected<R: Rule<f64>>(
 
 /// Runs `check` on every optimizer of the crate.
 macro_rules! for_each_optimizer {
-    ($check:expr) => {{
-        $check(Sgd::<f64>::default());
-        $check(Momentum::<f64>::default());
-        $check(Nesterov::<f64>::default());
-        $check(AdaGrad::<f64>::default());
-        $check(RmsProp::<f64>::default());
-        $check(Adam::<f64>::default());
-    }};
+    ($check:expr) => {
+        with_each_optimizer!(f64, |o| $check(o))
+    };
 }
 
 #[test]
@@ -159,22 +153,13 @@ fn rejects_hyperparameter<R: Rule<f64>>(mut opt: Engine<R, f64>, name: &str, val
 }
 
 #[test]
-fn invalid_hyperparameters_are_rejected_with_name_and_value() {
+fn every_learning_rate_check() {
     for lr in [-1.0, f64::NAN, f64::INFINITY, -f64::INFINITY] {
-        rejects_hyperparameter(Sgd::default().lr(lr), "learning rate", lr);
-        rejects_hyperparameter(Adam::default().lr(lr), "learning rate", lr);
-    }
-    for m in [1.0, -0.1, f64::NAN, 2.0] {
-        rejects_hyperparameter(Momentum::default().momentum(m), "momentum value", m);
-        rejects_hyperparameter(Nesterov::default().momentum(m), "momentum value", m);
-        rejects_hyperparameter(RmsProp::default().decay_rate(m), "decay rate", m);
-        rejects_hyperparameter(Adam::default().beta1(m), "beta parameter at index 0", m);
-        rejects_hyperparameter(Adam::default().beta2(m), "beta parameter at index 1", m);
-    }
-    for eps in [-1e-8, f64::NAN, f64::INFINITY] {
-        rejects_hyperparameter(AdaGrad::default().eps(eps), "epsilon value", eps);
-        rejects_hyperparameter(RmsProp::default().eps(eps), "epsilon value", eps);
-        rejects_hyperparameter(Adam::default().eps(eps), "epsilon value", eps);
+        with_each_optimizer!(f64, |o| rejects_hyperparameter(
+            o.lr(lr),
+            "learning rate",
+            lr
+        ));
     }
     assert_eq!(
         Sgd::<f32>::default()
@@ -184,16 +169,164 @@ fn invalid_hyperparameters_are_rejected_with_name_and_value() {
             .to_string(),
         "Invalid learning rate: -1 (expected a finite number >= 0)"
     );
+}
+
+#[test]
+fn every_hyperparameter_check() {
+    type F = f64;
+    // (optimizer, name in the error, rejected value)
+    macro_rules! bad {
+        ($opt:expr, $name:expr, $value:expr) => {
+            rejects_hyperparameter($opt, $name, $value)
+        };
+    }
+    for m in [1.0, -0.1, f64::NAN] {
+        bad!(Momentum::<F>::default().momentum(m), "momentum value", m);
+        bad!(Nesterov::<F>::default().momentum(m), "momentum value", m);
+        bad!(RmsProp::<F>::default().alpha(m), "alpha value", m);
+        for (b, name) in [
+            (0, "beta parameter at index 0"),
+            (1, "beta parameter at index 1"),
+        ] {
+            let pair = |x: f64| if b == 0 { (x, 0.5) } else { (0.5, x) };
+            let (b1, b2) = pair(m);
+            bad!(Adam::<F>::default().betas(b1, b2), name, m);
+            bad!(AdamW::<F>::default().betas(b1, b2), name, m);
+            bad!(NAdam::<F>::default().betas(b1, b2), name, m);
+            bad!(RAdam::<F>::default().betas(b1, b2), name, m);
+            bad!(Adamax::<F>::default().betas(b1, b2), name, m);
+            bad!(Lion::<F>::default().betas(b1, b2), name, m);
+        }
+    }
+    for x in [-1e-3, f64::NAN, f64::INFINITY] {
+        bad!(Sgd::<F>::default().momentum(x), "momentum value", x);
+        bad!(RmsProp::<F>::default().momentum(x), "momentum value", x);
+        bad!(AdaGrad::<F>::default().lr_decay(x), "lr_decay value", x);
+        bad!(
+            AdaGrad::<F>::default().initial_accumulator_value(x),
+            "initial_accumulator_value value",
+            x
+        );
+        bad!(
+            NAdam::<F>::default().momentum_decay(x),
+            "momentum_decay value",
+            x
+        );
+        bad!(Asgd::<F>::default().lambd(x), "lambd value", x);
+        bad!(Asgd::<F>::default().alpha(x), "alpha value", x);
+        bad!(Asgd::<F>::default().t0(x), "t0 value", x);
+        bad!(Adafactor::<F>::default().eps1(Some(x)), "epsilon1 value", x);
+        bad!(Adafactor::<F>::default().eps2(x), "epsilon2 value", x);
+        bad!(
+            Rprop::<F>::default().step_sizes(x, 50.0),
+            "minimal step size",
+            x
+        );
+        // Every epsilon and every weight decay.
+        bad!(AdaGrad::<F>::default().eps(x), "epsilon value", x);
+        bad!(RmsProp::<F>::default().eps(x), "epsilon value", x);
+        bad!(Adam::<F>::default().eps(x), "epsilon value", x);
+        bad!(AdamW::<F>::default().eps(x), "epsilon value", x);
+        bad!(NAdam::<F>::default().eps(x), "epsilon value", x);
+        bad!(RAdam::<F>::default().eps(x), "epsilon value", x);
+        bad!(Adamax::<F>::default().eps(x), "epsilon value", x);
+        bad!(Adadelta::<F>::default().eps(x), "epsilon value", x);
+        let w = "weight_decay value";
+        bad!(Sgd::<F>::default().weight_decay(x), w, x);
+        bad!(AdaGrad::<F>::default().weight_decay(x), w, x);
+        bad!(RmsProp::<F>::default().weight_decay(x), w, x);
+        bad!(Adam::<F>::default().weight_decay(x), w, x);
+        bad!(AdamW::<F>::default().weight_decay(x), w, x);
+        bad!(NAdam::<F>::default().weight_decay(x), w, x);
+        bad!(RAdam::<F>::default().weight_decay(x), w, x);
+        bad!(Adamax::<F>::default().weight_decay(x), w, x);
+        bad!(Adadelta::<F>::default().weight_decay(x), w, x);
+        bad!(Asgd::<F>::default().weight_decay(x), w, x);
+        bad!(Adafactor::<F>::default().weight_decay(x), w, x);
+        bad!(Lion::<F>::default().weight_decay(x), w, x);
+    }
+    bad!(
+        Sgd::<F>::default().dampening(f64::NAN),
+        "dampening value",
+        f64::NAN
+    );
+    for rho in [-0.1, 1.5, f64::NAN] {
+        bad!(Adadelta::<F>::default().rho(rho), "rho value", rho);
+    }
+    for eta in [0.0, 1.0, 1.5, f64::NAN] {
+        bad!(Rprop::<F>::default().etas(eta, 1.2), "eta_minus value", eta);
+    }
+    for eta in [1.0, 0.5, f64::INFINITY, f64::NAN] {
+        bad!(Rprop::<F>::default().etas(0.5, eta), "eta_plus value", eta);
+    }
+    bad!(
+        Rprop::<F>::default().step_sizes(1.0, 0.5),
+        "maximal step size",
+        0.5
+    );
+    bad!(
+        Rprop::<F>::default().step_sizes(1.0, f64::INFINITY),
+        "maximal step size",
+        f64::INFINITY
+    );
+    for decay in [0.5, f64::NAN, -f64::INFINITY] {
+        bad!(
+            Adafactor::<F>::default().beta2_decay(decay),
+            "beta2_decay value",
+            decay
+        );
+    }
+    for d in [0.5, f64::NAN, f64::INFINITY] {
+        bad!(Adafactor::<F>::default().d(d), "clipping threshold d", d);
+    }
+
     // Edges that are valid.
-    Momentum::<f64>::default()
+    Momentum::<F>::default()
         .momentum(0.0)
         .lr(0.0)
         .validate()
         .unwrap();
-    Adam::<f64>::default()
-        .beta1(0.0)
-        .beta2(0.0)
+    Adam::<F>::default()
+        .betas(0.0, 0.0)
         .eps(0.0)
+        .validate()
+        .unwrap();
+    Adadelta::<F>::default().rho(1.0).validate().unwrap();
+    Sgd::<F>::default().momentum(1.5).validate().unwrap(); // PyTorch's condition: momentum >= 0
+    Rprop::<F>::default()
+        .step_sizes(0.0, 0.0)
+        .validate()
+        .unwrap();
+    Adafactor::<F>::default()
+        .beta2_decay(0.0)
+        .d(1.0)
+        .eps1(None)
+        .validate()
+        .unwrap();
+}
+
+#[test]
+fn nesterov_needs_momentum_and_no_dampening() {
+    for opt in [
+        Sgd::<f64>::default().nesterov(true),
+        Sgd::<f64>::default()
+            .nesterov(true)
+            .momentum(0.9)
+            .dampening(0.1),
+    ] {
+        let (mut p, g) = model();
+        let before = params_bits(&p);
+        let mut opt = opt;
+        let err = opt.update(&mut p, &g).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid options: Nesterov momentum requires a momentum and zero dampening"
+        );
+        assert_eq!(params_bits(&p), before);
+    }
+    Sgd::<f64>::default()
+        .nesterov(true)
+        .momentum(0.9)
         .validate()
         .unwrap();
 }

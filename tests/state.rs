@@ -1,5 +1,6 @@
 //! Per-key state: lazy, zero-filled, counted per key, left alone for frozen parameters.
 
+#[macro_use]
 mod common;
 
 use common::{params_bits, state_bits};
@@ -128,7 +129,67 @@ fn optimizers_are_send_sync_clone_debug() {
     assert_traits::<AdaGrad>();
     assert_traits::<RmsProp>();
     assert_traits::<Adam<f64>>();
+    fn is_thread_safe_value<T: Send + Sync + Clone + std::fmt::Debug>(_: &T) {}
+    with_each_optimizer!(f32, |o| is_thread_safe_value(&o));
     let opt = Adam::<f32>::default().beta1(0.8);
     let copy = opt.clone();
-    assert!(format!("{copy:?}").contains("beta1: 0.8"));
+    assert!(
+        format!("{copy:?}").contains("betas: [0.8, 0.999]"),
+        "{copy:?}"
+    );
+}
+
+#[test]
+fn adafactor_keeps_factored_state_for_matrices() {
+    use ndoptim::Adafactor;
+    let mut opt = Adafactor::<f64>::default();
+    let shapes: [(&str, &[usize]); 3] = [("W", &[3, 4]), ("b", &[4]), ("T", &[4, 2, 5])];
+    let mut p: Params<f64> = shapes
+        .iter()
+        .map(|(k, s)| (k.to_string(), ArrayD::ones(IxDyn(s))))
+        .collect();
+    let g: Params<f64> = shapes
+        .iter()
+        .map(|(k, s)| (k.to_string(), ArrayD::from_elem(IxDyn(s), 0.1)))
+        .collect();
+    opt.update(&mut p, &g).unwrap();
+    assert_eq!(opt.slot("W", "row_var").unwrap().shape(), &[3, 1]);
+    assert_eq!(opt.slot("W", "col_var").unwrap().shape(), &[1, 4]);
+    assert!(opt.slot("W", "variance").is_none());
+    assert_eq!(opt.slot("b", "variance").unwrap().shape(), &[4]);
+    assert!(opt.slot("b", "row_var").is_none());
+    assert_eq!(opt.slot("T", "row_var").unwrap().shape(), &[4, 2, 1]);
+    assert_eq!(opt.slot("T", "col_var").unwrap().shape(), &[4, 1, 5]);
+    // The first step's second moment is g² itself (1 − β₂ₜ = 1 at t = 1).
+    for v in opt.slot("T", "col_var").unwrap() {
+        assert!((v - 0.01).abs() < 1e-15, "{v}");
+    }
+}
+
+#[test]
+fn options_change_the_state_kept() {
+    use ndoptim::{Adam, RmsProp, Sgd};
+    let mut p = p1("w", &[1.0]);
+    let g = p1("w", &[0.5]);
+    let mut sgd = Sgd::<f64>::default();
+    sgd.update(&mut p, &g).unwrap();
+    assert!(sgd.slot_names().is_empty());
+    let mut sgd = Sgd::<f64>::default().momentum(0.9);
+    sgd.update(&mut p, &g).unwrap();
+    // PyTorch's first momentum buffer is the gradient itself.
+    assert_eq!(
+        sgd.slot("w", "momentum_buffer").unwrap(),
+        arr1(&[0.5]).into_dyn()
+    );
+    assert_eq!(
+        Adam::<f64>::pytorch().amsgrad(true).slot_names(),
+        ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+    );
+    assert_eq!(
+        RmsProp::<f64>::default()
+            .momentum(0.9)
+            .centered(true)
+            .slot_names(),
+        ["square_avg", "momentum_buffer", "grad_avg"]
+    );
 }

@@ -1,56 +1,105 @@
-//! AdaGrad, as the book writes it.
+//! AdaGrad: the book's, with PyTorch's options.
 
-use crate::engine::{Engine, Rule, Scalar, cast};
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::parts::{GradientOptions, HasGradientOptions};
 use crate::{Error, check};
 
-/// AdaGrad in the book's form: `h ← h + g²`, `p ← p − lr·g / (√h + ε)`.
+/// AdaGrad, `h ← h + g²`, `p ← p − lr·g / (√h + ε)`: the book's `AdaGrad`, with PyTorch's
+/// options.
 ///
-/// Reference: *Deep Learning from Scratch*, `common/optimizer.py`, class `AdaGrad` (Duchi et al.,
-/// 2011). Defaults: learning rate 0.01, ε = 1e-7. State: the sum of squared gradients `h`
-/// (slot `"sum"`, PyTorch's name).
+/// ```text
+/// g ← −g if maximize;  g ← g + λ·p (weight decay)
+/// lrₜ = lr / (1 + (t − 1)·lr_decay)
+/// h ← h + g²                       (h starts at initial_accumulator_value)
+/// p ← p − lrₜ·g / (√h + ε)
+/// ```
 ///
-/// PyTorch's `Adagrad` has the same update with ε = 1e-10 and options this type does not have.
+/// References: *Deep Learning from Scratch*, `common/optimizer.py`, class `AdaGrad` (Duchi et al.,
+/// 2011), whose defaults [`AdaGrad::default`] has: learning rate 0.01, ε = 1e-7;
+/// `torch.optim.Adagrad`, the same update with options (lr_decay, initial_accumulator_value,
+/// weight decay, maximize, all off by default) and ε = 1e-10 ([`AdaGrad::pytorch`]). State: the sum
+/// of squared gradients, slot `"sum"`.
 pub type AdaGrad<F = f32> = Engine<AdaGradRule, F>;
 
 /// The rule of [`AdaGrad`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdaGradRule {
     eps: f64,
+    lr_decay: f64,
+    initial_accumulator_value: f64,
+    options: GradientOptions,
 }
 
 impl Default for AdaGradRule {
     fn default() -> Self {
-        Self { eps: 1e-7 }
+        Self {
+            eps: 1e-7,
+            lr_decay: 0.0,
+            initial_accumulator_value: 0.0,
+            options: GradientOptions::default(),
+        }
+    }
+}
+
+impl HasGradientOptions for AdaGradRule {
+    fn gradient_options(&mut self) -> &mut GradientOptions {
+        &mut self.options
     }
 }
 
 impl<F: Scalar> AdaGrad<F> {
-    /// Sets ε, added to `√h` to avoid division by zero (default 1e-7).
+    /// `torch.optim.Adagrad`'s defaults: learning rate 0.01, ε = 1e-10.
+    pub fn pytorch() -> Self {
+        Self::default().eps(1e-10)
+    }
+
+    /// Sets ε, added to `√h` to avoid division by zero (default 1e-7, PyTorch's 1e-10).
     #[must_use]
     pub fn eps(self, eps: f64) -> Self {
         self.with(|r| r.eps = eps)
     }
+
+    /// Sets the learning-rate decay, `>= 0` (default 0).
+    #[must_use]
+    pub fn lr_decay(self, lr_decay: f64) -> Self {
+        self.with(|r| r.lr_decay = lr_decay)
+    }
+
+    /// Sets the value the sum of squares starts from, `>= 0` (default 0).
+    #[must_use]
+    pub fn initial_accumulator_value(self, value: f64) -> Self {
+        self.with(|r| r.initial_accumulator_value = value)
+    }
 }
 
 impl<F: Scalar> Rule<F> for AdaGradRule {
-    type Slots = [F; 1];
-    /// `lr` and ε.
-    type Scalars = [F; 2];
+    type KeyScalars = ();
     const NAME: &'static str = "AdaGrad";
-    const SLOT_NAMES: &'static [&'static str] = &["sum"];
     const DEFAULT_LR: f64 = 0.01;
 
     fn validate(&self) -> Result<(), Error> {
-        check::non_negative("epsilon value", self.eps)
+        check::non_negative("lr_decay value", self.lr_decay)?;
+        check::non_negative("initial_accumulator_value value", self.initial_accumulator_value)?;
+        check::non_negative("epsilon value", self.eps)?;
+        self.options.validate()
     }
 
-    fn scalars(&self, lr: f64, _step: u64) -> [F; 2] {
-        [cast(lr), cast(self.eps)]
+    fn slot_names(&self) -> &'static [&'static str] {
+        &["sum"]
     }
 
-    #[inline(always)]
-    fn apply(&[lr, eps]: &[F; 2], p: &mut F, g: F, [h]: &mut [F; 1]) {
-        *h = *h + g * g;
-        *p = *p - lr * g / (h.sqrt() + eps);
+    fn initial_value(&self, _slot: &str, _lr: f64) -> f64 {
+        self.initial_accumulator_value
+    }
+
+    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+        let prep = self.options.at::<F>(step.lr());
+        let clr = step.lr() / (1.0 + (step.t() - 1) as f64 * self.lr_decay);
+        let (clr, eps): (F, F) = (cast(clr), cast(self.eps));
+        step.for_each(|p, g, [h]: &mut [F; 1]| {
+            let g = prep.apply(p, g);
+            *h = *h + g * g;
+            *p = *p - clr * g / (h.sqrt() + eps);
+        });
     }
 }

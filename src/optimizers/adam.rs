@@ -1,94 +1,200 @@
-//! Adam, as the book writes it.
+//! Adam: the book's, the paper's and PyTorch's, with PyTorch's options.
 
-use crate::engine::{Engine, Rule, Scalar, cast};
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};
 use crate::{Error, check};
 
-/// Adam in the book's form, with bias correction folded into the step size:
+/// Where Adam's ε goes, and with it each reference's arithmetic. The two agree except where `√v`
+/// is comparable to ε.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AdamConvention {
+    /// The book's (*Deep Learning from Scratch*, `common/optimizer.py`): bias correction folded
+    /// into the step size, ε added to the raw `√v`:
+    /// `m ← m + (1 − β₁)(g − m)`, `v ← v + (1 − β₂)(g² − v)`,
+    /// `p ← p − lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε)`.
+    #[default]
+    Book,
+    /// The paper's (Kingma & Ba, 2015, Algorithm 1) as `torch.optim.Adam` computes it: ε added to
+    /// the bias-corrected `√v̂`: `m ← lerp(m, g, 1 − β₁)`, `v ← β₂·v + (1 − β₂)·g²`,
+    /// `p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)`.
+    PyTorch,
+}
+
+/// Adam (Kingma & Ba, 2015): momentum and per-element scaling by the root of a running mean of
+/// squared gradients, both bias-corrected.
 ///
 /// ```text
-/// m ← m + (1 − β₁)·(g − m)
-/// v ← v + (1 − β₂)·(g² − v)
-/// lr_t = lr · √(1 − β₂ᵗ) / (1 − β₁ᵗ)
-/// p ← p − lr_t·m / (√v + ε)
+/// g ← −g if maximize;  g ← g + λ·p (coupled weight decay)  or  p ← p·(1 − lr·λ) (decoupled)
+/// m ← β₁·m + (1 − β₁)·g;   v ← β₂·v + (1 − β₂)·g²
+/// v̂max ← max(v̂max, v) with amsgrad, and it replaces v below
+/// Book:    p ← p − lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε)
+/// PyTorch: p ← p − lr/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε)
 /// ```
 ///
-/// Reference: *Deep Learning from Scratch*, `common/optimizer.py`, class `Adam` (Kingma & Ba,
-/// 2015). Defaults: learning rate 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-7. State: the moments `m`
-/// and `v` (slots `"exp_avg"` and `"exp_avg_sq"`, PyTorch's names) and a step count `t` per key,
-/// so a key first updated later starts its own bias correction at `t = 1`.
+/// [`Adam::default`] is the book's `Adam` (*Deep Learning from Scratch*, `common/optimizer.py`):
+/// [`AdamConvention::Book`], learning rate 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-7.
+/// [`Adam::pytorch`] is `torch.optim.Adam`: [`AdamConvention::PyTorch`], ε = 1e-8, the same
+/// learning rate and betas. Options from PyTorch: `amsgrad` (Reddi et al., 2018), weight decay
+/// (coupled L2, or decoupled as in [`AdamW`](crate::AdamW)), `maximize`.
 ///
-/// PyTorch's `Adam` adds ε to the bias-corrected `√v̂ = √(v / (1 − β₂ᵗ))` instead of to `√v`,
-/// with ε = 1e-8: the two differ where `√v` is comparable to ε.
+/// State: `exp_avg` (m), `exp_avg_sq` (v), and `max_exp_avg_sq` with amsgrad, with PyTorch's
+/// names; and a step count per key, so a key first updated later starts its own bias correction.
 ///
 /// ```
-/// use ndoptim::{Adam, Optimizer};
-/// let adam: Adam<f32> = Adam::default().lr(3e-4).beta2(0.99);
-/// assert_eq!(adam.learning_rate(), 3e-4);
+/// use ndoptim::{Adam, AdamConvention, Optimizer};
+/// let book: Adam<f32> = Adam::default().lr(3e-4).beta2(0.99);
+/// assert_eq!(book.learning_rate(), 3e-4);
+/// let torch: Adam<f32> = Adam::pytorch().amsgrad(true).weight_decay(1e-2);
+/// assert_eq!(torch.rule().convention(), AdamConvention::PyTorch);
 /// ```
 pub type Adam<F = f32> = Engine<AdamRule, F>;
 
-/// The rule of [`Adam`].
+/// The rule of [`Adam`] (and, with decoupled weight decay, of [`AdamW`](crate::AdamW)).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdamRule {
-    beta1: f64,
-    beta2: f64,
+    betas: [f64; 2],
     eps: f64,
+    amsgrad: bool,
+    convention: AdamConvention,
+    options: GradientOptions,
 }
 
 impl Default for AdamRule {
     fn default() -> Self {
         Self {
-            beta1: 0.9,
-            beta2: 0.999,
+            betas: [0.9, 0.999],
             eps: 1e-7,
+            amsgrad: false,
+            convention: AdamConvention::Book,
+            options: GradientOptions::default(),
         }
     }
 }
 
+impl AdamRule {
+    /// `torch.optim.Adam`'s defaults.
+    pub(crate) fn pytorch() -> Self {
+        Self {
+            eps: 1e-8,
+            convention: AdamConvention::PyTorch,
+            ..Self::default()
+        }
+    }
+
+    /// The epsilon convention.
+    pub fn convention(&self) -> AdamConvention {
+        self.convention
+    }
+}
+
+impl HasGradientOptions for AdamRule {
+    fn gradient_options(&mut self) -> &mut GradientOptions {
+        &mut self.options
+    }
+}
+
+impl HasDecoupledWeightDecay for AdamRule {}
+
+impl HasBetas for AdamRule {
+    fn betas(&mut self) -> &mut [f64; 2] {
+        &mut self.betas
+    }
+}
+
+impl AsMut<AdamRule> for AdamRule {
+    fn as_mut(&mut self) -> &mut AdamRule {
+        self
+    }
+}
+
 impl<F: Scalar> Adam<F> {
-    /// Sets β₁, the decay of the first moment, in `[0, 1)` (default 0.9).
-    #[must_use]
-    pub fn beta1(self, beta1: f64) -> Self {
-        self.with(|r| r.beta1 = beta1)
+    /// `torch.optim.Adam`'s defaults: [`AdamConvention::PyTorch`], learning rate 0.001,
+    /// betas (0.9, 0.999), ε = 1e-8.
+    pub fn pytorch() -> Self {
+        Self::new(AdamRule::pytorch())
     }
+}
 
-    /// Sets β₂, the decay of the second moment, in `[0, 1)` (default 0.999).
-    #[must_use]
-    pub fn beta2(self, beta2: f64) -> Self {
-        self.with(|r| r.beta2 = beta2)
-    }
-
-    /// Sets ε, added to `√v` to avoid division by zero (default 1e-7).
+/// Options of Adam and AdamW (and the betas, weight decay and maximize that other rules share).
+impl<R: Rule<F> + AsMut<AdamRule>, F: Scalar> Engine<R, F> {
+    /// Sets ε (default 1e-7 for the book's Adam, 1e-8 for PyTorch's and AdamW).
     #[must_use]
     pub fn eps(self, eps: f64) -> Self {
-        self.with(|r| r.eps = eps)
+        self.with(|r| r.as_mut().eps = eps)
+    }
+
+    /// Uses the AMSGrad variant: the maximum of all `v` so far in the denominator (default
+    /// `false`).
+    #[must_use]
+    pub fn amsgrad(self, amsgrad: bool) -> Self {
+        self.with(|r| r.as_mut().amsgrad = amsgrad)
+    }
+
+    /// Sets where ε goes, and with it the reference's arithmetic.
+    #[must_use]
+    pub fn convention(self, convention: AdamConvention) -> Self {
+        self.with(|r| r.as_mut().convention = convention)
     }
 }
 
 impl<F: Scalar> Rule<F> for AdamRule {
-    type Slots = [F; 2];
-    /// `lr_t`, `1 − β₁`, `1 − β₂` and ε.
-    type Scalars = [F; 4];
+    type KeyScalars = ();
     const NAME: &'static str = "Adam";
-    const SLOT_NAMES: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
     const DEFAULT_LR: f64 = 0.001;
 
+    fn name(&self) -> &'static str {
+        if self.options.decoupled { "AdamW" } else { "Adam" }
+    }
+
     fn validate(&self) -> Result<(), Error> {
-        check::unit_interval("beta parameter at index 0", self.beta1)?;
-        check::unit_interval("beta parameter at index 1", self.beta2)?;
-        check::non_negative("epsilon value", self.eps)
+        check::non_negative("epsilon value", self.eps)?;
+        check::betas(self.betas)?;
+        self.options.validate()
     }
 
-    fn scalars(&self, lr: f64, step: u64) -> [F; 4] {
-        let t = step as f64;
-        let lr_t = lr * (1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t));
-        [cast(lr_t), cast(1.0 - self.beta1), cast(1.0 - self.beta2), cast(self.eps)]
+    fn slot_names(&self) -> &'static [&'static str] {
+        if self.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+        } else {
+            &["exp_avg", "exp_avg_sq"]
+        }
     }
 
-    #[inline(always)]
-    fn apply(&[lr_t, c1, c2, eps]: &[F; 4], p: &mut F, g: F, [m, v]: &mut [F; 2]) {
-        *m = *m + c1 * (g - *m);
-        *v = *v + c2 * (g * g - *v);
-        *p = *p - lr_t * *m / (v.sqrt() + eps);
+    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+        let prep = self.options.at::<F>(step.lr());
+        let (lr, t) = (step.lr(), step.t() as f64);
+        let [beta1, beta2] = self.betas;
+        let (bc1, bc2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
+        let (c1, c2, b2, eps): (F, F, F, F) =
+            (cast(1.0 - beta1), cast(1.0 - beta2), cast(beta2), cast(self.eps));
+        // Each reference's arithmetic: the moments (the two first-moment forms are the same
+        // operations), then the denominator from the second moment (v, or its running maximum).
+        let book = self.convention == AdamConvention::Book;
+        let moments = |m: &mut F, v: &mut F, g: F| {
+            *m = *m + c1 * (g - *m);
+            *v = if book { *v + c2 * (g * g - *v) } else { *v * b2 + c2 * g * g };
+        };
+        let (step_size, bc2_sqrt): (F, F) = if book {
+            (cast(lr * bc2.sqrt() / bc1), F::one())
+        } else {
+            (cast(lr / bc1), cast(bc2.sqrt()))
+        };
+        let denom = move |v: F| {
+            if book { v.sqrt() + eps } else { v.sqrt() / bc2_sqrt + eps }
+        };
+        if self.amsgrad {
+            step.for_each(|p, g, [m, v, vmax]: &mut [F; 3]| {
+                let g = prep.apply(p, g);
+                moments(m, v, g);
+                *vmax = vmax.max(*v);
+                *p = *p - step_size * *m / denom(*vmax);
+            });
+        } else {
+            step.for_each(|p, g, [m, v]: &mut [F; 2]| {
+                let g = prep.apply(p, g);
+                moments(m, v, g);
+                *p = *p - step_size * *m / denom(*v);
+            });
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The algorithms: one file each, holding its hyperparameters and per-element rule.
+//! The algorithms: one file each, holding its hyperparameters and update rule.
 
 /// Declares each algorithm's module and re-exports its public items: adding an algorithm is
 /// one new file and its name here.
@@ -8,4 +8,7 @@ macro_rules! algorithms {
     };
 }
 
-algorithms!(sgd, momentum, nesterov, adagrad, rmsprop, adam);
+algorithms!(
+    sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop,
+    asgd, adafactor, lion,
+);

@@ -1,6 +1,6 @@
 //! Momentum SGD, as the book writes it.
 
-use crate::engine::{Engine, Rule, Scalar, cast};
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
 use crate::{Error, check};
 
 /// SGD with momentum in the book's form: `v ← μ·v − lr·g`, `p ← p + v`.
@@ -33,24 +33,23 @@ impl<F: Scalar> Momentum<F> {
 }
 
 impl<F: Scalar> Rule<F> for MomentumRule {
-    type Slots = [F; 1];
-    /// Learning rate and momentum.
-    type Scalars = [F; 2];
+    type KeyScalars = ();
     const NAME: &'static str = "Momentum";
-    const SLOT_NAMES: &'static [&'static str] = &["velocity"];
     const DEFAULT_LR: f64 = 0.01;
 
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("momentum value", self.momentum)
     }
 
-    fn scalars(&self, lr: f64, _step: u64) -> [F; 2] {
-        [cast(lr), cast(self.momentum)]
+    fn slot_names(&self) -> &'static [&'static str] {
+        &["velocity"]
     }
 
-    #[inline(always)]
-    fn apply(&[lr, momentum]: &[F; 2], p: &mut F, g: F, [v]: &mut [F; 1]) {
-        *v = momentum * *v - lr * g;
-        *p = *p + *v;
+    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+        let (lr, momentum): (F, F) = (cast(step.lr()), cast(self.momentum));
+        step.for_each(|p, g, [v]: &mut [F; 1]| {
+            *v = momentum * *v - lr * g;
+            *p = *p + *v;
+        });
     }
 }

@@ -1,6 +1,6 @@
 //! Nesterov's accelerated gradient, as the book writes it.
 
-use crate::engine::{Engine, Rule, Scalar, cast};
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
 use crate::{Error, check};
 
 /// Nesterov's accelerated gradient in the book's form:
@@ -32,25 +32,25 @@ impl<F: Scalar> Nesterov<F> {
 }
 
 impl<F: Scalar> Rule<F> for NesterovRule {
-    type Slots = [F; 1];
-    /// `lr`, `μ`, `μ²` and `(1 + μ)·lr`, the last two computed in `f64` as the book does.
-    type Scalars = [F; 4];
+    type KeyScalars = ();
     const NAME: &'static str = "Nesterov";
-    const SLOT_NAMES: &'static [&'static str] = &["velocity"];
     const DEFAULT_LR: f64 = 0.01;
 
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("momentum value", self.momentum)
     }
 
-    fn scalars(&self, lr: f64, _step: u64) -> [F; 4] {
-        let m = self.momentum;
-        [cast(lr), cast(m), cast(m * m), cast((1.0 + m) * lr)]
+    fn slot_names(&self) -> &'static [&'static str] {
+        &["velocity"]
     }
 
-    #[inline(always)]
-    fn apply(&[lr, m, m2, step]: &[F; 4], p: &mut F, g: F, [v]: &mut [F; 1]) {
-        *v = *v * m - lr * g;
-        *p = *p + m2 * *v - step * g;
+    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+        let (lr, m) = (step.lr(), self.momentum);
+        // μ² and (1 + μ)·lr in f64, as the book's Python computes them.
+        let (lr, mu, mu2, ahead): (F, F, F, F) = (cast(lr), cast(m), cast(m * m), cast((1.0 + m) * lr));
+        step.for_each(|p, g, [v]: &mut [F; 1]| {
+            *v = *v * mu - lr * g;
+            *p = *p + mu2 * *v - ahead * g;
+        });
     }
 }

@@ -1,15 +1,26 @@
-//! RMSprop, as the book writes it.
+//! RMSprop: the book's, with PyTorch's options.
 
-use crate::engine::{Engine, Rule, Scalar, cast};
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::parts::{GradientOptions, HasGradientOptions, Lerp, add_scaled};
 use crate::{Error, check};
 
-/// RMSprop in the book's form: `h ← ρ·h + (1 − ρ)·g²`, `p ← p − lr·g / (√h + ε)`.
+/// RMSprop, `h ← ρ·h + (1 − ρ)·g²`, `p ← p − lr·g / (√h + ε)`: the book's `RMSprop`, with
+/// PyTorch's options.
 ///
-/// Reference: *Deep Learning from Scratch*, `common/optimizer.py`, class `RMSprop` (Hinton's
-/// lecture 6e). Defaults: learning rate 0.01, decay rate ρ = 0.99, ε = 1e-7. State: the moving
-/// average of squared gradients `h` (slot `"square_avg"`, PyTorch's name).
+/// ```text
+/// g ← −g if maximize;  g ← g + λ·p (weight decay)
+/// h ← ρ·h + (1 − ρ)·g²
+/// centered:  ḡ ← lerp(ḡ, g, 1 − ρ);  s = √(h − ḡ²) + ε,  else s = √h + ε
+/// momentum:  b ← μ·b + g / s;  p ← p − lr·b,  else p ← p − lr·g / s
+/// ```
 ///
-/// PyTorch's `RMSprop` has the same update with ρ named `alpha` and ε = 1e-8.
+/// References: *Deep Learning from Scratch*, `common/optimizer.py`, class `RMSprop` (Hinton's
+/// lecture 6e), whose defaults [`RmsProp::default`] has: learning rate 0.01, decay rate ρ = 0.99,
+/// ε = 1e-7; `torch.optim.RMSprop`, where ρ is `alpha`, with options (momentum, centered, weight
+/// decay, maximize, all off by default) and ε = 1e-8 ([`RmsProp::pytorch`]). State:
+/// `square_avg`, plus `momentum_buffer` with momentum and `grad_avg` when centered.
+///
+/// The decay rate must lie in `[0, 1)` (PyTorch only asks `alpha >= 0`).
 pub type RmsProp<F = f32> = Engine<RmsPropRule, F>;
 
 /// The rule of [`RmsProp`].
@@ -17,6 +28,9 @@ pub type RmsProp<F = f32> = Engine<RmsPropRule, F>;
 pub struct RmsPropRule {
     decay_rate: f64,
     eps: f64,
+    momentum: f64,
+    centered: bool,
+    options: GradientOptions,
 }
 
 impl Default for RmsPropRule {
@@ -24,45 +38,113 @@ impl Default for RmsPropRule {
         Self {
             decay_rate: 0.99,
             eps: 1e-7,
+            momentum: 0.0,
+            centered: false,
+            options: GradientOptions::default(),
         }
     }
 }
 
+impl HasGradientOptions for RmsPropRule {
+    fn gradient_options(&mut self) -> &mut GradientOptions {
+        &mut self.options
+    }
+}
+
 impl<F: Scalar> RmsProp<F> {
+    /// `torch.optim.RMSprop`'s defaults: learning rate 0.01, α = 0.99, ε = 1e-8.
+    pub fn pytorch() -> Self {
+        Self::default().eps(1e-8)
+    }
+
     /// Sets the decay rate ρ of the moving average, in `[0, 1)` (default 0.99).
     #[must_use]
     pub fn decay_rate(self, decay_rate: f64) -> Self {
         self.with(|r| r.decay_rate = decay_rate)
     }
 
-    /// Sets ε, added to `√h` to avoid division by zero (default 1e-7).
+    /// PyTorch's name for [`RmsProp::decay_rate`].
+    #[must_use]
+    pub fn alpha(self, alpha: f64) -> Self {
+        self.decay_rate(alpha)
+    }
+
+    /// Sets ε, added to the root mean square (default 1e-7, PyTorch's 1e-8).
     #[must_use]
     pub fn eps(self, eps: f64) -> Self {
         self.with(|r| r.eps = eps)
     }
+
+    /// Sets the momentum `μ >= 0` (default 0: none).
+    #[must_use]
+    pub fn momentum(self, momentum: f64) -> Self {
+        self.with(|r| r.momentum = momentum)
+    }
+
+    /// Normalizes by the variance of the gradient instead of its second moment (default `false`).
+    #[must_use]
+    pub fn centered(self, centered: bool) -> Self {
+        self.with(|r| r.centered = centered)
+    }
 }
 
 impl<F: Scalar> Rule<F> for RmsPropRule {
-    type Slots = [F; 1];
-    /// `lr`, ρ, `1 − ρ` and ε.
-    type Scalars = [F; 4];
+    type KeyScalars = ();
     const NAME: &'static str = "RMSprop";
-    const SLOT_NAMES: &'static [&'static str] = &["square_avg"];
     const DEFAULT_LR: f64 = 0.01;
 
     fn validate(&self) -> Result<(), Error> {
-        check::unit_interval("decay rate", self.decay_rate)?;
-        check::non_negative("epsilon value", self.eps)
+        check::unit_interval("alpha value", self.decay_rate)?;
+        check::non_negative("epsilon value", self.eps)?;
+        check::non_negative("momentum value", self.momentum)?;
+        self.options.validate()
     }
 
-    fn scalars(&self, lr: f64, _step: u64) -> [F; 4] {
+    fn slot_names(&self) -> &'static [&'static str] {
+        match (self.momentum > 0.0, self.centered) {
+            (false, false) => &["square_avg"],
+            (true, false) => &["square_avg", "momentum_buffer"],
+            (false, true) => &["square_avg", "grad_avg"],
+            (true, true) => &["square_avg", "momentum_buffer", "grad_avg"],
+        }
+    }
+
+    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+        let prep = self.options.at::<F>(step.lr());
         let rho = self.decay_rate;
-        [cast(lr), cast(rho), cast(1.0 - rho), cast(self.eps)]
-    }
-
-    #[inline(always)]
-    fn apply(&[lr, rho, one_minus_rho, eps]: &[F; 4], p: &mut F, g: F, [h]: &mut [F; 1]) {
-        *h = *h * rho + one_minus_rho * g * g;
-        *p = *p - lr * g / (h.sqrt() + eps);
+        let (lr, rho_f, fresh, eps): (F, F, F, F) =
+            (cast(step.lr()), cast(rho), cast(1.0 - rho), cast(self.eps));
+        let (mu, mean): (F, Lerp<F>) = (cast(self.momentum), Lerp::new(1.0 - rho));
+        let square = |h: &mut F, g: F| *h = *h * rho_f + fresh * g * g;
+        let centered = |h: F, ga: &mut F, g: F| {
+            *ga = mean.apply(*ga, g);
+            (h - *ga * *ga).sqrt() + eps
+        };
+        let with_momentum = |p: &mut F, b: &mut F, g: F, s: F| {
+            *b = *b * mu + g / s;
+            *p = add_scaled(*p, -lr, *b);
+        };
+        match (self.momentum > 0.0, self.centered) {
+            (false, false) => step.for_each(|p, g, [h]: &mut [F; 1]| {
+                let g = prep.apply(p, g);
+                square(h, g);
+                *p = *p - lr * g / (h.sqrt() + eps);
+            }),
+            (true, false) => step.for_each(|p, g, [h, b]: &mut [F; 2]| {
+                let g = prep.apply(p, g);
+                square(h, g);
+                with_momentum(p, b, g, h.sqrt() + eps);
+            }),
+            (false, true) => step.for_each(|p, g, [h, ga]: &mut [F; 2]| {
+                let g = prep.apply(p, g);
+                square(h, g);
+                *p = *p - lr * g / centered(*h, ga, g);
+            }),
+            (true, true) => step.for_each(|p, g, [h, b, ga]: &mut [F; 3]| {
+                let g = prep.apply(p, g);
+                square(h, g);
+                with_momentum(p, b, g, centered(*h, ga, g));
+            }),
+        }
     }
 }

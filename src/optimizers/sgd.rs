@@ -1,12 +1,27 @@
-//! Stochastic gradient descent, as the book writes it.
+//! Stochastic gradient descent: the book's, with PyTorch's options.
 
-use crate::engine::{Engine, Rule, Scalar, cast};
-use crate::Error;
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::parts::{GradientOptions, HasGradientOptions, add_scaled};
+use crate::{Error, check};
 
-/// Plain stochastic gradient descent, the book's `SGD`: `p ← p − lr·g`.
+/// Stochastic gradient descent, `p ← p − lr·g`: the book's `SGD`, with PyTorch's options.
 ///
-/// Reference: *Deep Learning from Scratch*, `common/optimizer.py`, class `SGD`. Default learning
-/// rate 0.01. No state.
+/// With PyTorch's momentum (`momentum > 0`), a buffer `b` keeps a running sum of gradients:
+///
+/// ```text
+/// g ← −g if maximize;  g ← g + λ·p (weight decay)
+/// b ← g on the first step, else μ·b + (1 − dampening)·g
+/// d ← g + μ·b if nesterov, else b
+/// p ← p − lr·d
+/// ```
+///
+/// References: *Deep Learning from Scratch*, `common/optimizer.py`, class `SGD` (the defaults);
+/// `torch.optim.SGD` (the options, with its defaults: momentum 0, dampening 0, weight decay 0,
+/// nesterov and maximize off). Default learning rate 0.01, as both. State: `momentum_buffer` when
+/// `momentum > 0`, none otherwise.
+///
+/// The book's [`Momentum`](crate::Momentum) and [`Nesterov`](crate::Nesterov) keep the book's
+/// convention, with the learning rate inside the velocity.
 ///
 /// ```
 /// use ndoptim::{Optimizer, Sgd};
@@ -17,31 +32,83 @@ use crate::Error;
 /// let mut sgd = Sgd::default().lr(0.1);
 /// sgd.update(&mut params, &grads)?;
 /// assert_eq!(params["w"], arr1(&[0.0, 3.0]).into_dyn());
+///
+/// let torch_style: Sgd = Sgd::default().momentum(0.9).nesterov(true).weight_decay(1e-4);
 /// # Ok::<(), ndoptim::Error>(())
 /// ```
 pub type Sgd<F = f32> = Engine<SgdRule, F>;
 
 /// The rule of [`Sgd`].
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct SgdRule;
+pub struct SgdRule {
+    momentum: f64,
+    dampening: f64,
+    nesterov: bool,
+    options: GradientOptions,
+}
+
+impl HasGradientOptions for SgdRule {
+    fn gradient_options(&mut self) -> &mut GradientOptions {
+        &mut self.options
+    }
+}
+
+impl<F: Scalar> Sgd<F> {
+    /// Sets PyTorch's momentum `μ >= 0` (default 0: none).
+    #[must_use]
+    pub fn momentum(self, momentum: f64) -> Self {
+        self.with(|r| r.momentum = momentum)
+    }
+
+    /// Sets the dampening of the momentum buffer (default 0).
+    #[must_use]
+    pub fn dampening(self, dampening: f64) -> Self {
+        self.with(|r| r.dampening = dampening)
+    }
+
+    /// Uses Nesterov momentum (needs `momentum > 0` and dampening 0; default `false`).
+    #[must_use]
+    pub fn nesterov(self, nesterov: bool) -> Self {
+        self.with(|r| r.nesterov = nesterov)
+    }
+}
 
 impl<F: Scalar> Rule<F> for SgdRule {
-    type Slots = [F; 0];
-    type Scalars = F;
+    type KeyScalars = ();
     const NAME: &'static str = "SGD";
-    const SLOT_NAMES: &'static [&'static str] = &[];
     const DEFAULT_LR: f64 = 0.01;
 
     fn validate(&self) -> Result<(), Error> {
-        Ok(())
+        check::non_negative("momentum value", self.momentum)?;
+        check::finite("dampening value", self.dampening)?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(Error::IncompatibleOptions {
+                reason: "Nesterov momentum requires a momentum and zero dampening",
+            });
+        }
+        self.options.validate()
     }
 
-    fn scalars(&self, lr: f64, _step: u64) -> F {
-        cast(lr)
+    fn slot_names(&self) -> &'static [&'static str] {
+        if self.momentum != 0.0 { &["momentum_buffer"] } else { &[] }
     }
 
-    #[inline(always)]
-    fn apply(&lr: &F, p: &mut F, g: F, _: &mut [F; 0]) {
-        *p = *p - lr * g;
+    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+        let prep = self.options.at::<F>(step.lr());
+        let lr: F = cast(step.lr());
+        if self.momentum == 0.0 {
+            return step.for_each(|p, g, _: &mut [F; 0]| {
+                let g = prep.apply(p, g);
+                *p = *p - lr * g;
+            });
+        }
+        let (mu, keep): (F, F) = (cast(self.momentum), cast(1.0 - self.dampening));
+        let (first, nesterov) = (step.t() == 1, self.nesterov);
+        step.for_each(|p, g, [b]: &mut [F; 1]| {
+            let g = prep.apply(p, g);
+            *b = if first { g } else { add_scaled(*b * mu, keep, g) };
+            let d = if nesterov { add_scaled(g, mu, *b) } else { *b };
+            *p = add_scaled(*p, -lr, d);
+        });
     }
 }

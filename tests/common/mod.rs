@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
-use ndoptim::{AdaGrad, Adam, Momentum, Nesterov, Optimizer, Params, RmsProp, Scalar, Sgd};
+use ndoptim::{
+    AdaGrad, Adadelta, Adafactor, Adam, Adamax, Asgd, Momentum, NAdam, Nesterov, Optimizer, Params,
+    RAdam, RmsProp, Rprop, Scalar, Sgd,
+};
 use serde_json::{Map, Value};
 
 /// Reads a JSON file.
@@ -78,11 +81,63 @@ impl Hyper {
 }
 
 /// Sets an option when the reference lists it.
-fn opt<T>(value: Option<f64>, o: T, set: impl FnOnce(T, f64) -> T) -> T {
+fn opt<T, V>(value: Option<V>, o: T, set: impl FnOnce(T, V) -> T) -> T {
     match value {
         Some(v) => set(o, v),
         None => o,
     }
+}
+
+impl Hyper {
+    /// Takes a boolean, if the reference lists it.
+    pub fn flag(&mut self, name: &str) -> Result<Option<bool>, String> {
+        match self.0.remove(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| format!("{name} is not a boolean: {v}")),
+        }
+    }
+
+    /// Takes a pair of numbers (`betas`, `etas`, ...); `null` entries become `None`.
+    pub fn pair(&mut self, name: &str) -> Result<Option<[Option<f64>; 2]>, String> {
+        match self.0.remove(name) {
+            None => Ok(None),
+            Some(Value::Array(a)) if a.len() == 2 => Ok(Some([a[0].as_f64(), a[1].as_f64()])),
+            Some(v) => Err(format!("{name} is not a pair: {v}")),
+        }
+    }
+
+    /// Takes a pair that must hold two numbers.
+    pub fn numbers(&mut self, name: &str) -> Result<Option<(f64, f64)>, String> {
+        match self.pair(name)? {
+            None => Ok(None),
+            Some([Some(a), Some(b)]) => Ok(Some((a, b))),
+            Some(_) => Err(format!("{name} holds a null")),
+        }
+    }
+}
+
+/// The options `weight_decay` and `maximize` (and `decoupled_weight_decay` where offered).
+macro_rules! gradient_options {
+    ($h:ident, $o:expr) => {{
+        let o = opt($h.take("weight_decay")?, $o, |o, v| o.weight_decay(v));
+        opt($h.flag("maximize")?, o, |o, v| o.maximize(v))
+    }};
+    ($h:ident, $o:expr, decoupled) => {{
+        let o = gradient_options!($h, $o);
+        opt($h.flag("decoupled_weight_decay")?, o, |o, v| {
+            o.decoupled_weight_decay(v)
+        })
+    }};
+}
+
+/// `betas` as a pair.
+macro_rules! betas {
+    ($h:ident, $o:expr) => {
+        opt($h.numbers("betas")?, $o, |o, (b1, b2)| o.betas(b1, b2))
+    };
 }
 
 /// The optimizer a reference file names, with its hyperparameters.
@@ -113,6 +168,88 @@ pub fn build<F: Scalar>(
             let o = opt(lr, Adam::<F>::default(), Adam::lr);
             let o = opt(h.take("beta1")?, o, Adam::beta1);
             Box::new(opt(h.take("beta2")?, o, Adam::beta2))
+        }
+        (false, "SGD") => {
+            let o = opt(lr, Sgd::<F>::default(), Sgd::lr);
+            let o = opt(h.take("momentum")?, o, Sgd::momentum);
+            let o = opt(h.take("dampening")?, o, Sgd::dampening);
+            let o = opt(h.flag("nesterov")?, o, Sgd::nesterov);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "Adam" | "AdamW") => {
+            let o = if name == "Adam" {
+                Adam::<F>::pytorch()
+            } else {
+                Adam::<F>::pytorch().decoupled_weight_decay(true)
+            };
+            let o = opt(lr, o, Adam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), Adam::eps);
+            let o = opt(h.flag("amsgrad")?, o, Adam::amsgrad);
+            Box::new(gradient_options!(h, o, decoupled))
+        }
+        (false, "Adagrad") => {
+            let o = opt(lr, AdaGrad::<F>::pytorch(), AdaGrad::lr);
+            let o = opt(h.take("eps")?, o, AdaGrad::eps);
+            let o = opt(h.take("lr_decay")?, o, AdaGrad::lr_decay);
+            let o = opt(
+                h.take("initial_accumulator_value")?,
+                o,
+                AdaGrad::initial_accumulator_value,
+            );
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "RMSprop") => {
+            let o = opt(lr, RmsProp::<F>::pytorch(), RmsProp::lr);
+            let o = opt(h.take("alpha")?, o, RmsProp::alpha);
+            let o = opt(h.take("eps")?, o, RmsProp::eps);
+            let o = opt(h.take("momentum")?, o, RmsProp::momentum);
+            let o = opt(h.flag("centered")?, o, RmsProp::centered);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "NAdam") => {
+            let o = opt(lr, NAdam::<F>::default(), NAdam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), NAdam::eps);
+            let o = opt(h.take("momentum_decay")?, o, NAdam::momentum_decay);
+            Box::new(gradient_options!(h, o, decoupled))
+        }
+        (false, "RAdam") => {
+            let o = opt(lr, RAdam::<F>::default(), RAdam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), RAdam::eps);
+            Box::new(gradient_options!(h, o, decoupled))
+        }
+        (false, "Adamax") => {
+            let o = opt(lr, Adamax::<F>::default(), Adamax::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), Adamax::eps);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "Adadelta") => {
+            let o = opt(lr, Adadelta::<F>::default(), Adadelta::lr);
+            let o = opt(h.take("rho")?, o, Adadelta::rho);
+            let o = opt(h.take("eps")?, o, Adadelta::eps);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "Rprop") => {
+            let o = opt(lr, Rprop::<F>::default(), Rprop::lr);
+            let o = opt(h.numbers("etas")?, o, |o, (a, b)| o.etas(a, b));
+            let o = opt(h.numbers("step_sizes")?, o, |o, (a, b)| o.step_sizes(a, b));
+            Box::new(opt(h.flag("maximize")?, o, Rprop::maximize))
+        }
+        (false, "ASGD") => {
+            let o = opt(lr, Asgd::<F>::default(), Asgd::lr);
+            let o = opt(h.take("lambd")?, o, Asgd::lambd);
+            let o = opt(h.take("alpha")?, o, Asgd::alpha);
+            let o = opt(h.take("t0")?, o, Asgd::t0);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "Adafactor") => {
+            let o = opt(lr, Adafactor::<F>::default(), Adafactor::lr);
+            let o = opt(h.take("beta2_decay")?, o, Adafactor::beta2_decay);
+            let o = opt(h.pair("eps")?, o, |o, [e1, e2]| {
+                let o = o.eps1(e1);
+                opt(e2, o, Adafactor::eps2)
+            });
+            let o = opt(h.take("d")?, o, Adafactor::d);
+            Box::new(gradient_options!(h, o))
         }
         _ => return Err(format!("ndoptim lacks optimizer {name} of {reference}")),
     };
@@ -193,4 +330,106 @@ pub fn params_bits<F: Scalar>(p: &Params<F>) -> Vec<(String, Vec<usize>, Vec<u64
 fn bits<'a, F: Scalar>(it: impl Iterator<Item = &'a F>) -> Vec<u64> {
     it.map(|x| x.to_f64().unwrap_or(f64::NAN).to_bits())
         .collect()
+}
+
+/// Runs `$body` once for each optimizer of the crate, with `$o` bound to it (element type `$F`):
+/// every type, and the option combinations that change its state.
+#[macro_export]
+macro_rules! with_each_optimizer {
+    ($F:ty, |$o:ident| $body:expr) => {{
+        use ndoptim::*;
+        {
+            let $o = Sgd::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Sgd::<$F>::default()
+                .momentum(0.9)
+                .nesterov(true)
+                .weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Momentum::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Nesterov::<$F>::default();
+            $body;
+        }
+        {
+            let $o = AdaGrad::<$F>::default();
+            $body;
+        }
+        {
+            let $o = AdaGrad::<$F>::pytorch()
+                .lr_decay(0.01)
+                .initial_accumulator_value(0.1);
+            $body;
+        }
+        {
+            let $o = RmsProp::<$F>::default();
+            $body;
+        }
+        {
+            let $o = RmsProp::<$F>::pytorch()
+                .momentum(0.9)
+                .centered(true)
+                .maximize(true);
+            $body;
+        }
+        {
+            let $o = Adam::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Adam::<$F>::pytorch().amsgrad(true).weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = AdamW::<$F>::default();
+            $body;
+        }
+        {
+            let $o = NAdam::<$F>::default();
+            $body;
+        }
+        {
+            let $o = RAdam::<$F>::default()
+                .decoupled_weight_decay(true)
+                .weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Adamax::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Adadelta::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Rprop::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Asgd::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Adafactor::<$F>::default().weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Lion::<$F>::default().weight_decay(0.1);
+            $body;
+        }
+    }};
+}
+
+/// Every optimizer of [`with_each_optimizer`], as trait objects.
+pub fn all_optimizers<F: Scalar>() -> Vec<Box<dyn Optimizer<F>>> {
+    let mut v: Vec<Box<dyn Optimizer<F>>> = Vec::new();
+    with_each_optimizer!(F, |o| v.push(Box::new(o)));
+    v
 }

@@ -1,0 +1,85 @@
+//! Adamax: Adam with the infinity norm.
+
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::parts::{GradientOptions, HasBetas, HasGradientOptions, Lerp};
+use crate::{Error, check};
+
+/// Adamax (Kingma & Ba, 2015, section 7.1), Adam's variant with an exponentially weighted
+/// infinity norm in place of the second moment, as `torch.optim.Adamax` computes it:
+///
+/// ```text
+/// g ← −g if maximize;  g ← g + λ·p (weight decay)
+/// m ← lerp(m, g, 1 − β₁);  u ← max(β₂·u, |g| + ε)
+/// p ← p − lr/(1 − β₁ᵗ) · m / u
+/// ```
+///
+/// Defaults: learning rate 0.002, betas (0.9, 0.999), ε = 1e-8, weight decay 0. State: `exp_avg`,
+/// `exp_inf`.
+pub type Adamax<F = f32> = Engine<AdamaxRule, F>;
+
+/// The rule of [`Adamax`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamaxRule {
+    betas: [f64; 2],
+    eps: f64,
+    options: GradientOptions,
+}
+
+impl Default for AdamaxRule {
+    fn default() -> Self {
+        Self {
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            options: GradientOptions::default(),
+        }
+    }
+}
+
+impl HasGradientOptions for AdamaxRule {
+    fn gradient_options(&mut self) -> &mut GradientOptions {
+        &mut self.options
+    }
+}
+
+impl HasBetas for AdamaxRule {
+    fn betas(&mut self) -> &mut [f64; 2] {
+        &mut self.betas
+    }
+}
+
+impl<F: Scalar> Adamax<F> {
+    /// Sets ε, added to `|g|` (default 1e-8).
+    #[must_use]
+    pub fn eps(self, eps: f64) -> Self {
+        self.with(|r| r.eps = eps)
+    }
+}
+
+impl<F: Scalar> Rule<F> for AdamaxRule {
+    type KeyScalars = ();
+    const NAME: &'static str = "Adamax";
+    const DEFAULT_LR: f64 = 0.002;
+
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("epsilon value", self.eps)?;
+        check::betas(self.betas)?;
+        self.options.validate()
+    }
+
+    fn slot_names(&self) -> &'static [&'static str] {
+        &["exp_avg", "exp_inf"]
+    }
+
+    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+        let prep = self.options.at::<F>(step.lr());
+        let [beta1, beta2] = self.betas;
+        let clr: F = cast(step.lr() / (1.0 - beta1.powf(step.t() as f64)));
+        let (mean, b2, eps): (Lerp<F>, F, F) = (Lerp::new(1.0 - beta1), cast(beta2), cast(self.eps));
+        step.for_each(|p, g, [m, u]: &mut [F; 2]| {
+            let g = prep.apply(p, g);
+            *m = mean.apply(*m, g);
+            *u = (*u * b2).max(g.abs() + eps);
+            *p = *p - clr * *m / *u;
+        });
+    }
+}

@@ -1,0 +1,70 @@
+//! AdamW: Adam with decoupled weight decay.
+
+use crate::engine::{Engine, Rule, Scalar, Step};
+use crate::parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};
+use crate::{AdamRule, Error};
+
+/// AdamW (Loshchilov & Hutter, 2019): [`Adam`](crate::Adam) in PyTorch's convention with weight
+/// decay decoupled from the gradient, `p ← p·(1 − lr·λ)` before the Adam step.
+///
+/// Reference: `torch.optim.AdamW`. Defaults: learning rate 0.001, betas (0.9, 0.999), ε = 1e-8,
+/// weight decay 0.01, amsgrad off. State as Adam's. Every option of Adam applies.
+pub type AdamW<F = f32> = Engine<AdamWRule, F>;
+
+/// The rule of [`AdamW`]: Adam's, with other defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamWRule(AdamRule);
+
+impl Default for AdamWRule {
+    fn default() -> Self {
+        let mut adam = AdamRule::pytorch();
+        *adam.gradient_options() = GradientOptions {
+            weight_decay: 0.01,
+            decoupled: true,
+            maximize: false,
+        };
+        Self(adam)
+    }
+}
+
+impl AsMut<AdamRule> for AdamWRule {
+    fn as_mut(&mut self) -> &mut AdamRule {
+        &mut self.0
+    }
+}
+
+impl HasGradientOptions for AdamWRule {
+    fn gradient_options(&mut self) -> &mut GradientOptions {
+        self.0.gradient_options()
+    }
+}
+
+impl HasDecoupledWeightDecay for AdamWRule {}
+
+impl HasBetas for AdamWRule {
+    fn betas(&mut self) -> &mut [f64; 2] {
+        self.0.betas()
+    }
+}
+
+impl<F: Scalar> Rule<F> for AdamWRule {
+    type KeyScalars = ();
+    const NAME: &'static str = "AdamW";
+    const DEFAULT_LR: f64 = 0.001;
+
+    fn name(&self) -> &'static str {
+        <AdamRule as Rule<F>>::name(&self.0)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        <AdamRule as Rule<F>>::validate(&self.0)
+    }
+
+    fn slot_names(&self) -> &'static [&'static str] {
+        <AdamRule as Rule<F>>::slot_names(&self.0)
+    }
+
+    fn step(&self, step: Step<'_, F>, scalars: &mut ()) {
+        self.0.step(step, scalars)
+    }
+}

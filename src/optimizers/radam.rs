@@ -1,0 +1,99 @@
+//! RAdam: Adam with a rectified adaptive learning rate.
+
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions, Lerp};
+use crate::{Error, check};
+
+/// RAdam (Liu et al., 2020, "On the Variance of the Adaptive Learning Rate and Beyond"), as
+/// `torch.optim.RAdam` computes it:
+///
+/// ```text
+/// g ← −g if maximize;  g ← g + λ·p (coupled)  or  p ← p·(1 − lr·λ) (decoupled)
+/// m ← lerp(m, g, 1 − β₁);  v ← β₂·v + (1 − β₂)·g²;  m̂ = m / (1 − β₁ᵗ)
+/// ρ∞ = 2/(1 − β₂) − 1;  ρₜ = ρ∞ − 2t·β₂ᵗ/(1 − β₂ᵗ)
+/// ρₜ > 5:  rₜ = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ)),
+///          p ← p − m̂·lr · √(1 − β₂ᵗ)/(√v + ε) · rₜ
+/// else:    p ← p − m̂·lr      (SGD with momentum while the variance is intractable)
+/// ```
+///
+/// Defaults: learning rate 0.001, betas (0.9, 0.999), ε = 1e-8, weight decay 0 (coupled unless
+/// [`decoupled_weight_decay`](crate::Engine::decoupled_weight_decay)). State: `exp_avg`,
+/// `exp_avg_sq`.
+pub type RAdam<F = f32> = Engine<RAdamRule, F>;
+
+/// The rule of [`RAdam`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RAdamRule {
+    betas: [f64; 2],
+    eps: f64,
+    options: GradientOptions,
+}
+
+impl Default for RAdamRule {
+    fn default() -> Self {
+        Self {
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            options: GradientOptions::default(),
+        }
+    }
+}
+
+impl HasGradientOptions for RAdamRule {
+    fn gradient_options(&mut self) -> &mut GradientOptions {
+        &mut self.options
+    }
+}
+
+impl HasDecoupledWeightDecay for RAdamRule {}
+
+impl HasBetas for RAdamRule {
+    fn betas(&mut self) -> &mut [f64; 2] {
+        &mut self.betas
+    }
+}
+
+impl<F: Scalar> RAdam<F> {
+    /// Sets ε, added to `√v` (default 1e-8).
+    #[must_use]
+    pub fn eps(self, eps: f64) -> Self {
+        self.with(|r| r.eps = eps)
+    }
+}
+
+impl<F: Scalar> Rule<F> for RAdamRule {
+    type KeyScalars = ();
+    const NAME: &'static str = "RAdam";
+    const DEFAULT_LR: f64 = 0.001;
+
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("epsilon value", self.eps)?;
+        check::betas(self.betas)?;
+        self.options.validate()
+    }
+
+    fn slot_names(&self) -> &'static [&'static str] {
+        &["exp_avg", "exp_avg_sq"]
+    }
+
+    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+        let prep = self.options.at::<F>(step.lr());
+        let (lr, t) = (step.lr(), step.t() as f64);
+        let [beta1, beta2] = self.betas;
+        let (bc1, bc2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
+        let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+        let rho_t = rho_inf - 2.0 * t * beta2.powf(t) / bc2;
+        let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
+        let mean = Lerp::new(1.0 - beta1);
+        let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
+        let (bc1, lr_f, bc2_sqrt, rect_f): (F, F, F, F) = (cast(bc1), cast(lr), cast(bc2.sqrt()), cast(rect));
+        let adaptive = rho_t > 5.0;
+        step.for_each(|p, g, [m, v]: &mut [F; 2]| {
+            let g = prep.apply(p, g);
+            *m = mean.apply(*m, g);
+            *v = *v * b2 + c2 * g * g;
+            let corrected = *m / bc1 * lr_f;
+            *p = *p - if adaptive { corrected * (bc2_sqrt / (v.sqrt() + eps)) * rect_f } else { corrected };
+        });
+    }
+}

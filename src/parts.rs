@@ -1,0 +1,176 @@
+//! Pieces the algorithms share, written once: maximize and weight decay (coupled or decoupled),
+//! and the elementwise helpers PyTorch's kernels use (`lerp`, `sign`).
+
+use crate::engine::{Engine, Rule, Scalar, cast};
+use crate::{Error, check};
+
+/// `maximize` and weight decay, the options most PyTorch optimizers share.
+///
+/// Applied to the gradient before the algorithm sees it, in PyTorch's order: negate the gradient
+/// when maximizing, then either add `weight_decay·p` to it (coupled, L2 regularization) or shrink
+/// the parameter by `1 − lr·weight_decay` (decoupled, as in AdamW).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GradientOptions {
+    pub(crate) maximize: bool,
+    pub(crate) weight_decay: f64,
+    pub(crate) decoupled: bool,
+}
+
+impl GradientOptions {
+    /// Decoupled weight decay, for algorithms that only have that kind (Lion, Adafactor).
+    pub(crate) fn decoupled() -> Self {
+        Self {
+            decoupled: true,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        check::non_negative("weight_decay value", self.weight_decay)
+    }
+
+    /// The per-step form at learning rate `lr`.
+    pub(crate) fn at<F: Scalar>(&self, lr: f64) -> Prepare<F> {
+        let wd = self.weight_decay;
+        Prepare {
+            maximize: self.maximize,
+            l2: (wd != 0.0 && !self.decoupled).then(|| cast(wd)),
+            shrink: (wd != 0.0 && self.decoupled).then(|| cast(1.0 - lr * wd)),
+        }
+    }
+}
+
+/// [`GradientOptions`] at one step's learning rate, in the element type.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Prepare<F> {
+    maximize: bool,
+    l2: Option<F>,
+    shrink: Option<F>,
+}
+
+impl<F: Scalar> Prepare<F> {
+    /// Shrinks `p` (decoupled decay) and returns the gradient the algorithm should see.
+    #[inline(always)]
+    pub(crate) fn apply(&self, p: &mut F, g: F) -> F {
+        if let Some(s) = self.shrink {
+            *p = *p * s;
+        }
+        let g = if self.maximize { -g } else { g };
+        match self.l2 {
+            Some(wd) => add_scaled(g, wd, *p),
+            None => g,
+        }
+    }
+}
+
+/// Rules whose gradient passes through [`GradientOptions`].
+pub trait HasGradientOptions {
+    /// The rule's options.
+    fn gradient_options(&mut self) -> &mut GradientOptions;
+}
+
+/// Rules that offer both kinds of weight decay.
+pub trait HasDecoupledWeightDecay: HasGradientOptions {}
+
+impl<R: Rule<F> + HasGradientOptions, F: Scalar> Engine<R, F> {
+    /// Sets the weight decay, `>= 0` (default 0: none).
+    #[must_use]
+    pub fn weight_decay(self, weight_decay: f64) -> Self {
+        self.with(|r| r.gradient_options().weight_decay = weight_decay)
+    }
+
+    /// Maximizes the objective instead of minimizing it (default `false`).
+    #[must_use]
+    pub fn maximize(self, maximize: bool) -> Self {
+        self.with(|r| r.gradient_options().maximize = maximize)
+    }
+}
+
+impl<R: Rule<F> + HasDecoupledWeightDecay, F: Scalar> Engine<R, F> {
+    /// Applies weight decay decoupled from the gradient, `p ← p·(1 − lr·λ)` before the update, as
+    /// AdamW does, instead of adding `λ·p` to the gradient (default `false`).
+    #[must_use]
+    pub fn decoupled_weight_decay(self, decoupled: bool) -> Self {
+        self.with(|r| r.gradient_options().decoupled = decoupled)
+    }
+}
+
+/// PyTorch's `lerp(a, b, w)` for a fixed weight: `a + w·(b − a)` for `|w| < 0.5`, else
+/// `b − (b − a)·(1 − w)`, with `w` and `1 − w` in the element type.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lerp<F> {
+    w: F,
+    one_minus_w: F,
+    from_start: bool,
+}
+
+impl<F: Scalar> Lerp<F> {
+    pub(crate) fn new(w: f64) -> Self {
+        let w: F = cast(w);
+        Self {
+            w,
+            one_minus_w: F::one() - w,
+            from_start: w.abs() < cast(0.5),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn apply(&self, a: F, b: F) -> F {
+        if self.from_start {
+            a + self.w * (b - a)
+        } else {
+            b - (b - a) * self.one_minus_w
+        }
+    }
+}
+
+/// The sign as PyTorch and NumPy define it: `0` for `±0`, NaN for NaN.
+#[inline(always)]
+pub(crate) fn sign<F: Scalar>(x: F) -> F {
+    if x > F::zero() {
+        F::one()
+    } else if x < F::zero() {
+        -F::one()
+    } else {
+        x
+    }
+}
+
+/// Rules with PyTorch's `betas`: decay rates of running averages.
+pub trait HasBetas {
+    /// The rule's `[β₁, β₂]`.
+    fn betas(&mut self) -> &mut [f64; 2];
+}
+
+impl<R: Rule<F> + HasBetas, F: Scalar> Engine<R, F> {
+    /// Sets β₁, the decay of the first moment, in `[0, 1)`.
+    #[must_use]
+    pub fn beta1(self, beta1: f64) -> Self {
+        self.with(|r| r.betas()[0] = beta1)
+    }
+
+    /// Sets β₂, the decay of the second moment, in `[0, 1)`.
+    #[must_use]
+    pub fn beta2(self, beta2: f64) -> Self {
+        self.with(|r| r.betas()[1] = beta2)
+    }
+
+    /// Sets both betas, as PyTorch's `betas=(β₁, β₂)`.
+    #[must_use]
+    pub fn betas(self, beta1: f64, beta2: f64) -> Self {
+        self.beta1(beta1).beta2(beta2)
+    }
+}
+
+/// PyTorch's `x.add(y, alpha=a)`, `x + a·y` rounded once: ATen's CPU kernel computes it with a
+/// fused multiply-add.
+#[inline(always)]
+pub(crate) fn add_scaled<F: Scalar>(x: F, a: F, y: F) -> F {
+    a.mul_add(y, x)
+}
+
+/// A scalar as PyTorch keeps per-parameter scalar state (ASGD's `eta`, NAdam's `mu_product`): a
+/// tensor of its default dtype, float32.
+pub(crate) fn scalar_state(x: f64) -> f64 {
+    f64::from(x as f32)
+}
