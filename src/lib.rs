@@ -105,6 +105,8 @@
 //! hyperparameters, the scalars it derives once per step and its per-element update.
 #![deny(missing_docs)]
 
+#[macro_use]
+mod macros;
 mod check;
 mod engine;
 mod error;

@@ -1,7 +1,7 @@
 //! Adadelta: step sizes from running averages of squared gradients and squared steps.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasGradientOptions, add_scaled};
+use crate::parts::{GradientOptions, add_scaled};
 use crate::{Error, check};
 
 /// Adadelta (Zeiler, 2012, "ADADELTA: An Adaptive Learning Rate Method"), as
@@ -37,19 +37,14 @@ impl Default for AdadeltaRule {
     }
 }
 
-impl HasGradientOptions for AdadeltaRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(AdadeltaRule: options);
+
+setters!(Adadelta {
+    /// Sets ρ, the decay of both running averages, in `[0, 1]` (default 0.9).
+    rho: f64,
+});
 
 impl<F: Scalar> Adadelta<F> {
-    /// Sets ρ, the decay of both running averages, in `[0, 1]` (default 0.9).
-    #[must_use]
-    pub fn rho(self, rho: f64) -> Self {
-        self.with(|r| r.rho = rho)
-    }
-
     /// Sets ε, added inside both square roots (default 1e-6).
     #[must_use]
     pub fn eps(self, eps: f64) -> Self {

@@ -3,7 +3,7 @@
 use ndarray::{Axis, IxDyn};
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasGradientOptions, Lerp};
+use crate::parts::{GradientOptions, Lerp};
 use crate::{Error, check};
 
 /// Adafactor (Shazeer & Stern, 2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory
@@ -53,32 +53,19 @@ impl Default for AdafactorRule {
     }
 }
 
-impl HasGradientOptions for AdafactorRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(AdafactorRule: options);
 
-impl<F: Scalar> Adafactor<F> {
+setters!(Adafactor {
     /// Sets τ, the decay rate of β₂ (`1 − β₂ₜ = t^τ`), `<= 0` (default −0.8).
-    #[must_use]
-    pub fn beta2_decay(self, beta2_decay: f64) -> Self {
-        self.with(|r| r.beta2_decay = beta2_decay)
-    }
-
+    beta2_decay: f64,
     /// Sets ε₁, the floor of the variance estimate's root (`None`, the default: the element
     /// type's machine epsilon).
-    #[must_use]
-    pub fn eps1(self, eps1: Option<f64>) -> Self {
-        self.with(|r| r.eps1 = eps1)
-    }
-
+    eps1: Option<f64>,
     /// Sets ε₂, the floor of the parameter's RMS in the step size (default 1e-3).
-    #[must_use]
-    pub fn eps2(self, eps2: f64) -> Self {
-        self.with(|r| r.eps2 = eps2)
-    }
+    eps2: f64,
+});
 
+impl<F: Scalar> Adafactor<F> {
     /// Sets d, the clipping threshold of the update's RMS, `>= 1` (default 1).
     #[must_use]
     pub fn d(self, d: f64) -> Self {

@@ -1,7 +1,7 @@
 //! AdaGrad: the book's, with PyTorch's options.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasGradientOptions};
+use crate::parts::GradientOptions;
 use crate::{Error, check};
 
 /// AdaGrad, `h ← h + g²`, `p ← p − lr·g / (√h + ε)`: the book's `AdaGrad`, with PyTorch's
@@ -41,34 +41,21 @@ impl Default for AdaGradRule {
     }
 }
 
-impl HasGradientOptions for AdaGradRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(AdaGradRule: options);
+
+setters!(AdaGrad {
+    /// Sets ε, added to `√h` to avoid division by zero (default 1e-7, PyTorch's 1e-10).
+    eps: f64,
+    /// Sets the learning-rate decay, `>= 0` (default 0).
+    lr_decay: f64,
+    /// Sets the value the sum of squares starts from, `>= 0` (default 0).
+    initial_accumulator_value: f64,
+});
 
 impl<F: Scalar> AdaGrad<F> {
     /// `torch.optim.Adagrad`'s defaults: learning rate 0.01, ε = 1e-10.
     pub fn pytorch() -> Self {
         Self::default().eps(1e-10)
-    }
-
-    /// Sets ε, added to `√h` to avoid division by zero (default 1e-7, PyTorch's 1e-10).
-    #[must_use]
-    pub fn eps(self, eps: f64) -> Self {
-        self.with(|r| r.eps = eps)
-    }
-
-    /// Sets the learning-rate decay, `>= 0` (default 0).
-    #[must_use]
-    pub fn lr_decay(self, lr_decay: f64) -> Self {
-        self.with(|r| r.lr_decay = lr_decay)
-    }
-
-    /// Sets the value the sum of squares starts from, `>= 0` (default 0).
-    #[must_use]
-    pub fn initial_accumulator_value(self, value: f64) -> Self {
-        self.with(|r| r.initial_accumulator_value = value)
     }
 }
 

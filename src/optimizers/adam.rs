@@ -1,7 +1,7 @@
 //! Adam: the book's, the paper's and PyTorch's, with PyTorch's options.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};
+use crate::parts::GradientOptions;
 use crate::{Error, check};
 
 /// Where Adam's ε goes, and with it each reference's arithmetic. The two agree except where `√v`
@@ -87,25 +87,13 @@ impl AdamRule {
     }
 }
 
-impl HasGradientOptions for AdamRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
-
-impl HasDecoupledWeightDecay for AdamRule {}
-
-impl HasBetas for AdamRule {
-    fn betas(&mut self) -> &mut [f64; 2] {
-        &mut self.betas
-    }
-}
-
 impl AsMut<AdamRule> for AdamRule {
     fn as_mut(&mut self) -> &mut AdamRule {
         self
     }
 }
+
+shares!(AdamRule: options, decoupled, betas);
 
 impl<F: Scalar> Adam<F> {
     /// `torch.optim.Adam`'s defaults: [`AdamConvention::PyTorch`], learning rate 0.001,

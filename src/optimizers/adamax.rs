@@ -1,7 +1,7 @@
 //! Adamax: Adam with the infinity norm.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasBetas, HasGradientOptions, Lerp};
+use crate::parts::{GradientOptions, Lerp};
 use crate::{Error, check};
 
 /// Adamax (Kingma & Ba, 2015, section 7.1), Adam's variant with an exponentially weighted
@@ -35,25 +35,12 @@ impl Default for AdamaxRule {
     }
 }
 
-impl HasGradientOptions for AdamaxRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(AdamaxRule: options, betas);
 
-impl HasBetas for AdamaxRule {
-    fn betas(&mut self) -> &mut [f64; 2] {
-        &mut self.betas
-    }
-}
-
-impl<F: Scalar> Adamax<F> {
+setters!(Adamax {
     /// Sets ε, added to `|g|` (default 1e-8).
-    #[must_use]
-    pub fn eps(self, eps: f64) -> Self {
-        self.with(|r| r.eps = eps)
-    }
-}
+    eps: f64,
+});
 
 impl<F: Scalar> Rule<F> for AdamaxRule {
     type KeyScalars = ();

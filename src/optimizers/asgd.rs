@@ -1,7 +1,7 @@
 //! ASGD: averaged stochastic gradient descent.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasGradientOptions, add_scaled, scalar_state};
+use crate::parts::{GradientOptions, add_scaled, scalar_state};
 use crate::{Error, check};
 
 /// Averaged SGD (Polyak & Juditsky, 1992), as `torch.optim.ASGD` computes it: SGD with a
@@ -40,25 +40,16 @@ impl Default for AsgdRule {
     }
 }
 
-impl HasGradientOptions for AsgdRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(AsgdRule: options);
+
+setters!(Asgd {
+    /// Sets the decay term λd, `>= 0` (default 1e-4).
+    lambd: f64,
+    /// Sets the power α of the step-size decay, `>= 0` (default 0.75).
+    alpha: f64,
+});
 
 impl<F: Scalar> Asgd<F> {
-    /// Sets the decay term λd, `>= 0` (default 1e-4).
-    #[must_use]
-    pub fn lambd(self, lambd: f64) -> Self {
-        self.with(|r| r.lambd = lambd)
-    }
-
-    /// Sets the power α of the step-size decay, `>= 0` (default 0.75).
-    #[must_use]
-    pub fn alpha(self, alpha: f64) -> Self {
-        self.with(|r| r.alpha = alpha)
-    }
-
     /// Sets the step t₀ from which averaging starts, `>= 0` (default 1e6).
     #[must_use]
     pub fn t0(self, t0: f64) -> Self {

@@ -1,7 +1,7 @@
 //! Lion: the sign of an interpolated momentum.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasBetas, HasGradientOptions, sign};
+use crate::parts::{GradientOptions, sign};
 use crate::{Error, check};
 
 /// Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms", Program 1): every
@@ -37,17 +37,7 @@ impl Default for LionRule {
     }
 }
 
-impl HasGradientOptions for LionRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
-
-impl HasBetas for LionRule {
-    fn betas(&mut self) -> &mut [f64; 2] {
-        &mut self.betas
-    }
-}
+shares!(LionRule: options, betas);
 
 impl<F: Scalar> Rule<F> for LionRule {
     type KeyScalars = ();

@@ -9,6 +9,6 @@ macro_rules! algorithms {
 }
 
 algorithms!(
-    sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop,
-    asgd, adafactor, lion,
+    sgd, momentum, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, asgd,
+    adafactor, lion,
 );

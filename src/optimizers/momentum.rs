@@ -1,4 +1,4 @@
-//! Momentum SGD, as the book writes it.
+//! Momentum and Nesterov's accelerated gradient, as the book writes them.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
 use crate::{Error, check};
@@ -8,23 +8,32 @@ use crate::{Error, check};
 /// Reference: *Deep Learning from Scratch*, `common/optimizer.py`, class `Momentum`. Defaults:
 /// learning rate 0.01, momentum 0.9. State: the velocity `v` (slot `"velocity"`).
 ///
-/// The book folds the learning rate into the velocity; PyTorch's `SGD(momentum=…)` keeps it out
-/// (`b ← μ·b + g`, `p ← p − lr·b`). The two agree while the learning rate is constant.
-pub type Momentum<F = f32> = Engine<MomentumRule, F>;
+/// The book folds the learning rate into the velocity; PyTorch's `SGD(momentum=…)`, which
+/// [`Sgd::momentum`](crate::Sgd::momentum) gives, keeps it out (`b ← μ·b + g`, `p ← p − lr·b`).
+/// The two agree while the learning rate is constant.
+pub type Momentum<F = f32> = Engine<MomentumRule<false>, F>;
 
-/// The rule of [`Momentum`].
+/// Nesterov's accelerated gradient in the book's form:
+/// `v ← μ·v − lr·g`, `p ← p + μ²·v − (1 + μ)·lr·g`.
+///
+/// Reference: *Deep Learning from Scratch*, `common/optimizer.py`, class `Nesterov` (after
+/// Bengio et al., "Advances in optimizing recurrent networks", 2012). Defaults: learning rate
+/// 0.01, momentum 0.9. State: the velocity `v` (slot `"velocity"`).
+pub type Nesterov<F = f32> = Engine<MomentumRule<true>, F>;
+
+/// The rule of [`Momentum`] (`NESTEROV = false`) and [`Nesterov`] (`true`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct MomentumRule {
+pub struct MomentumRule<const NESTEROV: bool> {
     momentum: f64,
 }
 
-impl Default for MomentumRule {
+impl<const NESTEROV: bool> Default for MomentumRule<NESTEROV> {
     fn default() -> Self {
         Self { momentum: 0.9 }
     }
 }
 
-impl<F: Scalar> Momentum<F> {
+impl<F: Scalar, const NESTEROV: bool> Engine<MomentumRule<NESTEROV>, F> {
     /// Sets the momentum `μ`, in `[0, 1)` (default 0.9).
     #[must_use]
     pub fn momentum(self, momentum: f64) -> Self {
@@ -32,9 +41,9 @@ impl<F: Scalar> Momentum<F> {
     }
 }
 
-impl<F: Scalar> Rule<F> for MomentumRule {
+impl<F: Scalar, const NESTEROV: bool> Rule<F> for MomentumRule<NESTEROV> {
     type KeyScalars = ();
-    const NAME: &'static str = "Momentum";
+    const NAME: &'static str = if NESTEROV { "Nesterov" } else { "Momentum" };
     const DEFAULT_LR: f64 = 0.01;
 
     fn validate(&self) -> Result<(), Error> {
@@ -46,10 +55,19 @@ impl<F: Scalar> Rule<F> for MomentumRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let (lr, momentum): (F, F) = (cast(step.lr()), cast(self.momentum));
-        step.for_each(|p, g, [v]: &mut [F; 1]| {
-            *v = momentum * *v - lr * g;
-            *p = *p + *v;
-        });
+        let (lr, m) = (step.lr(), self.momentum);
+        // μ² and (1 + μ)·lr in f64, as the book's Python computes them.
+        let (lr, mu, mu2, ahead): (F, F, F, F) = (cast(lr), cast(m), cast(m * m), cast((1.0 + m) * lr));
+        if NESTEROV {
+            step.for_each(|p, g, [v]: &mut [F; 1]| {
+                *v = *v * mu - lr * g;
+                *p = *p + mu2 * *v - ahead * g;
+            });
+        } else {
+            step.for_each(|p, g, [v]: &mut [F; 1]| {
+                *v = mu * *v - lr * g;
+                *p = *p + *v;
+            });
+        }
     }
 }

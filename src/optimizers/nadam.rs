@@ -1,9 +1,7 @@
 //! NAdam: Adam with Nesterov momentum.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{
-    GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions, Lerp, scalar_state,
-};
+use crate::parts::{GradientOptions, Lerp, scalar_state};
 use crate::{Error, check};
 
 /// NAdam (Dozat, 2016, "Incorporating Nesterov Momentum into Adam"), as `torch.optim.NAdam`
@@ -44,27 +42,14 @@ impl Default for NAdamRule {
     }
 }
 
-impl HasGradientOptions for NAdamRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(NAdamRule: options, decoupled, betas);
 
-impl HasDecoupledWeightDecay for NAdamRule {}
-
-impl HasBetas for NAdamRule {
-    fn betas(&mut self) -> &mut [f64; 2] {
-        &mut self.betas
-    }
-}
+setters!(NAdam {
+    /// Sets ε, added to the bias-corrected root mean square (default 1e-8).
+    eps: f64,
+});
 
 impl<F: Scalar> NAdam<F> {
-    /// Sets ε, added to the bias-corrected root mean square (default 1e-8).
-    #[must_use]
-    pub fn eps(self, eps: f64) -> Self {
-        self.with(|r| r.eps = eps)
-    }
-
     /// Sets the momentum decay ψ, `>= 0` (default 0.004).
     #[must_use]
     pub fn momentum_decay(self, momentum_decay: f64) -> Self {

@@ -1,7 +1,7 @@
 //! RAdam: Adam with a rectified adaptive learning rate.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions, Lerp};
+use crate::parts::{GradientOptions, Lerp};
 use crate::{Error, check};
 
 /// RAdam (Liu et al., 2020, "On the Variance of the Adaptive Learning Rate and Beyond"), as
@@ -39,27 +39,12 @@ impl Default for RAdamRule {
     }
 }
 
-impl HasGradientOptions for RAdamRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(RAdamRule: options, decoupled, betas);
 
-impl HasDecoupledWeightDecay for RAdamRule {}
-
-impl HasBetas for RAdamRule {
-    fn betas(&mut self) -> &mut [f64; 2] {
-        &mut self.betas
-    }
-}
-
-impl<F: Scalar> RAdam<F> {
+setters!(RAdam {
     /// Sets ε, added to `√v` (default 1e-8).
-    #[must_use]
-    pub fn eps(self, eps: f64) -> Self {
-        self.with(|r| r.eps = eps)
-    }
-}
+    eps: f64,
+});
 
 impl<F: Scalar> Rule<F> for RAdamRule {
     type KeyScalars = ();

@@ -1,7 +1,7 @@
 //! RMSprop: the book's, with PyTorch's options.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasGradientOptions, Lerp, add_scaled};
+use crate::parts::{GradientOptions, Lerp, add_scaled};
 use crate::{Error, check};
 
 /// RMSprop, `h ← ρ·h + (1 − ρ)·g²`, `p ← p − lr·g / (√h + ε)`: the book's `RMSprop`, with
@@ -45,11 +45,16 @@ impl Default for RmsPropRule {
     }
 }
 
-impl HasGradientOptions for RmsPropRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(RmsPropRule: options);
+
+setters!(RmsProp {
+    /// Sets the decay rate ρ of the moving average, in `[0, 1)` (default 0.99).
+    decay_rate: f64,
+    /// Sets ε, added to the root mean square (default 1e-7, PyTorch's 1e-8).
+    eps: f64,
+    /// Sets the momentum `μ >= 0` (default 0: none).
+    momentum: f64,
+});
 
 impl<F: Scalar> RmsProp<F> {
     /// `torch.optim.RMSprop`'s defaults: learning rate 0.01, α = 0.99, ε = 1e-8.
@@ -57,11 +62,6 @@ impl<F: Scalar> RmsProp<F> {
         Self::default().eps(1e-8)
     }
 
-    /// Sets the decay rate ρ of the moving average, in `[0, 1)` (default 0.99).
-    #[must_use]
-    pub fn decay_rate(self, decay_rate: f64) -> Self {
-        self.with(|r| r.decay_rate = decay_rate)
-    }
 
     /// PyTorch's name for [`RmsProp::decay_rate`].
     #[must_use]
@@ -69,17 +69,7 @@ impl<F: Scalar> RmsProp<F> {
         self.decay_rate(alpha)
     }
 
-    /// Sets ε, added to the root mean square (default 1e-7, PyTorch's 1e-8).
-    #[must_use]
-    pub fn eps(self, eps: f64) -> Self {
-        self.with(|r| r.eps = eps)
-    }
 
-    /// Sets the momentum `μ >= 0` (default 0: none).
-    #[must_use]
-    pub fn momentum(self, momentum: f64) -> Self {
-        self.with(|r| r.momentum = momentum)
-    }
 
     /// Normalizes by the variance of the gradient instead of its second moment (default `false`).
     #[must_use]

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent: the book's, with PyTorch's options.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, HasGradientOptions, add_scaled};
+use crate::parts::{GradientOptions, add_scaled};
 use crate::{Error, check};
 
 /// Stochastic gradient descent, `p ← p − lr·g`: the book's `SGD`, with PyTorch's options.
@@ -47,25 +47,16 @@ pub struct SgdRule {
     options: GradientOptions,
 }
 
-impl HasGradientOptions for SgdRule {
-    fn gradient_options(&mut self) -> &mut GradientOptions {
-        &mut self.options
-    }
-}
+shares!(SgdRule: options);
+
+setters!(Sgd {
+    /// Sets PyTorch's momentum `μ >= 0` (default 0: none).
+    momentum: f64,
+    /// Sets the dampening of the momentum buffer (default 0).
+    dampening: f64,
+});
 
 impl<F: Scalar> Sgd<F> {
-    /// Sets PyTorch's momentum `μ >= 0` (default 0: none).
-    #[must_use]
-    pub fn momentum(self, momentum: f64) -> Self {
-        self.with(|r| r.momentum = momentum)
-    }
-
-    /// Sets the dampening of the momentum buffer (default 0).
-    #[must_use]
-    pub fn dampening(self, dampening: f64) -> Self {
-        self.with(|r| r.dampening = dampening)
-    }
-
     /// Uses Nesterov momentum (needs `momentum > 0` and dampening 0; default `false`).
     #[must_use]
     pub fn nesterov(self, nesterov: bool) -> Self {

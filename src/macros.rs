@@ -1,0 +1,43 @@
+//! Declarations the algorithm files share, so that each file holds only what is its own.
+
+/// Builder methods that each set one field of an optimizer's rule:
+/// `setters!(Alias { /// docs \n name: type, ... })`.
+macro_rules! setters {
+    ($alias:ident { $($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)? }) => {
+        impl<F: $crate::Scalar> $alias<F> {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $name(self, $name: $ty) -> Self {
+                    self.with(|r| r.$name = $name)
+                }
+            )*
+        }
+    };
+}
+
+/// The shared options a rule offers, backing the builders of [`crate::parts`]: `options` (its
+/// `options` field: maximize and weight decay), `decoupled` (either kind of weight decay),
+/// `betas` (its `betas` field).
+macro_rules! shares {
+    ($rule:ty: $($what:ident),+) => {
+        $(shares!(@$what $rule);)+
+    };
+    (@options $rule:ty) => {
+        impl $crate::HasGradientOptions for $rule {
+            fn gradient_options(&mut self) -> &mut $crate::GradientOptions {
+                &mut self.options
+            }
+        }
+    };
+    (@decoupled $rule:ty) => {
+        impl $crate::HasDecoupledWeightDecay for $rule {}
+    };
+    (@betas $rule:ty) => {
+        impl $crate::HasBetas for $rule {
+            fn betas(&mut self) -> &mut [f64; 2] {
+                &mut self.betas
+            }
+        }
+    };
+}
