@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Dimension, IxDyn};
 use num_traits::Float;
 
-use crate::{Error, Optimizer, check};
+use crate::{Error, Optimizer, check, simd};
 
 /// A map of named arrays: the parameters of a model, or their gradients.
 pub type Params<F> = HashMap<String, ArrayD<F>>;
@@ -52,7 +52,7 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
 impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
     const COUNT: usize = N;
 
-    #[inline]
+    #[inline(always)]
     fn for_each_slice(
         params: &mut [F],
         grads: &[F],
@@ -63,7 +63,13 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
         let grads = &grads[..n];
         let mut cols = columns::<F, N>(state, n);
         for i in 0..n {
-            element(&mut cols, i, &mut params[i], grads[i], &mut f);
+            // Unchecked slot access: with a bounds check per slot and element the loop does not
+            // vectorize. SAFETY: `columns` returns `N` slices of exactly `n` elements, `i < n`.
+            let mut s: [F; N] = std::array::from_fn(|j| unsafe { *cols[j].get_unchecked(i) });
+            f(&mut params[i], grads[i], &mut s);
+            for (col, v) in cols.iter_mut().zip(s) {
+                unsafe { *col.get_unchecked_mut(i) = v };
+            }
         }
     }
 
@@ -137,14 +143,14 @@ impl<'a, F: Scalar> Step<'a, F> {
     ///
     /// If `N` disagrees with the rule's [`Rule::slots`]: a bug in the rule, not bad input.
     #[inline]
-    pub fn for_each<S: Slots<F>>(self, f: impl FnMut(&mut F, F, &mut S)) {
+    pub fn for_each<S: Slots<F>>(self, mut f: impl FnMut(&mut F, F, &mut S)) {
         assert_eq!(
             S::COUNT * self.params.len(),
             self.state.len(),
             "a rule's per-element slots disagree with the state it declared"
         );
         if let (Some(p), Some(g)) = (self.params.as_slice_mut(), self.grads.as_slice()) {
-            S::for_each_slice(p, g, self.state, f);
+            simd::for_each_slice(p, g, self.state, &mut f);
         } else {
             S::for_each_logical(self.params.view_mut(), self.grads.view(), self.state, f);
         }

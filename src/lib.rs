@@ -113,6 +113,7 @@ mod error;
 mod optimizer;
 mod optimizers;
 mod parts;
+pub mod simd;
 
 pub use engine::{Engine, Params, Rule, Scalar, Slots, Step};
 pub use error::Error;

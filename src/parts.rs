@@ -1,7 +1,7 @@
 //! Pieces the algorithms share, written once: maximize and weight decay (coupled or decoupled),
 //! and the elementwise helpers PyTorch's kernels use (`lerp`, `sign`).
 
-use crate::engine::{Engine, Rule, Scalar, cast};
+use crate::engine::{Engine, Rule, Scalar, Slots, Step, cast};
 use crate::{Error, check};
 
 /// `maximize` and weight decay, the options most PyTorch optimizers share.
@@ -29,36 +29,45 @@ impl GradientOptions {
         check::non_negative("weight_decay value", self.weight_decay)
     }
 
-    /// The per-step form at learning rate `lr`.
-    pub(crate) fn at<F: Scalar>(&self, lr: f64) -> Prepare<F> {
-        let wd = self.weight_decay;
-        Prepare {
-            maximize: self.maximize,
-            l2: (wd != 0.0 && !self.decoupled).then(|| cast(wd)),
-            shrink: (wd != 0.0 && self.decoupled).then(|| cast(1.0 - lr * wd)),
+    /// Runs `f(p, g, slots)` over every element like [`Step::for_each`], `g` being the gradient
+    /// these options prepare: negated when maximizing, then `g + λ·p` (coupled), or `g` after
+    /// `p ← p·(1 − lr·λ)` (decoupled). The weight-decay choice is made here, once, so that each
+    /// loop stays free of branches and vectorizes.
+    #[inline(always)]
+    pub(crate) fn for_each<F: Scalar, S: Slots<F>>(
+        &self,
+        step: Step<'_, F>,
+        mut f: impl FnMut(&mut F, F, &mut S),
+    ) {
+        let (sign, wd) = (self.sign::<F>(), self.weight_decay);
+        if wd == 0.0 {
+            step.for_each(move |p, g, s| f(p, g * sign, s));
+        } else if self.decoupled {
+            let keep: F = cast(1.0 - step.lr() * wd);
+            step.for_each(move |p, g, s| {
+                *p = *p * keep;
+                f(p, g * sign, s)
+            });
+        } else {
+            let wd: F = cast(wd);
+            step.for_each(move |p, g, s| {
+                let g = add_scaled(g * sign, wd, *p);
+                f(p, g, s)
+            });
         }
     }
-}
 
-/// [`GradientOptions`] at one step's learning rate, in the element type.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Prepare<F> {
-    maximize: bool,
-    l2: Option<F>,
-    shrink: Option<F>,
-}
+    /// `−1` when maximizing, else `1`: multiplying by it negates exactly.
+    pub(crate) fn sign<F: Scalar>(&self) -> F {
+        if self.maximize { -F::one() } else { F::one() }
+    }
 
-impl<F: Scalar> Prepare<F> {
-    /// Shrinks `p` (decoupled decay) and returns the gradient the algorithm should see.
-    #[inline(always)]
-    pub(crate) fn apply(&self, p: &mut F, g: F) -> F {
-        if let Some(s) = self.shrink {
-            *p = *p * s;
-        }
-        let g = if self.maximize { -g } else { g };
-        match self.l2 {
-            Some(wd) => add_scaled(g, wd, *p),
-            None => g,
+    /// The factor of decoupled weight decay at learning rate `lr` (1 without).
+    pub(crate) fn keep<F: Scalar>(&self, lr: f64) -> F {
+        if self.decoupled {
+            cast(1.0 - lr * self.weight_decay)
+        } else {
+            F::one()
         }
     }
 }
@@ -114,12 +123,14 @@ impl<F: Scalar> Lerp<F> {
         }
     }
 
+    /// Both forms are computed and one selected, so that loops stay free of branches.
     #[inline(always)]
     pub(crate) fn apply(&self, a: F, b: F) -> F {
+        let (from_start, from_end) = (a + self.w * (b - a), b - (b - a) * self.one_minus_w);
         if self.from_start {
-            a + self.w * (b - a)
+            from_start
         } else {
-            b - (b - a) * self.one_minus_w
+            from_end
         }
     }
 }

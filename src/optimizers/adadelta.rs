@@ -68,11 +68,9 @@ impl<F: Scalar> Rule<F> for AdadeltaRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let prep = self.options.at::<F>(step.lr());
         let (lr, rho, fresh, eps): (F, F, F, F) =
             (cast(step.lr()), cast(self.rho), cast(1.0 - self.rho), cast(self.eps));
-        step.for_each(|p, g, [s, a]: &mut [F; 2]| {
-            let g = prep.apply(p, g);
+        self.options.for_each(step, move |p, g, [s, a]: &mut [F; 2]| {
             *s = *s * rho + fresh * g * g;
             let delta = (*a + eps).sqrt() / (*s + eps).sqrt() * g;
             *a = *a * rho + fresh * delta * delta;

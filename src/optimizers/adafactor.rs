@@ -1,6 +1,6 @@
 //! Adafactor: Adam-like steps from factored second moments.
 
-use ndarray::{Axis, IxDyn};
+use ndarray::IxDyn;
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, Lerp};
@@ -73,9 +73,19 @@ impl<F: Scalar> Adafactor<F> {
     }
 }
 
-/// `√(Σx²)` in the element type, as `torch.norm`.
+/// `√(Σx²)` in the element type, as `torch.norm`: summed in eight interleaved partial sums (as
+/// a vectorized reduction does) rather than one chain of dependent additions.
 fn norm<'a, F: Scalar>(xs: impl IntoIterator<Item = &'a F>) -> F {
-    xs.into_iter().fold(F::zero(), |s, &x| s + x * x).sqrt()
+    sum(xs.into_iter().map(|&x| x * x)).sqrt()
+}
+
+/// A sum in eight interleaved partial sums.
+fn sum<F: Scalar>(xs: impl IntoIterator<Item = F>) -> F {
+    let mut lanes = [F::zero(); 8];
+    for (i, x) in xs.into_iter().enumerate() {
+        lanes[i % 8] = lanes[i % 8] + x;
+    }
+    lanes.iter().fold(F::zero(), |s, &x| s + x)
 }
 
 impl<F: Scalar> Rule<F> for AdafactorRule {
@@ -114,72 +124,108 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
         let (lr, t) = (step.lr(), step.t() as f64);
-        let prep = self.options.at::<F>(lr);
         let (mut p, g, state) = step.parts();
-        let n = p.len();
-        if n == 0 {
+        if p.is_empty() {
             return;
         }
+        // The last two axes are factored: rows × columns.
+        let (nd, n) = (p.ndim(), p.len());
+        let (r, c) = if nd >= 2 { (p.shape()[nd - 2], p.shape()[nd - 1]) } else { (1, n) };
+        let shape = (nd, r, c);
+        let g = g.as_standard_layout();
+        let Some(gs) = g.as_slice() else { return };
+        match p.as_slice_mut() {
+            Some(ps) => self.update(lr, t, ps, gs, shape, state),
+            None => {
+                // Other layouts run on a row-major copy (the one case that allocates).
+                let mut copy = p.as_standard_layout().into_owned();
+                if let Some(ps) = copy.as_slice_mut() {
+                    self.update(lr, t, ps, gs, shape, state);
+                }
+                p.assign(&copy);
+            }
+        }
+    }
+}
+
+/// A pass over one row: its parameters, its gradient, its row factor, the column factors and the
+/// mean row factor of its matrix.
+type RowPass<'a, F> = dyn FnMut(&mut [F], &[F], F, &[F], F) + 'a;
+
+impl AdafactorRule {
+    /// One step on row-major data: statistics, the update's RMS, then the update.
+    /// `shape` is (number of axes, rows, columns).
+    fn update<F: Scalar>(&self, lr: f64, t: f64, p: &mut [F], g: &[F], shape: (usize, usize, usize), state: &mut [F]) {
+        let n = p.len();
         let eps1: F = self.eps1.map_or(F::epsilon(), cast);
         let floor = eps1 * eps1;
         let lerp = Lerp::<F>::new(t.powf(self.beta2_decay));
         let rho = lr.min(1.0 / t.sqrt());
         let rms_p = norm(p.iter()).to_f64().unwrap_or(f64::NAN) / (n as f64).sqrt();
         let alpha = self.eps2.max(rms_p) * rho;
+        let (sign, keep) = (self.options.sign::<F>(), self.options.keep::<F>(lr));
 
-        // Pass 1: the second-moment statistics, and `inv_root(k)`, 1/√V̂ of element k (row-major).
-        let shape = g.shape();
-        let nd = shape.len();
-        let (rows, cols) = if nd >= 2 { (shape[nd - 2], shape[nd - 1]) } else { (1, n) };
-        let (row_var, col_var) = state.split_at_mut(if nd >= 2 { n / cols } else { n });
+        // `rows` has the second-moment factor of each row, `cols` of each column (per matrix of
+        // the batch); a vector is one row whose "factor" is its full second moment.
+        let (nd, r, c) = shape;
+        let (rows, cols) = state.split_at_mut(if nd >= 2 { n / c } else { n });
         if nd >= 2 {
-            let (rows_f, cols_f): (F, F) = (cast(rows as f64), cast(cols as f64));
-            for (r, lane) in row_var.iter_mut().zip(g.lanes(Axis(nd - 1))) {
-                let root = norm(lane);
-                *r = lerp.apply(*r, root * root / cols_f);
+            let (r_f, c_f): (F, F) = (cast(r as f64), cast(c as f64));
+            for (v, row) in rows.iter_mut().zip(g.chunks_exact(c)) {
+                let root = norm(row);
+                *v = lerp.apply(*v, root * root / c_f);
             }
-            for (c, lane) in col_var.iter_mut().zip(g.lanes(Axis(nd - 2))) {
-                let root = norm(lane);
-                *c = lerp.apply(*c, root * root / rows_f);
+            for (b, matrix) in g.chunks_exact(r * c).enumerate() {
+                for (j, v) in cols[b * c..(b + 1) * c].iter_mut().enumerate() {
+                    let root = norm(matrix.iter().skip(j).step_by(c));
+                    *v = lerp.apply(*v, root * root / r_f);
+                }
             }
         } else {
-            for (v, &x) in row_var.iter_mut().zip(g.iter()) {
+            for (v, &x) in rows.iter_mut().zip(g) {
                 *v = lerp.apply(*v, x * x);
             }
         }
-        let (row_var, col_var) = (&*row_var, &*col_var);
-        let row_mean = |b: usize| {
-            let rs = &row_var[b * rows..(b + 1) * rows];
-            let mean = rs.iter().fold(F::zero(), |s, &x| s + x) / cast(rows as f64);
-            mean.max(eps1)
+        // A vector is one row of factor 1 whose column factors are its variances, with mean 1:
+        // `1·v/1` is exactly `v`, so one loop serves both.
+        let one = [F::one()];
+        let (rows, cols, r, mean_of) = if nd >= 2 {
+            (&*rows, &*cols, r, true)
+        } else {
+            (&one[..], &*rows, 1, false)
         };
-        let mut batch = (usize::MAX, F::one());
-        let mut inv_root = move |k: usize| {
-            let v = if nd >= 2 {
-                let b = k / (rows * cols);
-                if batch.0 != b {
-                    batch = (b, row_mean(b));
+        let inv_root = move |rv: F, cv: F, mean: F| F::one() / (rv * cv / mean).max(floor).sqrt();
+        // Runs `f(p_row, g_row, row factor, column factors, mean row factor)` row by row.
+        let for_rows = |p: &mut [F], f: &mut RowPass<'_, F>| {
+            let matrices = p.chunks_exact_mut(r * c).zip(g.chunks_exact(r * c));
+            for (b, (pm, gm)) in matrices.enumerate() {
+                let row_factors = &rows[b * r..(b + 1) * r];
+                let mean = if mean_of {
+                    (row_factors.iter().fold(F::zero(), |s, &x| s + x) / cast(r as f64)).max(eps1)
+                } else {
+                    F::one()
+                };
+                let col_factors = &cols[b * c..(b + 1) * c];
+                for ((pr, gr), &rv) in pm.chunks_exact_mut(c).zip(gm.chunks_exact(c)).zip(row_factors) {
+                    f(pr, gr, rv, col_factors, mean);
                 }
-                row_var[k / cols] * col_var[b * cols + k % cols] / batch.1
-            } else {
-                row_var[k]
-            };
-            F::one() / v.max(floor).sqrt()
+            }
         };
 
-        // Pass 2: the RMS of the update U = g/√V̂ clips the step.
-        let mut sum = F::zero();
-        for (k, &x) in g.iter().enumerate() {
-            let u = inv_root(k) * x;
-            sum = sum + u * u;
-        }
-        let rms_u = sum.sqrt().to_f64().unwrap_or(f64::NAN) / ((n as f64).sqrt() * self.d);
+        let mut squares = F::zero();
+        for_rows(p, &mut |_, gr, rv, cf, mean| {
+            squares = squares
+                + sum(gr.iter().zip(cf).map(|(&x, &cv)| {
+                    let u = inv_root(rv, cv, mean) * x;
+                    u * u
+                }));
+        });
+        let rms_u = squares.sqrt().to_f64().unwrap_or(f64::NAN) / ((n as f64).sqrt() * self.d);
         let coef: F = cast(-alpha / rms_u.max(1.0));
-
-        // Pass 3: decay and step.
-        for (k, (p, &x)) in p.iter_mut().zip(g.iter()).enumerate() {
-            let x = prep.apply(p, x);
-            *p = *p + coef * (inv_root(k) * x);
-        }
+        for_rows(p, &mut |pr, gr, rv, cf, mean| {
+            for ((p, &x), &cv) in pr.iter_mut().zip(gr).zip(cf) {
+                *p = *p * keep + coef * (inv_root(rv, cv, mean) * (x * sign));
+            }
+        });
     }
 }

@@ -80,11 +80,9 @@ impl<F: Scalar> Rule<F> for AdaGradRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let prep = self.options.at::<F>(step.lr());
         let clr = step.lr() / (1.0 + (step.t() - 1) as f64 * self.lr_decay);
         let (clr, eps): (F, F) = (cast(clr), cast(self.eps));
-        step.for_each(|p, g, [h]: &mut [F; 1]| {
-            let g = prep.apply(p, g);
+        self.options.for_each(step, move |p, g, [h]: &mut [F; 1]| {
             *h = *h + g * g;
             *p = *p - clr * g / (h.sqrt() + eps);
         });

@@ -149,40 +149,52 @@ impl<F: Scalar> Rule<F> for AdamRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let prep = self.options.at::<F>(step.lr());
         let (lr, t) = (step.lr(), step.t() as f64);
         let [beta1, beta2] = self.betas;
         let (bc1, bc2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
         let (c1, c2, b2, eps): (F, F, F, F) =
             (cast(1.0 - beta1), cast(1.0 - beta2), cast(beta2), cast(self.eps));
-        // Each reference's arithmetic: the moments (the two first-moment forms are the same
-        // operations), then the denominator from the second moment (v, or its running maximum).
-        let book = self.convention == AdamConvention::Book;
-        let moments = |m: &mut F, v: &mut F, g: F| {
-            *m = *m + c1 * (g - *m);
-            *v = if book { *v + c2 * (g * g - *v) } else { *v * b2 + c2 * g * g };
-        };
-        let (step_size, bc2_sqrt): (F, F) = if book {
-            (cast(lr * bc2.sqrt() / bc1), F::one())
+        // Each reference's arithmetic: the first moments are the same operations; the second
+        // moments and the denominators differ.
+        if self.convention == AdamConvention::Book {
+            let step_size: F = cast(lr * bc2.sqrt() / bc1);
+            let moments = move |m: &mut F, v: &mut F, g: F| {
+                *m = *m + c1 * (g - *m);
+                *v = *v + c2 * (g * g - *v);
+            };
+            adam(&self.options, step, self.amsgrad, moments, move |v: F| v.sqrt() + eps, step_size);
         } else {
-            (cast(lr / bc1), cast(bc2.sqrt()))
-        };
-        let denom = move |v: F| {
-            if book { v.sqrt() + eps } else { v.sqrt() / bc2_sqrt + eps }
-        };
-        if self.amsgrad {
-            step.for_each(|p, g, [m, v, vmax]: &mut [F; 3]| {
-                let g = prep.apply(p, g);
-                moments(m, v, g);
-                *vmax = vmax.max(*v);
-                *p = *p - step_size * *m / denom(*vmax);
-            });
-        } else {
-            step.for_each(|p, g, [m, v]: &mut [F; 2]| {
-                let g = prep.apply(p, g);
-                moments(m, v, g);
-                *p = *p - step_size * *m / denom(*v);
-            });
+            let (step_size, bc2_sqrt): (F, F) = (cast(lr / bc1), cast(bc2.sqrt()));
+            let moments = move |m: &mut F, v: &mut F, g: F| {
+                *m = *m + c1 * (g - *m);
+                *v = *v * b2 + c2 * g * g;
+            };
+            adam(&self.options, step, self.amsgrad, moments, move |v: F| v.sqrt() / bc2_sqrt + eps, step_size);
         }
+    }
+}
+
+/// The Adam update around a reference's `moments` and `denominator`, with or without amsgrad's
+/// running maximum: one branch-free loop per combination.
+#[inline(always)]
+fn adam<F: Scalar>(
+    options: &GradientOptions,
+    step: Step<'_, F>,
+    amsgrad: bool,
+    moments: impl Fn(&mut F, &mut F, F) + Copy,
+    denominator: impl Fn(F) -> F + Copy,
+    step_size: F,
+) {
+    if amsgrad {
+        options.for_each(step, move |p, g, [m, v, vmax]: &mut [F; 3]| {
+            moments(m, v, g);
+            *vmax = vmax.max(*v);
+            *p = *p - step_size * *m / denominator(*vmax);
+        });
+    } else {
+        options.for_each(step, move |p, g, [m, v]: &mut [F; 2]| {
+            moments(m, v, g);
+            *p = *p - step_size * *m / denominator(*v);
+        });
     }
 }

@@ -58,12 +58,10 @@ impl<F: Scalar> Rule<F> for AdamaxRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let prep = self.options.at::<F>(step.lr());
         let [beta1, beta2] = self.betas;
         let clr: F = cast(step.lr() / (1.0 - beta1.powf(step.t() as f64)));
         let (mean, b2, eps): (Lerp<F>, F, F) = (Lerp::new(1.0 - beta1), cast(beta2), cast(self.eps));
-        step.for_each(|p, g, [m, u]: &mut [F; 2]| {
-            let g = prep.apply(p, g);
+        self.options.for_each(step, move |p, g, [m, u]: &mut [F; 2]| {
             *m = mean.apply(*m, g);
             *u = (*u * b2).max(g.abs() + eps);
             *p = *p - clr * *m / *u;

@@ -75,7 +75,6 @@ impl<F: Scalar> Rule<F> for AsgdRule {
     }
 
     fn step(&self, step: Step<'_, F>, scalars: &mut Option<(f64, f64)>) {
-        let prep = self.options.at::<F>(step.lr());
         let (lr, t) = (step.lr(), step.t() as f64);
         let (eta, mu) = scalars.unwrap_or((scalar_state(lr), 1.0));
         *scalars = Some((
@@ -84,8 +83,7 @@ impl<F: Scalar> Rule<F> for AsgdRule {
         ));
         let (shrink, eta, mu_f): (F, F, F) = (cast(1.0 - self.lambd * eta), cast(eta), cast(mu));
         let averaging = mu != 1.0;
-        step.for_each(|p, g, [ax]: &mut [F; 1]| {
-            let g = prep.apply(p, g);
+        self.options.for_each(step, move |p, g, [ax]: &mut [F; 1]| {
             *p = *p * shrink;
             *p = add_scaled(*p, -eta, g);
             *ax = if averaging { *ax + (*p - *ax) * mu_f } else { *p };

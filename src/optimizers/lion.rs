@@ -54,12 +54,10 @@ impl<F: Scalar> Rule<F> for LionRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let prep = self.options.at::<F>(step.lr());
         let [beta1, beta2] = self.betas;
         let (lr, b1, c1, b2, c2): (F, F, F, F, F) =
             (cast(step.lr()), cast(beta1), cast(1.0 - beta1), cast(beta2), cast(1.0 - beta2));
-        step.for_each(|p, g, [m]: &mut [F; 1]| {
-            let g = prep.apply(p, g);
+        self.options.for_each(step, move |p, g, [m]: &mut [F; 1]| {
             *p = *p - lr * sign(b1 * *m + c1 * g);
             *m = b2 * *m + c2 * g;
         });

@@ -59,12 +59,12 @@ impl<F: Scalar, const NESTEROV: bool> Rule<F> for MomentumRule<NESTEROV> {
         // μ² and (1 + μ)·lr in f64, as the book's Python computes them.
         let (lr, mu, mu2, ahead): (F, F, F, F) = (cast(lr), cast(m), cast(m * m), cast((1.0 + m) * lr));
         if NESTEROV {
-            step.for_each(|p, g, [v]: &mut [F; 1]| {
+            step.for_each(move |p, g, [v]: &mut [F; 1]| {
                 *v = *v * mu - lr * g;
                 *p = *p + mu2 * *v - ahead * g;
             });
         } else {
-            step.for_each(|p, g, [v]: &mut [F; 1]| {
+            step.for_each(move |p, g, [v]: &mut [F; 1]| {
                 *v = mu * *v - lr * g;
                 *p = *p + *v;
             });

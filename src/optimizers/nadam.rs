@@ -75,7 +75,6 @@ impl<F: Scalar> Rule<F> for NAdamRule {
     }
 
     fn step(&self, step: Step<'_, F>, mu_product: &mut Option<f64>) {
-        let prep = self.options.at::<F>(step.lr());
         let (lr, t) = (step.lr(), step.t() as f64);
         let [beta1, beta2] = self.betas;
         let mu = beta1 * (1.0 - 0.5 * 0.96f64.powf(t * self.momentum_decay));
@@ -86,8 +85,7 @@ impl<F: Scalar> Rule<F> for NAdamRule {
         let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
         let grad_coef: F = cast(-lr * (1.0 - mu) / (1.0 - product));
         let avg_coef: F = cast(-lr * mu_next / (1.0 - product * mu_next));
-        step.for_each(|p, g, [m, v]: &mut [F; 2]| {
-            let g = prep.apply(p, g);
+        self.options.for_each(step, move |p, g, [m, v]: &mut [F; 2]| {
             *m = mean.apply(*m, g);
             *v = *v * b2 + c2 * g * g;
             let s = (*v / bc2).sqrt() + eps;

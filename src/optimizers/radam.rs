@@ -62,7 +62,6 @@ impl<F: Scalar> Rule<F> for RAdamRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let prep = self.options.at::<F>(step.lr());
         let (lr, t) = (step.lr(), step.t() as f64);
         let [beta1, beta2] = self.betas;
         let (bc1, bc2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
@@ -73,8 +72,7 @@ impl<F: Scalar> Rule<F> for RAdamRule {
         let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
         let (bc1, lr_f, bc2_sqrt, rect_f): (F, F, F, F) = (cast(bc1), cast(lr), cast(bc2.sqrt()), cast(rect));
         let adaptive = rho_t > 5.0;
-        step.for_each(|p, g, [m, v]: &mut [F; 2]| {
-            let g = prep.apply(p, g);
+        self.options.for_each(step, move |p, g, [m, v]: &mut [F; 2]| {
             *m = mean.apply(*m, g);
             *v = *v * b2 + c2 * g * g;
             let corrected = *m / bc1 * lr_f;

@@ -100,38 +100,33 @@ impl<F: Scalar> Rule<F> for RmsPropRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let prep = self.options.at::<F>(step.lr());
         let rho = self.decay_rate;
         let (lr, rho_f, fresh, eps): (F, F, F, F) =
             (cast(step.lr()), cast(rho), cast(1.0 - rho), cast(self.eps));
         let (mu, mean): (F, Lerp<F>) = (cast(self.momentum), Lerp::new(1.0 - rho));
-        let square = |h: &mut F, g: F| *h = *h * rho_f + fresh * g * g;
-        let centered = |h: F, ga: &mut F, g: F| {
+        let square = move |h: &mut F, g: F| *h = *h * rho_f + fresh * g * g;
+        let centered = move |h: F, ga: &mut F, g: F| {
             *ga = mean.apply(*ga, g);
             (h - *ga * *ga).sqrt() + eps
         };
-        let with_momentum = |p: &mut F, b: &mut F, g: F, s: F| {
+        let with_momentum = move |p: &mut F, b: &mut F, g: F, s: F| {
             *b = *b * mu + g / s;
             *p = add_scaled(*p, -lr, *b);
         };
         match (self.momentum > 0.0, self.centered) {
-            (false, false) => step.for_each(|p, g, [h]: &mut [F; 1]| {
-                let g = prep.apply(p, g);
+            (false, false) => self.options.for_each(step, move |p, g, [h]: &mut [F; 1]| {
                 square(h, g);
                 *p = *p - lr * g / (h.sqrt() + eps);
             }),
-            (true, false) => step.for_each(|p, g, [h, b]: &mut [F; 2]| {
-                let g = prep.apply(p, g);
+            (true, false) => self.options.for_each(step, move |p, g, [h, b]: &mut [F; 2]| {
                 square(h, g);
                 with_momentum(p, b, g, h.sqrt() + eps);
             }),
-            (false, true) => step.for_each(|p, g, [h, ga]: &mut [F; 2]| {
-                let g = prep.apply(p, g);
+            (false, true) => self.options.for_each(step, move |p, g, [h, ga]: &mut [F; 2]| {
                 square(h, g);
                 *p = *p - lr * g / centered(*h, ga, g);
             }),
-            (true, true) => step.for_each(|p, g, [h, b, ga]: &mut [F; 3]| {
-                let g = prep.apply(p, g);
+            (true, true) => self.options.for_each(step, move |p, g, [h, b, ga]: &mut [F; 3]| {
                 square(h, g);
                 with_momentum(p, b, g, centered(*h, ga, g));
             }),

@@ -91,7 +91,7 @@ impl<F: Scalar> Rule<F> for RpropRule {
         let ([minus, plus], [lo, hi]): ([F; 2], [F; 2]) =
             (self.etas.map(cast), self.step_sizes.map(cast));
         let maximize = self.maximize;
-        step.for_each(|p, g, [prev, delta]: &mut [F; 2]| {
+        step.for_each(move |p, g, [prev, delta]: &mut [F; 2]| {
             let mut g = if maximize { -g } else { g };
             let agree = g * *prev;
             let factor = if agree > F::zero() {

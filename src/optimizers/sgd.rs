@@ -85,21 +85,26 @@ impl<F: Scalar> Rule<F> for SgdRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let prep = self.options.at::<F>(step.lr());
         let lr: F = cast(step.lr());
         if self.momentum == 0.0 {
-            return step.for_each(|p, g, _: &mut [F; 0]| {
-                let g = prep.apply(p, g);
+            return self.options.for_each(step, move |p, g, _: &mut [F; 0]| {
                 *p = *p - lr * g;
             });
         }
         let (mu, keep): (F, F) = (cast(self.momentum), cast(1.0 - self.dampening));
-        let (first, nesterov) = (step.t() == 1, self.nesterov);
-        step.for_each(|p, g, [b]: &mut [F; 1]| {
-            let g = prep.apply(p, g);
-            *b = if first { g } else { add_scaled(*b * mu, keep, g) };
-            let d = if nesterov { add_scaled(g, mu, *b) } else { *b };
-            *p = add_scaled(*p, -lr, d);
-        });
+        // PyTorch's first buffer is the gradient itself.
+        let first = step.t() == 1;
+        let buffer = move |b: &mut F, g: F| *b = if first { g } else { add_scaled(*b * mu, keep, g) };
+        if self.nesterov {
+            self.options.for_each(step, move |p, g, [b]: &mut [F; 1]| {
+                buffer(b, g);
+                *p = add_scaled(*p, -lr, add_scaled(g, mu, *b));
+            });
+        } else {
+            self.options.for_each(step, move |p, g, [b]: &mut [F; 1]| {
+                buffer(b, g);
+                *p = add_scaled(*p, -lr, *b);
+            });
+        }
     }
 }

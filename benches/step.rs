@@ -1,0 +1,282 @@
+//! One optimizer step, for every optimizer of the crate, against what bounds it:
+//!
+//! - `probe-rwK`: a plain loop over the same arrays with trivial arithmetic (K arrays read and
+//!   written, the gradient read), the memory-bandwidth limit of that access pattern;
+//! - `naive-X`: the book's NumPy written with ndarray arithmetic and temporaries, for SGD,
+//!   Momentum, AdaGrad and Adam;
+//! - `keys`: 1000 keys of 1000 elements against one key of 1e6, the per-key overhead.
+//!
+//! Throughput is the bytes a step moves. Summarise with
+//! `cargo run --release --example bench_summary` (see the README's Performance section).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ndarray::{ArrayD, IxDyn, Zip};
+use ndoptim::{
+    AdaGrad, Adadelta, Adafactor, Adam, AdamW, Adamax, Asgd, Lion, Momentum, NAdam, Nesterov,
+    Optimizer, Params, RAdam, RmsProp, Rprop, Scalar, Sgd,
+};
+
+/// The optimizers benchmarked, with the number of arrays each reads and writes per element
+/// (parameter and state) besides reading the gradient. Adafactor reads more than it writes; its
+/// figure counts its passes (see `bytes`).
+fn optimizers<F: Scalar>() -> Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> {
+    vec![
+        ("SGD", Box::new(Sgd::default()), 1),
+        ("SGD-momentum", Box::new(Sgd::default().momentum(0.9)), 2),
+        ("Momentum", Box::new(Momentum::default()), 2),
+        ("Nesterov", Box::new(Nesterov::default()), 2),
+        ("AdaGrad", Box::new(AdaGrad::default()), 2),
+        ("RMSprop", Box::new(RmsProp::default()), 2),
+        ("Adam", Box::new(Adam::default()), 3),
+        ("Adam-amsgrad", Box::new(Adam::pytorch().amsgrad(true)), 4),
+        ("AdamW", Box::new(AdamW::default()), 3),
+        ("NAdam", Box::new(NAdam::default()), 3),
+        ("RAdam", Box::new(RAdam::default()), 3),
+        ("Adamax", Box::new(Adamax::default()), 3),
+        ("Adadelta", Box::new(Adadelta::default()), 3),
+        ("Rprop", Box::new(Rprop::default()), 3),
+        ("ASGD", Box::new(Asgd::default()), 2),
+        ("Lion", Box::new(Lion::default()), 2),
+        ("Adafactor", Box::new(Adafactor::default()), 0),
+    ]
+}
+
+/// Bytes one step moves: each read-write array twice, the gradient once. Adafactor, on a vector,
+/// reads the parameter twice, the gradient three times and its variance twice, and writes the
+/// parameter and variance once.
+fn bytes<F>(rw: usize, n: usize) -> u64 {
+    let streams = if rw == 0 { 9 } else { 2 * rw + 1 };
+    (streams * n * std::mem::size_of::<F>()) as u64
+}
+
+fn model<F: Scalar>(keys: usize, n: usize) -> (Params<F>, Params<F>) {
+    let p = (0..keys)
+        .map(|k| {
+            (
+                format!("w{k}"),
+                ArrayD::from_shape_fn(IxDyn(&[n]), |i| {
+                    F::from(0.5 + (i[0] % 7) as f64 * 0.1).unwrap()
+                }),
+            )
+        })
+        .collect();
+    let g = (0..keys)
+        .map(|k| {
+            (
+                format!("w{k}"),
+                ArrayD::from_shape_fn(IxDyn(&[n]), |i| {
+                    F::from(((i[0] % 11) as f64 - 5.0) * 0.01).unwrap()
+                }),
+            )
+        })
+        .collect();
+    (p, g)
+}
+
+/// The memory probe: `rw` arrays read and written, one read, trivial arithmetic.
+fn probe<F: Scalar>(rw: &mut [Vec<F>], g: &[F]) {
+    let c = F::from(0.999).unwrap();
+    match rw {
+        [p] => p.iter_mut().zip(g).for_each(|(p, &g)| *p = *p * c + g),
+        [p, a] => p
+            .iter_mut()
+            .zip(a.iter_mut())
+            .zip(g)
+            .for_each(|((p, a), &g)| {
+                *a = *a * c + g;
+                *p = *p * c + *a;
+            }),
+        [p, a, b] => {
+            for ((p, (a, b)), &g) in p.iter_mut().zip(a.iter_mut().zip(b.iter_mut())).zip(g) {
+                *a = *a * c + g;
+                *b = *b * c + g;
+                *p = *p * c + *a + *b;
+            }
+        }
+        [p, a, b, d] => {
+            for ((p, (a, (b, d))), &g) in p
+                .iter_mut()
+                .zip(a.iter_mut().zip(b.iter_mut().zip(d.iter_mut())))
+                .zip(g)
+            {
+                *a = *a * c + g;
+                *b = *b * c + g;
+                *d = *d * c + g;
+                *p = *p * c + *a + *b + *d;
+            }
+        }
+        _ => unreachable!("probes cover 1 to 4 read-write arrays"),
+    }
+}
+
+/// The book's NumPy, translated to ndarray arithmetic with temporaries.
+struct Naive<F> {
+    name: &'static str,
+    state: Vec<ArrayD<F>>,
+    t: i32,
+}
+
+impl<F: Scalar + ndarray::ScalarOperand + std::ops::SubAssign + std::ops::AddAssign> Naive<F> {
+    fn step(&mut self, p: &mut ArrayD<F>, g: &ArrayD<F>) {
+        let c = |x: f64| F::from(x).unwrap();
+        if self.state.is_empty() {
+            self.state = vec![ArrayD::zeros(p.raw_dim()), ArrayD::zeros(p.raw_dim())];
+        }
+        let [a, b] = &mut self.state[..] else {
+            unreachable!()
+        };
+        match self.name {
+            "SGD" => *p -= &(g * c(0.01)),
+            "Momentum" => {
+                *a = &*a * c(0.9) - g * c(0.01);
+                *p += &*a;
+            }
+            "AdaGrad" => {
+                *a += &(g * g);
+                *p -= &(g * c(0.01) / (a.mapv(F::sqrt) + c(1e-7)));
+            }
+            _ => {
+                self.t += 1;
+                let lr_t =
+                    0.001 * (1.0 - 0.999f64.powi(self.t)).sqrt() / (1.0 - 0.9f64.powi(self.t));
+                *a += &((g - &*a) * c(0.1));
+                *b += &((g * g - &*b) * c(0.001));
+                *p -= &(&*a * c(lr_t) / (b.mapv(F::sqrt) + c(1e-7)));
+            }
+        }
+    }
+}
+
+fn sizes<F: Scalar + ndarray::ScalarOperand + std::ops::SubAssign + std::ops::AddAssign>(
+    c: &mut Criterion,
+    dtype: &str,
+) {
+    for (label, n) in [
+        ("1e3", 1_000),
+        ("1e5", 100_000),
+        ("1e6", 1_000_000),
+        ("1e7", 10_000_000),
+    ] {
+        let mut group = c.benchmark_group(format!("{dtype}-{label}"));
+        if n >= 1_000_000 {
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(2));
+        }
+        let (p0, g) = model::<F>(1, n);
+        for (name, mut opt, rw) in optimizers::<F>() {
+            let mut p = p0.clone();
+            group.throughput(Throughput::Bytes(bytes::<F>(rw, n)));
+            group.bench_function(name, |b| {
+                b.iter(|| opt.update(black_box(&mut p), black_box(&g)).unwrap())
+            });
+        }
+        let gv: Vec<F> = g["w0"].iter().copied().collect();
+        for rw in 1..=4 {
+            let mut arrays = vec![vec![F::zero(); n]; rw];
+            group.throughput(Throughput::Bytes(bytes::<F>(rw, n)));
+            group.bench_function(format!("probe-rw{rw}"), |b| {
+                b.iter(|| probe(black_box(&mut arrays), black_box(&gv)))
+            });
+        }
+        for (name, rw) in [("SGD", 1), ("Momentum", 2), ("AdaGrad", 2), ("Adam", 3)] {
+            let mut naive = Naive {
+                name,
+                state: Vec::new(),
+                t: 0,
+            };
+            let mut p = p0["w0"].clone();
+            group.throughput(Throughput::Bytes(bytes::<F>(rw, n)));
+            group.bench_function(format!("naive-{name}"), |b| {
+                b.iter(|| naive.step(black_box(&mut p), black_box(&g["w0"])))
+            });
+        }
+        group.finish();
+    }
+}
+
+fn steps(c: &mut Criterion) {
+    sizes::<f32>(c, "f32");
+    sizes::<f64>(c, "f64");
+}
+
+/// 1000 keys of 1000 elements against one key of 1e6: the difference is the per-key overhead.
+fn keys(c: &mut Criterion) {
+    let mut group = c.benchmark_group("keys-f32");
+    group.sample_size(20);
+    for (keys, n, label) in [(1000, 1000, "1000x1e3"), (1, 1_000_000, "1x1e6")] {
+        let (p0, g) = model::<f32>(keys, n);
+        for (name, mut opt, rw) in optimizers::<f32>() {
+            let mut p = p0.clone();
+            group.throughput(Throughput::Bytes(bytes::<f32>(rw, keys * n)));
+            group.bench_function(BenchmarkId::new(name, label), |b| {
+                b.iter(|| opt.update(black_box(&mut p), black_box(&g)).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The fused passes at each instruction-set level the CPU has, in one build.
+fn levels(c: &mut Criterion) {
+    use ndoptim::simd::{Level, with_level};
+    let mut group = c.benchmark_group("levels-f32");
+    for (label, n) in [("1e4", 10_000), ("1e5", 100_000), ("1e6", 1_000_000)] {
+        let (p0, g) = model::<f32>(1, n);
+        for level in Level::available() {
+            for (name, mut opt, rw) in optimizers::<f32>().into_iter() {
+                let mut p = p0.clone();
+                group.throughput(Throughput::Bytes(bytes::<f32>(rw, n)));
+                group.bench_function(BenchmarkId::new(format!("{name}@{level:?}"), label), |b| {
+                    b.iter(|| {
+                        with_level(level, || {
+                            opt.update(black_box(&mut p), black_box(&g)).unwrap()
+                        })
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+fn zip_reference(c: &mut Criterion) {
+    // A plain ndarray Zip of Adam, the loop a user would write by hand, for comparison.
+    let mut group = c.benchmark_group("zip-f32");
+    for (label, n) in [("1e3", 1_000), ("1e5", 100_000), ("1e6", 1_000_000)] {
+        let (mut p, g) = (
+            ArrayD::<f32>::from_elem(IxDyn(&[n]), 0.5),
+            ArrayD::<f32>::from_elem(IxDyn(&[n]), 0.1),
+        );
+        let (mut m, mut v) = (
+            ArrayD::<f32>::zeros(IxDyn(&[n])),
+            ArrayD::<f32>::zeros(IxDyn(&[n])),
+        );
+        group.throughput(Throughput::Bytes(bytes::<f32>(3, n)));
+        group.bench_function(BenchmarkId::new("Adam", label), |b| {
+            b.iter(|| {
+                let (lr, c1, c2, eps) = black_box((1e-3f32, 0.1f32, 1e-3f32, 1e-7f32));
+                Zip::from(&mut p)
+                    .and(&g)
+                    .and(&mut m)
+                    .and(&mut v)
+                    .for_each(|p, &g, m, v| {
+                        *m += c1 * (g - *m);
+                        *v += c2 * (g * g - *v);
+                        *p -= lr * *m / (v.sqrt() + eps);
+                    });
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(1));
+    targets = steps, keys, levels, zip_reference
+}
+criterion_main!(benches);

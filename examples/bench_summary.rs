@@ -1,0 +1,178 @@
+//! Turns criterion's saved estimates of `benches/step.rs` into the README's performance tables,
+//! so that they are regenerated, never typed.
+//!
+//! ```sh
+//! cargo bench --bench step -- --save-baseline default
+//! RUSTFLAGS="-C target-cpu=native" cargo bench --bench step -- "f32-1e[456]|f64-1e[456]" --save-baseline native
+//! cargo run --release --example bench_summary -- target/criterion default native
+//! ```
+//!
+//! Arguments: the criterion folder (default `target/criterion`), the baseline to summarise
+//! (default `new`, criterion's latest run) and optionally a second baseline built with
+//! `-C target-cpu=native` to compare against.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// One benchmark: its group, its function (and parameter) and its median time in ns.
+#[derive(Debug)]
+struct Bench {
+    group: String,
+    id: String,
+    median_ns: f64,
+    bytes: Option<f64>,
+}
+
+fn read(path: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Every benchmark saved under `dir` for `baseline`.
+fn collect(dir: &Path, baseline: &str, out: &mut Vec<Bench>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let saved = path.join(baseline);
+        if let (Some(meta), Some(est)) = (
+            read(&saved.join("benchmark.json")),
+            read(&saved.join("estimates.json")),
+        ) {
+            let id = match meta["value_str"].as_str() {
+                Some(v) => format!("{}/{v}", meta["function_id"].as_str().unwrap_or("")),
+                None => meta["function_id"].as_str().unwrap_or("").to_string(),
+            };
+            out.push(Bench {
+                group: meta["group_id"].as_str().unwrap_or("").to_string(),
+                id,
+                median_ns: est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN),
+                bytes: meta["throughput"]["Bytes"].as_f64(),
+            });
+        } else {
+            collect(&path, baseline, out);
+        }
+    }
+}
+
+fn time(ns: f64) -> String {
+    match ns {
+        x if x >= 1e6 => format!("{:.2} ms", x / 1e6),
+        x if x >= 1e3 => format!("{:.1} µs", x / 1e3),
+        x => format!("{x:.0} ns"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = PathBuf::from(args.first().map_or("target/criterion", String::as_str));
+    let baseline = args.get(1).map_or("new", String::as_str);
+    let mut benches = Vec::new();
+    collect(&dir, baseline, &mut benches);
+    if benches.is_empty() {
+        eprintln!(
+            "no criterion estimates for baseline {baseline:?} under {}",
+            dir.display()
+        );
+        std::process::exit(1);
+    }
+    let mut native = Vec::new();
+    if let Some(b) = args.get(2) {
+        collect(&dir, b, &mut native);
+    }
+    let by = |v: &[Bench], group: &str, id: &str| {
+        v.iter()
+            .find(|b| b.group == group && b.id == id)
+            .map(|b| b.median_ns)
+    };
+
+    // Step tables: one per dtype, optimizers by size.
+    let mut groups: BTreeMap<(String, u32), Vec<&Bench>> = BTreeMap::new();
+    for b in &benches {
+        if let Some((dtype, size)) = b.group.split_once("-1e") {
+            if let Ok(exp) = size.parse::<u32>() {
+                groups.entry((dtype.to_string(), exp)).or_default().push(b);
+            }
+        }
+    }
+    println!(
+        "| optimizer | dtype | elements | time/step | GB/s | % of probe | × naive | native build |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for ((dtype, exp), list) in &groups {
+        let size = if dtype == "f32" { 4.0 } else { 8.0 };
+        let n = 10f64.powi(*exp as i32);
+        for b in list
+            .iter()
+            .filter(|b| !b.id.starts_with("probe") && !b.id.starts_with("naive"))
+        {
+            let gbs = b.bytes.map(|x| x / b.median_ns);
+            // The probe moving the same bytes per element is the bandwidth limit of the pattern.
+            let rw = b
+                .bytes
+                .map(|x| ((x / (n * size) - 1.0) / 2.0).round() as usize);
+            let probe = rw.and_then(|rw| by(&benches, &b.group, &format!("probe-rw{rw}")));
+            let of_probe =
+                probe.map_or("–".into(), |p| format!("{:.0}%", 100.0 * p / b.median_ns));
+            let naive = by(&benches, &b.group, &format!("naive-{}", b.id))
+                .map_or("–".into(), |t| format!("{:.1}×", t / b.median_ns));
+            let nat = by(&native, &b.group, &b.id)
+                .map_or("–".into(), |t| format!("{:.0}%", 100.0 * t / b.median_ns));
+            println!(
+                "| {} | {dtype} | 1e{exp} | {} | {} | {of_probe} | {naive} | {nat} |",
+                b.id,
+                time(b.median_ns),
+                gbs.map_or("–".into(), |g| format!("{g:.1}")),
+            );
+        }
+    }
+
+    // Per-key overhead.
+    let keys: Vec<&Bench> = benches.iter().filter(|b| b.group == "keys-f32").collect();
+    if !keys.is_empty() {
+        println!("\n| optimizer | 1000 keys × 1e3 | 1 key × 1e6 | overhead per key |");
+        println!("|---|---|---|---|");
+        for b in keys.iter().filter(|b| b.id.ends_with("/1000x1e3")) {
+            let name = b.id.trim_end_matches("/1000x1e3");
+            if let Some(one) = by(&benches, "keys-f32", &format!("{name}/1x1e6")) {
+                println!(
+                    "| {name} | {} | {} | {:.0} ns |",
+                    time(b.median_ns),
+                    time(one),
+                    (b.median_ns - one) / 999.0
+                );
+            }
+        }
+    }
+
+    // Instruction-set levels.
+    let levels: Vec<&Bench> = benches.iter().filter(|b| b.group == "levels-f32").collect();
+    if !levels.is_empty() {
+        println!("\n| optimizer (f32) | elements | Portable | Avx2 | Avx512 |");
+        println!("|---|---|---|---|---|");
+        let mut rows: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
+        for b in levels {
+            if let Some((name_level, size)) = b.id.split_once('/') {
+                if let Some((name, level)) = name_level.split_once('@') {
+                    rows.entry((name.to_string(), size.to_string()))
+                        .or_default()
+                        .insert(level.to_string(), b.median_ns);
+                }
+            }
+        }
+        for ((name, size), l) in rows {
+            let cell = |k: &str| l.get(k).map_or("–".into(), |&t| time(t));
+            println!(
+                "| {name} | {size} | {} | {} | {} |",
+                cell("Portable"),
+                cell("Avx2"),
+                cell("Avx512")
+            );
+        }
+    }
+}

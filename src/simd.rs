@@ -1,0 +1,130 @@
+//! Runtime choice of instruction set for the fused per-element passes.
+//!
+//! A default build targets the baseline of its architecture (SSE2 on x86-64), which halves the
+//! throughput of the square roots and divisions of AdaGrad- and Adam-like rules and turns every
+//! fused multiply-add into a library call. So the engine compiles each pass again for AVX2 + FMA
+//! and for AVX-512, and picks the best one the CPU has at run time, once per key and step (a
+//! cached check). Every level computes bit-identical results: Rust never contracts or reorders
+//! floating-point operations, so only the speed differs.
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use crate::{Scalar, Slots};
+
+/// An instruction-set level of the fused passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Level {
+    /// The build's baseline target, on every CPU.
+    Portable,
+    /// x86-64 with AVX2 and FMA.
+    Avx2,
+    /// x86-64 with AVX-512F (and AVX2 and FMA).
+    Avx512,
+}
+
+impl Level {
+    /// The best level this CPU runs.
+    pub fn detected() -> Level {
+        static DETECTED: OnceLock<Level> = OnceLock::new();
+        *DETECTED.get_or_init(detect)
+    }
+
+    /// Every level this CPU runs, from the portable one up.
+    pub fn available() -> impl Iterator<Item = Level> {
+        [Level::Portable, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| l <= Level::detected())
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Level {
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    if avx2 && is_x86_feature_detected!("avx512f") {
+        Level::Avx512
+    } else if avx2 {
+        Level::Avx2
+    } else {
+        Level::Portable
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Level {
+    Level::Portable
+}
+
+thread_local! {
+    static LIMIT: Cell<Option<Level>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with this thread's fused passes at `level` instead of the detected one, to compare
+/// levels or to test each. Returns `None`, without running `f`, if the CPU lacks `level`.
+///
+/// ```
+/// use ndoptim::simd::{Level, with_level};
+/// assert_eq!(with_level(Level::Portable, || 1 + 1), Some(2));
+/// ```
+pub fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> Option<R> {
+    if level > Level::detected() {
+        return None;
+    }
+    let before = LIMIT.with(|l| l.replace(Some(level)));
+    let result = f();
+    LIMIT.with(|l| l.set(before));
+    Some(result)
+}
+
+/// The level this thread's passes run at.
+pub fn current() -> Level {
+    LIMIT.with(Cell::get).unwrap_or_else(Level::detected)
+}
+
+/// Runs `S::for_each_slice(params, grads, state, f)` compiled for the current level.
+///
+/// Each level is the same generic kernel instantiated inside a function with that level's target
+/// features, so the kernel and the rule's per-element closure inline into it and vectorize for
+/// that instruction set.
+#[inline(always)]
+pub(crate) fn for_each_slice<F: Scalar, S: Slots<F>>(
+    params: &mut [F],
+    grads: &[F],
+    state: &mut [F],
+    f: &mut impl FnMut(&mut F, F, &mut S),
+) {
+    match current() {
+        // SAFETY: `current` only returns levels that `detect` found on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512(params, grads, state, f) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { avx2(params, grads, state, f) },
+        _ => S::for_each_slice(params, grads, state, f),
+    }
+}
+
+/// The kernel compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2<F: Scalar, S: Slots<F>>(
+    params: &mut [F],
+    grads: &[F],
+    state: &mut [F],
+    f: &mut impl FnMut(&mut F, F, &mut S),
+) {
+    S::for_each_slice(params, grads, state, f)
+}
+
+/// The kernel compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn avx512<F: Scalar, S: Slots<F>>(
+    params: &mut [F],
+    grads: &[F],
+    state: &mut [F],
+    f: &mut impl FnMut(&mut F, F, &mut S),
+) {
+    S::for_each_slice(params, grads, state, f)
+}
