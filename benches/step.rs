@@ -19,6 +19,14 @@ use ndoptim::{
     Optimizer, Params, RAdam, RmsProp, Rprop, Scalar, Sgd,
 };
 
+/// Runs `f` on this thread alone: the single-thread figures, with or without the `rayon` feature.
+fn serial<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(feature = "rayon")]
+    return ndoptim::parallel::serial(f);
+    #[cfg(not(feature = "rayon"))]
+    f()
+}
+
 /// The optimizers benchmarked, with the number of arrays each reads and writes per element
 /// (parameter and state) besides reading the gradient. Adafactor reads more than it writes; its
 /// figure counts its passes (see `bytes`).
@@ -220,6 +228,16 @@ fn keys(c: &mut Criterion) {
     group.finish();
 }
 
+/// The optimizers compared across instruction-set levels.
+const LEVELS: [&str; 6] = [
+    "SGD",
+    "SGD-momentum",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Adadelta",
+];
+
 /// The fused passes at each instruction-set level the CPU has, in one build.
 fn levels(c: &mut Criterion) {
     use ndoptim::simd::{Level, with_level};
@@ -227,13 +245,18 @@ fn levels(c: &mut Criterion) {
     for (label, n) in [("1e4", 10_000), ("1e5", 100_000), ("1e6", 1_000_000)] {
         let (p0, g) = model::<f32>(1, n);
         for level in Level::available() {
-            for (name, mut opt, rw) in optimizers::<f32>().into_iter() {
+            for (name, mut opt, rw) in optimizers::<f32>()
+                .into_iter()
+                .filter(|(n, ..)| LEVELS.contains(n))
+            {
                 let mut p = p0.clone();
                 group.throughput(Throughput::Bytes(bytes::<f32>(rw, n)));
                 group.bench_function(BenchmarkId::new(format!("{name}@{level:?}"), label), |b| {
                     b.iter(|| {
-                        with_level(level, || {
-                            opt.update(black_box(&mut p), black_box(&g)).unwrap()
+                        serial(|| {
+                            with_level(level, || {
+                                opt.update(black_box(&mut p), black_box(&g)).unwrap()
+                            })
                         })
                     })
                 });
@@ -274,9 +297,43 @@ fn zip_reference(c: &mut Criterion) {
     group.finish();
 }
 
+/// The `rayon` feature against the serial path, in the same run: one large key, and many keys.
+#[cfg(feature = "rayon")]
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("threads-f32");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2));
+    for (keys, n, label) in [
+        (1, 1_000_000, "1x1e6"),
+        (1, 10_000_000, "1x1e7"),
+        (1000, 1000, "1000x1e3"),
+        (100, 100_000, "100x1e5"),
+    ] {
+        let (p0, g) = model::<f32>(keys, n);
+        for (name, mut opt, rw) in optimizers::<f32>()
+            .into_iter()
+            .filter(|(n, ..)| ["SGD", "AdaGrad", "Adam"].contains(n))
+        {
+            let mut p = p0.clone();
+            group.throughput(Throughput::Bytes(bytes::<f32>(rw, keys * n)));
+            group.bench_function(BenchmarkId::new(format!("{name}@serial"), label), |b| {
+                b.iter(|| serial(|| opt.update(black_box(&mut p), black_box(&g)).unwrap()))
+            });
+            group.bench_function(BenchmarkId::new(format!("{name}@rayon"), label), |b| {
+                b.iter(|| opt.update(black_box(&mut p), black_box(&g)).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "rayon"))]
+fn threads(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(1));
-    targets = steps, keys, levels, zip_reference
+    targets = steps, keys, levels, zip_reference, threads
 }
 criterion_main!(benches);

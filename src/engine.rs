@@ -30,13 +30,27 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
     /// How many state arrays the update reads and writes.
     const COUNT: usize;
 
-    /// Runs `f` over every element of contiguous, equally long `params` and `grads`, with the
-    /// element's slots gathered from `state` (slot `j` of element `i` lives at `state[j * n + i]`).
+    /// The state arrays of a run of elements, one slice per slot.
+    type Columns<'a>: Send
+    where
+        F: 'a;
+
+    /// Splits a key's state (slot after slot, `n` elements each) into its columns.
+    fn columns(state: &mut [F], n: usize) -> Self::Columns<'_>;
+
+    /// Splits columns at element `mid`, for parallel halves.
+    fn split_columns<'a>(
+        columns: Self::Columns<'a>,
+        mid: usize,
+    ) -> (Self::Columns<'a>, Self::Columns<'a>);
+
+    /// The fused pass: `f(p, g, slots)` for every element of equally long contiguous `params`,
+    /// `grads` and columns, with the element's slots gathered into `Self` and scattered back.
     fn for_each_slice(
         params: &mut [F],
         grads: &[F],
-        state: &mut [F],
-        f: impl FnMut(&mut F, F, &mut Self),
+        columns: Self::Columns<'_>,
+        f: &impl Fn(&mut F, F, &mut Self),
     );
 
     /// Like [`Slots::for_each_slice`], for arrays of any memory layout: elements are visited in
@@ -45,26 +59,49 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
         params: ArrayViewMutD<'_, F>,
         grads: ArrayViewD<'_, F>,
         state: &mut [F],
-        f: impl FnMut(&mut F, F, &mut Self),
+        f: &impl Fn(&mut F, F, &mut Self),
     );
 }
 
 impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
     const COUNT: usize = N;
+    type Columns<'a> = [&'a mut [F]; N];
+
+    fn columns(state: &mut [F], n: usize) -> [&mut [F]; N] {
+        let mut rest = &mut state[..N * n];
+        std::array::from_fn(|_| {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
+            rest = tail;
+            head
+        })
+    }
+
+    fn split_columns<'a>(
+        columns: Self::Columns<'a>,
+        mid: usize,
+    ) -> (Self::Columns<'a>, Self::Columns<'a>) {
+        let mut halves = columns.map(|c| c.split_at_mut(mid));
+        let lower = std::array::from_fn(|j| std::mem::take(&mut halves[j].0));
+        let upper = std::array::from_fn(|j| std::mem::take(&mut halves[j].1));
+        (lower, upper)
+    }
 
     #[inline(always)]
     fn for_each_slice(
         params: &mut [F],
         grads: &[F],
-        state: &mut [F],
-        mut f: impl FnMut(&mut F, F, &mut Self),
+        mut cols: [&mut [F]; N],
+        f: &impl Fn(&mut F, F, &mut Self),
     ) {
         let n = params.len();
         let grads = &grads[..n];
-        let mut cols = columns::<F, N>(state, n);
+        assert!(
+            cols.iter().all(|c| c.len() == n),
+            "every column has one slot per element"
+        );
         for i in 0..n {
             // Unchecked slot access: with a bounds check per slot and element the loop does not
-            // vectorize. SAFETY: `columns` returns `N` slices of exactly `n` elements, `i < n`.
+            // vectorize. SAFETY: every column has `n` elements (asserted above) and `i < n`.
             let mut s: [F; N] = std::array::from_fn(|j| unsafe { *cols[j].get_unchecked(i) });
             f(&mut params[i], grads[i], &mut s);
             for (col, v) in cols.iter_mut().zip(s) {
@@ -77,41 +114,17 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
         mut params: ArrayViewMutD<'_, F>,
         grads: ArrayViewD<'_, F>,
         state: &mut [F],
-        mut f: impl FnMut(&mut F, F, &mut Self),
+        f: &impl Fn(&mut F, F, &mut Self),
     ) {
         let n = params.len();
-        let mut cols = columns::<F, N>(state, n);
+        let mut cols = Self::columns(state, n);
         for (i, (p, &g)) in params.iter_mut().zip(grads.iter()).enumerate() {
-            element(&mut cols, i, p, g, &mut f);
+            let mut s: [F; N] = std::array::from_fn(|j| cols[j][i]);
+            f(p, g, &mut s);
+            for (col, v) in cols.iter_mut().zip(s) {
+                col[i] = v;
+            }
         }
-    }
-}
-
-/// Splits a key's state into its `N` slot arrays of length `n` each.
-#[inline]
-fn columns<F, const N: usize>(state: &mut [F], n: usize) -> [&mut [F]; N] {
-    let (mut rest, _) = state.split_at_mut(N * n);
-    std::array::from_fn(|_| {
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
-        rest = tail;
-        head
-    })
-}
-
-/// Gathers element `i`'s slots, applies the rule, scatters them back. Fixed `N` lets the
-/// compiler keep the slots in registers and vectorise the loop around it.
-#[inline(always)]
-fn element<F: Copy, const N: usize>(
-    cols: &mut [&mut [F]; N],
-    i: usize,
-    p: &mut F,
-    g: F,
-    f: &mut impl FnMut(&mut F, F, &mut [F; N]),
-) {
-    let mut s: [F; N] = std::array::from_fn(|j| cols[j][i]);
-    f(p, g, &mut s);
-    for (col, v) in cols.iter_mut().zip(s) {
-        col[i] = v;
     }
 }
 
@@ -143,16 +156,22 @@ impl<'a, F: Scalar> Step<'a, F> {
     ///
     /// If `N` disagrees with the rule's [`Rule::slots`]: a bug in the rule, not bad input.
     #[inline]
-    pub fn for_each<S: Slots<F>>(self, mut f: impl FnMut(&mut F, F, &mut S)) {
+    pub fn for_each<S: Slots<F>>(self, f: impl Fn(&mut F, F, &mut S) + Sync) {
+        let n = self.params.len();
         assert_eq!(
-            S::COUNT * self.params.len(),
+            S::COUNT * n,
             self.state.len(),
             "a rule's per-element slots disagree with the state it declared"
         );
         if let (Some(p), Some(g)) = (self.params.as_slice_mut(), self.grads.as_slice()) {
-            simd::for_each_slice(p, g, self.state, &mut f);
+            let columns = S::columns(self.state, n);
+            #[cfg(feature = "rayon")]
+            if crate::parallel::worth_it(n) {
+                return crate::parallel::for_each_slice(p, g, columns, &f);
+            }
+            simd::for_each_slice(p, g, columns, &f);
         } else {
-            S::for_each_logical(self.params.view_mut(), self.grads.view(), self.state, f);
+            S::for_each_logical(self.params.view_mut(), self.grads.view(), self.state, &f);
         }
     }
 
@@ -227,7 +246,12 @@ struct Entry<F, K> {
 pub struct Engine<R: Rule<F>, F: Scalar> {
     rule: R,
     lr: f64,
-    state: HashMap<String, Entry<F, R::KeyScalars>>,
+    /// Each key's position in `entries`. hashbrown, for its fast hasher and `entry_ref`: one
+    /// lookup per key and step, copying the key only when it inserts.
+    index: hashbrown::HashMap<String, usize>,
+    /// The keys' state in order of first update; positions let a parallel step hand each key's
+    /// state to its own task.
+    entries: Vec<Entry<F, R::KeyScalars>>,
 }
 
 impl<R: Rule<F> + Default, F: Scalar> Default for Engine<R, F> {
@@ -242,7 +266,8 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         Self {
             rule,
             lr: R::DEFAULT_LR,
-            state: HashMap::new(),
+            index: hashbrown::HashMap::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -271,14 +296,18 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         self.rule.validate()
     }
 
+    fn entry(&self, key: &str) -> Option<&Entry<F, R::KeyScalars>> {
+        self.index.get(key).and_then(|&i| self.entries.get(i))
+    }
+
     /// How many updates `key` has received since its state was created (`None` before the first).
     pub fn step_count(&self, key: &str) -> Option<u64> {
-        self.state.get(key).map(|s| s.step)
+        self.entry(key).map(|s| s.step)
     }
 
     /// The keys that have state, in no particular order.
     pub fn state_keys(&self) -> impl Iterator<Item = &str> {
-        self.state.keys().map(String::as_str)
+        self.index.keys().map(String::as_str)
     }
 
     /// The names of the state slots this configuration keeps, in order.
@@ -289,7 +318,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// A view of state slot `slot` (one of [`Engine::slot_names`]) of `key`; `None` if the key
     /// has no state yet or no such slot.
     pub fn slot(&self, key: &str, slot: &str) -> Option<ArrayViewD<'_, F>> {
-        let st = self.state.get(key)?;
+        let st = self.entry(key)?;
         let mut start = 0;
         for (name, shape) in self.rule.slots(st.shape.slice()) {
             let len = shape.size();
@@ -303,23 +332,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
     /// The scalars `key` keeps beyond its step count; `None` before its first update.
     pub fn key_scalars(&self, key: &str) -> Option<&R::KeyScalars> {
-        self.state.get(key).map(|s| &s.scalars)
-    }
-
-    /// Fresh state for a parameter of `shape`.
-    fn new_entry(&self, shape: &[usize]) -> Entry<F, R::KeyScalars> {
-        let spec = self.rule.slots(shape);
-        let mut slots = Vec::with_capacity(spec.iter().map(|(_, s)| s.size()).sum());
-        for (name, s) in &spec {
-            let init: F = cast(self.rule.initial_value(name, self.lr));
-            slots.extend(std::iter::repeat_n(init, s.size()));
-        }
-        Entry {
-            shape: IxDyn(shape),
-            step: 0,
-            scalars: R::KeyScalars::default(),
-            slots,
-        }
+        self.entry(key).map(|s| &s.scalars)
     }
 
     /// Every check of an update, before anything is written.
@@ -336,7 +349,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                     grad_shape: g.shape().to_vec(),
                 });
             }
-            if let Some(st) = self.state.get(key) {
+            if let Some(st) = self.entry(key) {
                 if st.shape.slice() != p.shape() {
                     return Err(Error::StateShapeMismatch {
                         key: key.clone(),
@@ -348,31 +361,56 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         }
         Ok(())
     }
+
+    /// The position of `key`'s state, created for a parameter of `shape` if it has none yet.
+    fn position(&mut self, key: &str, shape: &[usize]) -> usize {
+        let (entries, rule, lr) = (&mut self.entries, &self.rule, self.lr);
+        *self.index.entry_ref(key).or_insert_with(|| {
+            entries.push(new_entry(rule, lr, shape));
+            entries.len() - 1
+        })
+    }
+
+    /// The keys' updates as parallel tasks (the `rayon` feature, large steps).
+    #[cfg(feature = "rayon")]
+    fn update_parallel(&mut self, params: &mut Params<F>, grads: &Params<F>) {
+        use rayon::prelude::*;
+        let mut work = Vec::with_capacity(grads.len());
+        for (key, p) in params.iter_mut() {
+            if let Some(g) = grads.get(key) {
+                work.push((self.position(key, p.shape()), p, g));
+            }
+        }
+        // Hand each task its own entry: walk the entries once in position order.
+        work.sort_unstable_by_key(|w| w.0);
+        let mut entries = self.entries.iter_mut().enumerate();
+        let tasks: Vec<_> = work
+            .into_iter()
+            .filter_map(|(i, p, g)| entries.find(|(j, _)| *j == i).map(|(_, e)| (p, g, e)))
+            .collect();
+        let (rule, lr) = (&self.rule, self.lr);
+        tasks
+            .into_par_iter()
+            .for_each(|(p, g, e)| step_key(rule, lr, p, g, e));
+    }
 }
 
 impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
         self.check(params, grads)?;
+        #[cfg(feature = "rayon")]
+        if grads.len() > 1 && crate::parallel::worth_it(grads.values().map(|g| g.len()).sum()) {
+            self.update_parallel(params, grads);
+            return Ok(());
+        }
         for (key, g) in grads {
             let Some(p) = params.get_mut(key) else {
                 continue; // unreachable: `check` found every key
             };
-            if !self.state.contains_key(key) {
-                let entry = self.new_entry(p.shape());
-                self.state.insert(key.clone(), entry);
+            let i = self.position(key, p.shape());
+            if let Some(e) = self.entries.get_mut(i) {
+                step_key(&self.rule, self.lr, p, g, e);
             }
-            let Some(st) = self.state.get_mut(key) else {
-                continue; // unreachable: inserted above
-            };
-            st.step += 1;
-            let step = Step {
-                lr: self.lr,
-                t: st.step,
-                params: p,
-                grads: g,
-                state: &mut st.slots,
-            };
-            self.rule.step(step, &mut st.scalars);
         }
         Ok(())
     }
@@ -388,10 +426,46 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     }
 
     fn reset(&mut self) {
-        self.state.clear();
+        self.index.clear();
+        self.entries.clear();
     }
 
     fn name(&self) -> &'static str {
         self.rule.name()
+    }
+}
+
+/// One key's step.
+fn step_key<R: Rule<F>, F: Scalar>(
+    rule: &R,
+    lr: f64,
+    params: &mut ArrayD<F>,
+    grads: &ArrayD<F>,
+    entry: &mut Entry<F, R::KeyScalars>,
+) {
+    entry.step += 1;
+    let step = Step {
+        lr,
+        t: entry.step,
+        params,
+        grads,
+        state: &mut entry.slots,
+    };
+    rule.step(step, &mut entry.scalars);
+}
+
+/// Fresh state for a parameter of `shape`.
+fn new_entry<R: Rule<F>, F: Scalar>(rule: &R, lr: f64, shape: &[usize]) -> Entry<F, R::KeyScalars> {
+    let spec = rule.slots(shape);
+    let mut slots = Vec::with_capacity(spec.iter().map(|(_, s)| s.size()).sum());
+    for (name, s) in &spec {
+        let init: F = cast(rule.initial_value(name, lr));
+        slots.extend(std::iter::repeat_n(init, s.size()));
+    }
+    Entry {
+        shape: IxDyn(shape),
+        step: 0,
+        scalars: R::KeyScalars::default(),
+        slots,
     }
 }

@@ -112,6 +112,8 @@ mod engine;
 mod error;
 mod optimizer;
 mod optimizers;
+#[cfg(feature = "rayon")]
+pub mod parallel;
 mod parts;
 pub mod simd;
 

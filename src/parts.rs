@@ -37,7 +37,7 @@ impl GradientOptions {
     pub(crate) fn for_each<F: Scalar, S: Slots<F>>(
         &self,
         step: Step<'_, F>,
-        mut f: impl FnMut(&mut F, F, &mut S),
+        f: impl Fn(&mut F, F, &mut S) + Sync,
     ) {
         let (sign, wd) = (self.sign::<F>(), self.weight_decay);
         if wd == 0.0 {

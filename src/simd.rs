@@ -82,7 +82,7 @@ pub fn current() -> Level {
     LIMIT.with(Cell::get).unwrap_or_else(Level::detected)
 }
 
-/// Runs `S::for_each_slice(params, grads, state, f)` compiled for the current level.
+/// Runs `S::for_each_slice(params, grads, columns, f)` compiled for the current level.
 ///
 /// Each level is the same generic kernel instantiated inside a function with that level's target
 /// features, so the kernel and the rule's per-element closure inline into it and vectorize for
@@ -91,17 +91,17 @@ pub fn current() -> Level {
 pub(crate) fn for_each_slice<F: Scalar, S: Slots<F>>(
     params: &mut [F],
     grads: &[F],
-    state: &mut [F],
-    f: &mut impl FnMut(&mut F, F, &mut S),
+    columns: S::Columns<'_>,
+    f: &impl Fn(&mut F, F, &mut S),
 ) {
     match current() {
         // SAFETY: `current` only returns levels that `detect` found on this CPU.
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { avx512(params, grads, state, f) },
+        Level::Avx512 => unsafe { avx512(params, grads, columns, f) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { avx2(params, grads, state, f) },
-        _ => S::for_each_slice(params, grads, state, f),
+        Level::Avx2 => unsafe { avx2(params, grads, columns, f) },
+        _ => S::for_each_slice(params, grads, columns, f),
     }
 }
 
@@ -111,10 +111,10 @@ pub(crate) fn for_each_slice<F: Scalar, S: Slots<F>>(
 unsafe fn avx2<F: Scalar, S: Slots<F>>(
     params: &mut [F],
     grads: &[F],
-    state: &mut [F],
-    f: &mut impl FnMut(&mut F, F, &mut S),
+    columns: S::Columns<'_>,
+    f: &impl Fn(&mut F, F, &mut S),
 ) {
-    S::for_each_slice(params, grads, state, f)
+    S::for_each_slice(params, grads, columns, f)
 }
 
 /// The kernel compiled for AVX-512F.
@@ -123,8 +123,8 @@ unsafe fn avx2<F: Scalar, S: Slots<F>>(
 unsafe fn avx512<F: Scalar, S: Slots<F>>(
     params: &mut [F],
     grads: &[F],
-    state: &mut [F],
-    f: &mut impl FnMut(&mut F, F, &mut S),
+    columns: S::Columns<'_>,
+    f: &impl Fn(&mut F, F, &mut S),
 ) {
-    S::for_each_slice(params, grads, state, f)
+    S::for_each_slice(params, grads, columns, f)
 }

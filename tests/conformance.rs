@@ -9,6 +9,8 @@ mod common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ndoptim::simd::{Level, with_level};
+
 fn main() -> ExitCode {
     let dir = std::env::var_os("NDOPTIM_CONFORMANCE_DIR")
         .map(PathBuf::from)
@@ -22,7 +24,11 @@ fn main() -> ExitCode {
     };
     files.retain(|f| f.extension().is_some_and(|e| e == "json"));
     files.sort();
-    println!("conformance vectors in {}", dir.display());
+    let levels: Vec<_> = Level::available().collect();
+    println!(
+        "conformance vectors in {}, each run at every SIMD level: {levels:?}",
+        dir.display()
+    );
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         let name = file
@@ -40,11 +46,20 @@ fn main() -> ExitCode {
         if t.get("expected").is_none() {
             continue; // not a trajectory (schedules, clipping, figure paths): other tests read it
         }
-        let (result, tolerance) = match t["dtype"].as_str() {
-            Some("f64") => (common::replay::<f64>(&t), 1e-12),
-            Some("f32") => (common::replay::<f32>(&t), 1e-5),
-            other => (Err(format!("unknown dtype {other:?}")), 0.0),
+        // Every instruction-set level this CPU has; the line reports the worst of them.
+        let run = |level| {
+            with_level(level, || match t["dtype"].as_str() {
+                Some("f64") => (common::replay::<f64>(&t), 1e-12),
+                Some("f32") => (common::replay::<f32>(&t), 1e-5),
+                other => (Err(format!("unknown dtype {other:?}")), 0.0),
+            })
+            .unwrap_or((Err(format!("level {level:?} unavailable")), 0.0))
         };
+        let (result, tolerance) = Level::available()
+            .map(run)
+            .fold((Ok(0.0), 0.0), |(acc, _), (r, tol)| {
+                (acc.and_then(|a: f64| r.map(|e| a.max(e))), tol)
+            });
         match result {
             Ok(err) if err <= tolerance => {
                 println!("{name:<80} {err:9.2e}  PASS");

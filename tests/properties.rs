@@ -189,6 +189,16 @@ proptest! {
     }
 
     #[test]
+    fn every_simd_level_gives_the_same_bits(m in model(), o in 0..count()) {
+        use ndoptim::simd::{Level, with_level};
+        let portable = with_level(Level::Portable, || run::<f32>(&mut *optimizer(o), &m)).unwrap();
+        for level in Level::available() {
+            let p = with_level(level, || run::<f32>(&mut *optimizer(o), &m)).unwrap();
+            prop_assert_eq!(params_bits(&p), params_bits(&portable), "{:?}", level);
+        }
+    }
+
+    #[test]
     fn zero_gradients_leave_parameters_unchanged(m in model(), o in prop::sample::select(book_four())) {
         let mut opt = optimizer::<f64>(o);
         let mut p = params::<f64>(&m, 0);

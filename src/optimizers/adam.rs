@@ -181,8 +181,8 @@ fn adam<F: Scalar>(
     options: &GradientOptions,
     step: Step<'_, F>,
     amsgrad: bool,
-    moments: impl Fn(&mut F, &mut F, F) + Copy,
-    denominator: impl Fn(F) -> F + Copy,
+    moments: impl Fn(&mut F, &mut F, F) + Copy + Sync,
+    denominator: impl Fn(F) -> F + Copy + Sync,
     step_size: F,
 ) {
     if amsgrad {

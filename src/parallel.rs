@@ -1,0 +1,59 @@
+//! The `rayon` feature: parallel steps over keys and over chunks of large arrays.
+//!
+//! A rayon call costs 16-27 µs on a small VM (`shared/notes/performance.md`), so work goes to
+//! the pool only above sizes where it pays: arrays of [`MIN_ELEMENTS`] or more are split into
+//! halves down to [`LEAF_ELEMENTS`], and a step over several keys runs them as parallel tasks when
+//! it moves at least [`MIN_ELEMENTS`] elements in all. Every element is computed by the same
+//! fused pass as the serial path, so results are bit-identical.
+
+use crate::engine::{Scalar, Slots};
+use crate::simd;
+
+/// The size from which a step is split across threads.
+pub const MIN_ELEMENTS: usize = 1 << 20;
+
+/// The size of the chunks a large array is split into.
+pub const LEAF_ELEMENTS: usize = 1 << 18;
+
+/// The fused pass over halves of the arrays in parallel, recursively.
+pub(crate) fn for_each_slice<F: Scalar, S: Slots<F>>(
+    params: &mut [F],
+    grads: &[F],
+    columns: S::Columns<'_>,
+    f: &(impl Fn(&mut F, F, &mut S) + Sync),
+) {
+    let n = params.len();
+    if n <= LEAF_ELEMENTS {
+        return simd::for_each_slice(params, grads, columns, f);
+    }
+    let mid = n / 2;
+    let (p1, p2) = params.split_at_mut(mid);
+    let (g1, g2) = grads.split_at(mid);
+    let (c1, c2) = S::split_columns(columns, mid);
+    rayon::join(
+        || for_each_slice(p1, g1, c1, f),
+        || for_each_slice(p2, g2, c2, f),
+    );
+}
+
+thread_local! {
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the steps this thread starts kept serial, to compare against the parallel path.
+///
+/// ```
+/// let two = ndoptim::parallel::serial(|| 1 + 1);
+/// assert_eq!(two, 2);
+/// ```
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.with(|s| s.replace(true));
+    let result = f();
+    SERIAL.with(|s| s.set(before));
+    result
+}
+
+/// Whether a step of `elements` elements in all goes to the thread pool.
+pub(crate) fn worth_it(elements: usize) -> bool {
+    elements >= MIN_ELEMENTS && !SERIAL.with(std::cell::Cell::get)
+}
