@@ -214,7 +214,6 @@ fn steps(c: &mut Criterion) {
 /// 1000 keys of 1000 elements against one key of 1e6: the difference is the per-key overhead.
 fn keys(c: &mut Criterion) {
     let mut group = c.benchmark_group("keys-f32");
-    group.sample_size(20);
     for (keys, n, label) in [(1000, 1000, "1000x1e3"), (1, 1_000_000, "1x1e6")] {
         let (p0, g) = model::<f32>(keys, n);
         for (name, mut opt, rw) in optimizers::<f32>() {
@@ -333,7 +332,11 @@ fn threads(_: &mut Criterion) {}
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(1));
+    config = Criterion::default()
+        .without_plots()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(700));
     targets = steps, keys, levels, zip_reference, threads
 }
 criterion_main!(benches);

@@ -39,6 +39,14 @@ pub enum Error {
         /// The parameter's current shape.
         param_shape: Vec<usize>,
     },
+    /// An array's shape does not fit the operation.
+    #[error("invalid shape {shape:?}: {reason}")]
+    InvalidShape {
+        /// The shape.
+        shape: Vec<usize>,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Options that cannot be combined.
     #[error("Invalid options: {reason}")]
     IncompatibleOptions {

@@ -110,6 +110,8 @@ mod macros;
 mod check;
 mod engine;
 mod error;
+#[cfg(feature = "init")]
+pub mod init;
 mod optimizer;
 mod optimizers;
 #[cfg(feature = "rayon")]
