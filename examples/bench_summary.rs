@@ -150,6 +150,28 @@ fn main() {
         }
     }
 
+    // Threads: the rayon feature against the serial path.
+    let threads: Vec<&Bench> = benches
+        .iter()
+        .filter(|b| b.group == "threads-f32")
+        .collect();
+    if !threads.is_empty() {
+        println!("\n| optimizer (f32) | model | serial | rayon, 2 threads | speed-up |");
+        println!("|---|---|---|---|---|");
+        for b in threads.iter().filter(|b| b.id.contains("@serial/")) {
+            if let Some((name, model)) = b.id.split_once("@serial/") {
+                if let Some(par) = by(&benches, "threads-f32", &format!("{name}@rayon/{model}")) {
+                    println!(
+                        "| {name} | {model} | {} | {} | {:.2}× |",
+                        time(b.median_ns),
+                        time(par),
+                        b.median_ns / par
+                    );
+                }
+            }
+        }
+    }
+
     // Instruction-set levels.
     let levels: Vec<&Bench> = benches.iter().filter(|b| b.group == "levels-f32").collect();
     if !levels.is_empty() {

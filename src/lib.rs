@@ -102,7 +102,23 @@
 //! Every optimizer is an [`Engine`] running a [`Rule`]: the engine walks the maps, checks keys and
 //! shapes, creates state and runs one fused pass over parameter, gradient and state, with no
 //! temporary arrays and no allocation once every key has its state. A rule is an algorithm's
-//! hyperparameters, the scalars it derives once per step and its per-element update.
+//! hyperparameters, the scalars it derives once per step and its per-element update, handed to
+//! [`Step::for_each`]; Adafactor, which reduces over rows and columns, takes the arrays whole
+//! through [`Step::parts`].
+//!
+//! # Speed
+//!
+//! - The fused pass is compiled for the build's baseline, for AVX2 + FMA and for AVX-512, and
+//!   the best one the CPU has runs ([`simd`]): a default build runs at the speed of a
+//!   `-C target-cpu=native` one. Every level gives the same bits.
+//! - Feature `rayon`: steps of a million elements or more run on rayon's pool, over keys and
+//!   over chunks of large arrays, with the same bits as the serial path (module `parallel`, when
+//!   enabled).
+//!
+//! # Features
+//!
+//! - `init` (default): module `init`, the book's and `torch.nn.init`'s weight initialisations.
+//! - `rayon`: parallel steps.
 #![deny(missing_docs)]
 
 #[macro_use]
