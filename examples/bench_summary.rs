@@ -94,10 +94,10 @@ fn main() {
     // Step tables: one per dtype, optimizers by size.
     let mut groups: BTreeMap<(String, u32), Vec<&Bench>> = BTreeMap::new();
     for b in &benches {
-        if let Some((dtype, size)) = b.group.split_once("-1e") {
-            if let Ok(exp) = size.parse::<u32>() {
-                groups.entry((dtype.to_string(), exp)).or_default().push(b);
-            }
+        if let Some((dtype, size)) = b.group.split_once("-1e")
+            && let Ok(exp) = size.parse::<u32>()
+        {
+            groups.entry((dtype.to_string(), exp)).or_default().push(b);
         }
     }
     println!(
@@ -159,15 +159,15 @@ fn main() {
         println!("\n| optimizer (f32) | model | serial | rayon, 2 threads | speed-up |");
         println!("|---|---|---|---|---|");
         for b in threads.iter().filter(|b| b.id.contains("@serial/")) {
-            if let Some((name, model)) = b.id.split_once("@serial/") {
-                if let Some(par) = by(&benches, "threads-f32", &format!("{name}@rayon/{model}")) {
-                    println!(
-                        "| {name} | {model} | {} | {} | {:.2}× |",
-                        time(b.median_ns),
-                        time(par),
-                        b.median_ns / par
-                    );
-                }
+            if let Some((name, model)) = b.id.split_once("@serial/")
+                && let Some(par) = by(&benches, "threads-f32", &format!("{name}@rayon/{model}"))
+            {
+                println!(
+                    "| {name} | {model} | {} | {} | {:.2}× |",
+                    time(b.median_ns),
+                    time(par),
+                    b.median_ns / par
+                );
             }
         }
     }
@@ -179,12 +179,12 @@ fn main() {
         println!("|---|---|---|---|---|");
         let mut rows: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
         for b in levels {
-            if let Some((name_level, size)) = b.id.split_once('/') {
-                if let Some((name, level)) = name_level.split_once('@') {
-                    rows.entry((name.to_string(), size.to_string()))
-                        .or_default()
-                        .insert(level.to_string(), b.median_ns);
-                }
+            if let Some((name_level, size)) = b.id.split_once('/')
+                && let Some((name, level)) = name_level.split_once('@')
+            {
+                rows.entry((name.to_string(), size.to_string()))
+                    .or_default()
+                    .insert(level.to_string(), b.median_ns);
             }
         }
         for ((name, size), l) in rows {

@@ -349,14 +349,14 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                     grad_shape: g.shape().to_vec(),
                 });
             }
-            if let Some(st) = self.entry(key) {
-                if st.shape.slice() != p.shape() {
-                    return Err(Error::StateShapeMismatch {
-                        key: key.clone(),
-                        state_shape: st.shape.slice().to_vec(),
-                        param_shape: p.shape().to_vec(),
-                    });
-                }
+            if let Some(st) = self.entry(key)
+                && st.shape.slice() != p.shape()
+            {
+                return Err(Error::StateShapeMismatch {
+                    key: key.clone(),
+                    state_shape: st.shape.slice().to_vec(),
+                    param_shape: p.shape().to_vec(),
+                });
             }
         }
         Ok(())
