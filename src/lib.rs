@@ -133,6 +133,7 @@ mod optimizers;
 #[cfg(feature = "rayon")]
 pub mod parallel;
 mod parts;
+pub mod schedule;
 pub mod simd;
 
 pub use engine::{Engine, Params, Rule, Scalar, Slots, Step};

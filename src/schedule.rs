@@ -1,0 +1,631 @@
+//! Learning-rate schedules: the classes of `torch.optim.lr_scheduler`, with PyTorch's arithmetic
+//! (its chainable, recursive forms), so that the learning rates equal PyTorch's.
+//!
+//! A [`Scheduler`] wraps a [`Schedule`] and the state PyTorch keeps (epoch, step count, restart
+//! and plateau counters). Creating it sets the optimizer's initial learning rate; each
+//! [`Scheduler::step`], after an optimizer step, sets the next one:
+//!
+//! ```
+//! use ndoptim::schedule::{Schedule, Scheduler};
+//! use ndoptim::{Optimizer, Sgd};
+//! let mut sgd = Sgd::<f32>::default().lr(0.1);
+//! // Warm up linearly for 5 steps, then anneal by cosine for 20.
+//! let warmup = Schedule::LinearLR { start_factor: 0.1, end_factor: 1.0, total_iters: 5 };
+//! let cosine = Schedule::CosineAnnealingLR { t_max: 20, eta_min: 0.0 };
+//! let mut schedule = Scheduler::new(Schedule::Sequential { schedules: vec![warmup, cosine], milestones: vec![5] }, &mut sgd)?;
+//! assert!((sgd.learning_rate() - 0.01).abs() < 1e-12);
+//! for _ in 0..5 {
+//!     // ... sgd.update(&mut params, &grads)? ...
+//!     schedule.step(&mut sgd)?;
+//! }
+//! assert!((sgd.learning_rate() - 0.1).abs() < 1e-12);
+//! # Ok::<(), ndoptim::Error>(())
+//! ```
+//!
+//! Learning rates only: PyTorch's `CyclicLR` and `OneCycleLR` also cycle momentum by default;
+//! here they behave as with `cycle_momentum=False`.
+
+use std::f64::consts::PI;
+
+use crate::{Error, Optimizer, Scalar};
+
+/// A schedule, with PyTorch's class name and arguments.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)] // the fields are PyTorch's arguments, documented on each variant
+pub enum Schedule {
+    /// `StepLR`: multiply by `gamma` every `step_size` epochs.
+    StepLR { step_size: u64, gamma: f64 },
+    /// `MultiStepLR`: multiply by `gamma` at each milestone.
+    MultiStepLR { milestones: Vec<u64>, gamma: f64 },
+    /// `ExponentialLR`: multiply by `gamma` every epoch.
+    ExponentialLR { gamma: f64 },
+    /// `CosineAnnealingLR`: cosine from the base rate to `eta_min` over `t_max` epochs, and back.
+    CosineAnnealingLR { t_max: u64, eta_min: f64 },
+    /// `CosineAnnealingWarmRestarts`: cosine over `t_0` epochs, restarting with periods
+    /// multiplied by `t_mult`.
+    CosineAnnealingWarmRestarts { t_0: u64, t_mult: u64, eta_min: f64 },
+    /// `LinearLR`: the factor goes linearly from `start_factor` to `end_factor` in `total_iters`.
+    LinearLR {
+        start_factor: f64,
+        end_factor: f64,
+        total_iters: u64,
+    },
+    /// `ConstantLR`: multiply by `factor` for `total_iters` epochs.
+    ConstantLR { factor: f64, total_iters: u64 },
+    /// `PolynomialLR`: decay to 0 in `total_iters` with the given `power`.
+    PolynomialLR { total_iters: u64, power: f64 },
+    /// `OneCycleLR` (two phases): from `max_lr / div_factor` up to `max_lr` over `pct_start` of
+    /// `total_steps`, then down to that over `final_div_factor`; `cos` or linear annealing.
+    OneCycleLR {
+        max_lr: f64,
+        total_steps: u64,
+        pct_start: f64,
+        cos: bool,
+        div_factor: f64,
+        final_div_factor: f64,
+    },
+    /// `CyclicLR`: between `base_lr` and `max_lr`, `step_size_up` steps up and `step_size_down`
+    /// down; `mode` 0 triangular, 1 triangular2, 2 exp_range (with `gamma`).
+    CyclicLR {
+        base_lr: f64,
+        max_lr: f64,
+        step_size_up: u64,
+        step_size_down: u64,
+        mode: CyclicMode,
+        gamma: f64,
+    },
+    /// `SequentialLR`: `schedules[i]` from `milestones[i - 1]` on.
+    Sequential {
+        schedules: Vec<Schedule>,
+        milestones: Vec<u64>,
+    },
+    /// `ReduceLROnPlateau`, stepped with [`Scheduler::step_metric`].
+    ReduceLROnPlateau(Plateau),
+}
+
+/// The amplitude policy of [`Schedule::CyclicLR`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CyclicMode {
+    /// Constant amplitude.
+    Triangular,
+    /// Amplitude halved every cycle.
+    Triangular2,
+    /// Amplitude scaled by `gamma` to the power of the iteration.
+    ExpRange,
+}
+
+/// The arguments of `ReduceLROnPlateau`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plateau {
+    /// Reduce when the metric stops decreasing (`true`, PyTorch's `"min"`) or increasing.
+    pub minimize: bool,
+    /// `new_lr = lr * factor`, `< 1` (default 0.1).
+    pub factor: f64,
+    /// Epochs without improvement tolerated (default 10).
+    pub patience: u64,
+    /// What counts as an improvement (default 1e-4).
+    pub threshold: f64,
+    /// `threshold` relative to the best (`true`, PyTorch's `"rel"`) or absolute.
+    pub relative: bool,
+    /// Epochs to wait after a reduction (default 0).
+    pub cooldown: u64,
+    /// The learning rate's floor (default 0).
+    pub min_lr: f64,
+    /// Reductions smaller than this are skipped (default 1e-8).
+    pub eps: f64,
+}
+
+impl Default for Plateau {
+    fn default() -> Self {
+        Plateau {
+            minimize: true,
+            factor: 0.1,
+            patience: 10,
+            threshold: 1e-4,
+            relative: true,
+            cooldown: 0,
+            min_lr: 0.0,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// A [`Schedule`] attached to an optimizer, with PyTorch's scheduler state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scheduler {
+    schedule: Schedule,
+    base_lr: f64,
+    last_epoch: i64,
+    step_count: u64,
+    last_lr: f64,
+    /// CosineAnnealingWarmRestarts: epochs since the restart and the current period.
+    t_cur: i64,
+    t_i: u64,
+    /// ReduceLROnPlateau: the best metric, bad epochs, cooldown left.
+    best: f64,
+    bad_epochs: u64,
+    cooldown_left: u64,
+    /// SequentialLR: the schedules' own state.
+    children: Vec<Scheduler>,
+}
+
+fn invalid(name: &'static str, value: f64, expected: &'static str) -> Error {
+    Error::InvalidHyperparameter {
+        name,
+        value,
+        expected,
+    }
+}
+
+impl Scheduler {
+    /// Attaches `schedule` to `optimizer`, whose current learning rate is the base rate, and sets
+    /// the rate of epoch 0.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`] for arguments PyTorch rejects (and a few it lets pass,
+    /// like a zero period); the optimizer is then unchanged.
+    pub fn new<F: Scalar, O: Optimizer<F> + ?Sized>(
+        schedule: Schedule,
+        optimizer: &mut O,
+    ) -> Result<Self, Error> {
+        validate(&schedule)?;
+        let mut s = Scheduler::detached(schedule, optimizer.learning_rate());
+        let lr = s.initial(optimizer.learning_rate());
+        optimizer.set_learning_rate(lr)?;
+        Ok(s)
+    }
+
+    fn detached(schedule: Schedule, lr: f64) -> Self {
+        let base_lr = match &schedule {
+            Schedule::OneCycleLR {
+                max_lr, div_factor, ..
+            } => max_lr / div_factor,
+            Schedule::CyclicLR { base_lr, .. } => *base_lr,
+            _ => lr,
+        };
+        let children = match &schedule {
+            Schedule::Sequential { schedules, .. } => schedules
+                .iter()
+                .map(|s| Scheduler::detached(s.clone(), base_lr))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let t_i = match &schedule {
+            Schedule::CosineAnnealingWarmRestarts { t_0, .. } => *t_0,
+            _ => 0,
+        };
+        Scheduler {
+            schedule,
+            base_lr,
+            last_epoch: -1,
+            step_count: 0,
+            last_lr: lr,
+            t_cur: -1,
+            t_i,
+            best: f64::NAN,
+            bad_epochs: 0,
+            cooldown_left: 0,
+            children,
+        }
+    }
+
+    /// The initial step (PyTorch's `_initial_step`): the rate of epoch 0 from the current `lr`.
+    fn initial(&mut self, lr: f64) -> f64 {
+        if let Schedule::ReduceLROnPlateau(p) = &self.schedule {
+            self.best = if p.minimize {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
+            self.last_epoch = 0;
+            self.last_lr = lr;
+            return lr;
+        }
+        let lr = match &self.schedule {
+            Schedule::OneCycleLR { .. } | Schedule::CyclicLR { .. } => self.base_lr,
+            _ => lr,
+        };
+        if let Schedule::Sequential { .. } = self.schedule {
+            self.last_epoch = 0;
+            let lr = self.children.first_mut().map_or(lr, |c| c.initial(lr));
+            self.last_lr = lr;
+            return lr;
+        }
+        self.step_count = 0;
+        self.advance(lr, true)
+    }
+
+    /// One epoch on: PyTorch's `step()` (its `_update_lr` with `epoch=None`).
+    fn advance(&mut self, lr: f64, initial: bool) -> f64 {
+        self.step_count += 1;
+        if let Schedule::CosineAnnealingWarmRestarts {
+            t_0,
+            t_mult,
+            eta_min,
+        } = self.schedule
+        {
+            if self.last_epoch < 0 {
+                self.t_i = t_0;
+                self.t_cur = 0;
+                self.last_epoch = 0;
+            } else {
+                self.last_epoch += 1;
+                self.t_cur += 1;
+                if self.t_cur >= self.t_i as i64 {
+                    self.t_cur %= self.t_i as i64;
+                    self.t_i *= t_mult;
+                }
+            }
+            let next = eta_min
+                + (self.base_lr - eta_min)
+                    * (1.0 + (PI * self.t_cur as f64 / self.t_i as f64).cos())
+                    / 2.0;
+            self.last_lr = next;
+            return next;
+        }
+        self.last_epoch += 1;
+        let next = self.chainable(lr, initial);
+        self.last_lr = next;
+        next
+    }
+
+    /// PyTorch's `get_lr`: the rate of `self.last_epoch` from the current rate `lr`.
+    fn chainable(&self, lr: f64, initial: bool) -> f64 {
+        let e = self.last_epoch;
+        let base = self.base_lr;
+        match &self.schedule {
+            Schedule::StepLR { step_size, gamma } => {
+                if e == 0 || e % *step_size as i64 != 0 {
+                    lr
+                } else {
+                    lr * gamma
+                }
+            }
+            Schedule::MultiStepLR { milestones, gamma } => {
+                let hits = milestones.iter().filter(|&&m| m as i64 == e).count();
+                if hits == 0 {
+                    lr
+                } else {
+                    lr * gamma.powf(hits as f64)
+                }
+            }
+            Schedule::ExponentialLR { gamma } => {
+                if initial {
+                    lr
+                } else {
+                    lr * gamma
+                }
+            }
+            Schedule::CosineAnnealingLR { t_max, eta_min } => {
+                let t = *t_max as f64;
+                if initial {
+                    lr
+                } else if self.step_count == 1 && e > 0 {
+                    eta_min + (base - eta_min) * (1.0 + (e as f64 * PI / t).cos()) / 2.0
+                } else if (e - 1 - *t_max as i64).rem_euclid(2 * *t_max as i64) == 0 {
+                    lr + (base - eta_min) * (1.0 - (PI / t).cos()) / 2.0
+                } else {
+                    (1.0 + (PI * e as f64 / t).cos()) / (1.0 + (PI * (e - 1) as f64 / t).cos())
+                        * (lr - eta_min)
+                        + eta_min
+                }
+            }
+            Schedule::LinearLR {
+                start_factor,
+                end_factor,
+                total_iters,
+            } => {
+                if e == 0 {
+                    lr * start_factor
+                } else if initial || e > *total_iters as i64 {
+                    lr
+                } else {
+                    let span = end_factor - start_factor;
+                    lr * (1.0 + span / (*total_iters as f64 * start_factor + (e - 1) as f64 * span))
+                }
+            }
+            Schedule::ConstantLR {
+                factor,
+                total_iters,
+            } => {
+                if e == 0 {
+                    lr * factor
+                } else if e != *total_iters as i64 {
+                    lr
+                } else {
+                    lr * (1.0 / factor)
+                }
+            }
+            Schedule::PolynomialLR { total_iters, power } => {
+                if initial || e > *total_iters as i64 {
+                    lr
+                } else {
+                    let n = *total_iters as f64;
+                    lr * ((1.0 - e as f64 / n) / (1.0 - (e - 1) as f64 / n)).powf(*power)
+                }
+            }
+            Schedule::OneCycleLR {
+                max_lr,
+                total_steps,
+                pct_start,
+                cos,
+                final_div_factor,
+                ..
+            } => {
+                let min_lr = base / final_div_factor;
+                let up_end = pct_start * *total_steps as f64 - 1.0;
+                let last = *total_steps as f64 - 1.0;
+                let step = e as f64;
+                let anneal = |from: f64, to: f64, pct: f64| {
+                    if *cos {
+                        to + (from - to) / 2.0 * ((PI * pct).cos() + 1.0)
+                    } else {
+                        (to - from) * pct + from
+                    }
+                };
+                if step <= up_end {
+                    anneal(base, *max_lr, step / up_end)
+                } else {
+                    anneal(*max_lr, min_lr, (step - up_end) / (last - up_end))
+                }
+            }
+            Schedule::CyclicLR {
+                max_lr,
+                step_size_up,
+                step_size_down,
+                mode,
+                gamma,
+                ..
+            } => {
+                let (up, total) = (
+                    *step_size_up as f64,
+                    (*step_size_up + *step_size_down) as f64,
+                );
+                let ratio = up / total;
+                let cycle = (1.0 + e as f64 / total).floor();
+                let x = 1.0 + e as f64 / total - cycle;
+                let scale = if x <= ratio {
+                    x / ratio
+                } else {
+                    (x - 1.0) / (ratio - 1.0)
+                };
+                let height = (max_lr - base) * scale;
+                let factor = match mode {
+                    CyclicMode::Triangular => 1.0,
+                    CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
+                    CyclicMode::ExpRange => gamma.powf(e as f64),
+                };
+                base + height * factor
+            }
+            Schedule::Sequential { .. }
+            | Schedule::ReduceLROnPlateau(_)
+            | Schedule::CosineAnnealingWarmRestarts { .. } => lr,
+        }
+    }
+
+    /// One epoch on, after an optimizer step: sets the optimizer's next learning rate, and
+    /// returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IncompatibleOptions`] for `ReduceLROnPlateau`, which needs
+    /// [`Scheduler::step_metric`]; errors of [`Optimizer::set_learning_rate`].
+    pub fn step<F: Scalar, O: Optimizer<F> + ?Sized>(
+        &mut self,
+        optimizer: &mut O,
+    ) -> Result<f64, Error> {
+        let lr = optimizer.learning_rate();
+        let next = match &self.schedule {
+            Schedule::ReduceLROnPlateau(_) => {
+                return Err(Error::IncompatibleOptions {
+                    reason: "ReduceLROnPlateau steps with a metric: call step_metric",
+                });
+            }
+            Schedule::Sequential { milestones, .. } => {
+                self.last_epoch += 1;
+                let e = self.last_epoch;
+                let idx = milestones.iter().take_while(|&&m| m as i64 <= e).count();
+                let Some(child) = self.children.get_mut(idx) else {
+                    return Ok(lr);
+                };
+                if idx > 0 && milestones[idx - 1] as i64 == e {
+                    // PyTorch restarts the next schedule at its epoch 0, in closed form.
+                    child.last_epoch = 0;
+                    child.closed_form()
+                } else {
+                    child.advance(lr, false)
+                }
+            }
+            _ => self.advance(lr, false),
+        };
+        optimizer.set_learning_rate(next)?;
+        self.last_lr = next;
+        Ok(next)
+    }
+
+    /// PyTorch's `_get_closed_form_lr` at `self.last_epoch`, where the class has one.
+    fn closed_form(&mut self) -> f64 {
+        let (e, base) = (self.last_epoch as f64, self.base_lr);
+        let lr = match &self.schedule {
+            Schedule::StepLR { step_size, gamma } => {
+                base * gamma.powf((self.last_epoch / *step_size as i64) as f64)
+            }
+            Schedule::MultiStepLR { milestones, gamma } => {
+                base * gamma.powf(
+                    milestones
+                        .iter()
+                        .filter(|&&m| m as i64 <= self.last_epoch)
+                        .count() as f64,
+                )
+            }
+            Schedule::ExponentialLR { gamma } => base * gamma.powf(e),
+            Schedule::CosineAnnealingLR { t_max, eta_min } => {
+                eta_min + (base - eta_min) * (1.0 + (PI * e / *t_max as f64).cos()) / 2.0
+            }
+            Schedule::LinearLR {
+                start_factor,
+                end_factor,
+                total_iters,
+            } => {
+                base * (start_factor
+                    + (end_factor - start_factor) * e.min(*total_iters as f64)
+                        / *total_iters as f64)
+            }
+            Schedule::ConstantLR {
+                factor,
+                total_iters,
+            } => {
+                base * (factor
+                    + if e >= *total_iters as f64 {
+                        1.0 - factor
+                    } else {
+                        0.0
+                    })
+            }
+            Schedule::PolynomialLR { total_iters, power } => {
+                base * (1.0 - e.min(*total_iters as f64) / *total_iters as f64).powf(*power)
+            }
+            _ => {
+                self.last_epoch -= 1;
+                return self.advance(self.last_lr, false);
+            }
+        };
+        self.last_lr = lr;
+        lr
+    }
+
+    /// `ReduceLROnPlateau`'s step: reads the metric, reduces the optimizer's learning rate after
+    /// `patience` epochs without improvement; returns the learning rate.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IncompatibleOptions`] for the other schedules, which step with
+    /// [`Scheduler::step`].
+    pub fn step_metric<F: Scalar, O: Optimizer<F> + ?Sized>(
+        &mut self,
+        optimizer: &mut O,
+        metric: f64,
+    ) -> Result<f64, Error> {
+        let Schedule::ReduceLROnPlateau(p) = &self.schedule else {
+            return Err(Error::IncompatibleOptions {
+                reason: "only ReduceLROnPlateau steps with a metric: call step",
+            });
+        };
+        self.last_epoch += 1;
+        let better = match (p.minimize, p.relative) {
+            (true, true) => metric < self.best * (1.0 - p.threshold),
+            (true, false) => metric < self.best - p.threshold,
+            (false, true) => metric > self.best * (p.threshold + 1.0),
+            (false, false) => metric > self.best + p.threshold,
+        };
+        if better {
+            self.best = metric;
+            self.bad_epochs = 0;
+        } else {
+            self.bad_epochs += 1;
+        }
+        if self.cooldown_left > 0 {
+            self.cooldown_left -= 1;
+            self.bad_epochs = 0;
+        }
+        let mut lr = optimizer.learning_rate();
+        if self.bad_epochs > p.patience {
+            let new = (lr * p.factor).max(p.min_lr);
+            if lr - new > p.eps {
+                optimizer.set_learning_rate(new)?;
+                lr = new;
+            }
+            self.cooldown_left = p.cooldown;
+            self.bad_epochs = 0;
+        }
+        self.last_lr = lr;
+        Ok(lr)
+    }
+
+    /// The learning rate this scheduler set last.
+    pub fn last_lr(&self) -> f64 {
+        self.last_lr
+    }
+
+    /// The number of steps taken (PyTorch's `last_epoch`).
+    pub fn epoch(&self) -> i64 {
+        self.last_epoch
+    }
+}
+
+fn validate(schedule: &Schedule) -> Result<(), Error> {
+    let positive = |name, v: u64| {
+        if v == 0 {
+            Err(invalid(name, 0.0, "a whole number > 0"))
+        } else {
+            Ok(())
+        }
+    };
+    let factor = |name, v: f64, lo_open: bool| {
+        let ok = if lo_open {
+            v > 0.0 && v <= 1.0
+        } else {
+            (0.0..=1.0).contains(&v)
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(invalid(
+                name,
+                v,
+                if lo_open {
+                    "a number in (0, 1]"
+                } else {
+                    "a number in [0, 1]"
+                },
+            ))
+        }
+    };
+    match schedule {
+        Schedule::StepLR { step_size, .. } => positive("step_size", *step_size),
+        Schedule::CosineAnnealingLR { t_max, .. } => positive("T_max", *t_max),
+        Schedule::CosineAnnealingWarmRestarts { t_0, t_mult, .. } => {
+            positive("T_0", *t_0)?;
+            positive("T_mult", *t_mult)
+        }
+        Schedule::LinearLR {
+            start_factor,
+            end_factor,
+            total_iters,
+        } => {
+            factor("start_factor", *start_factor, true)?;
+            factor("end_factor", *end_factor, false)?;
+            positive("total_iters", *total_iters)
+        }
+        Schedule::ConstantLR { factor: f, .. } => factor("factor", *f, false),
+        Schedule::PolynomialLR { total_iters, .. } => positive("total_iters", *total_iters),
+        Schedule::OneCycleLR {
+            total_steps,
+            pct_start,
+            ..
+        } => {
+            positive("total_steps", *total_steps)?;
+            factor("pct_start", *pct_start, false)
+        }
+        Schedule::CyclicLR { step_size_up, .. } => positive("step_size_up", *step_size_up),
+        Schedule::Sequential {
+            schedules,
+            milestones,
+        } => {
+            if schedules.is_empty() || milestones.len() + 1 != schedules.len() {
+                return Err(Error::IncompatibleOptions {
+                    reason: "SequentialLR needs one milestone fewer than schedules",
+                });
+            }
+            schedules.iter().try_for_each(validate)
+        }
+        Schedule::ReduceLROnPlateau(p) => {
+            if p.factor >= 1.0 || !p.factor.is_finite() {
+                return Err(invalid("factor", p.factor, "a number < 1"));
+            }
+            Ok(())
+        }
+        Schedule::MultiStepLR { .. } | Schedule::ExponentialLR { .. } => Ok(()),
+    }
+}
