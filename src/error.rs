@@ -47,6 +47,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A gradient norm that clipping was asked to refuse when not finite.
+    #[error(
+        "the total norm of the gradients is {norm}: not finite (some gradient holds NaN or infinity)"
+    )]
+    NonFiniteNorm {
+        /// The norm.
+        norm: f64,
+    },
     /// Options that cannot be combined.
     #[error("Invalid options: {reason}")]
     IncompatibleOptions {

@@ -124,6 +124,7 @@
 #[macro_use]
 mod macros;
 mod check;
+pub mod clip;
 mod engine;
 mod error;
 #[cfg(feature = "init")]

@@ -1,0 +1,85 @@
+//! Gradient clipping over a whole gradient map, as `torch.nn.utils.clip_grad_norm_` and
+//! `clip_grad_value_` do it.
+//!
+//! ```
+//! use ndarray::arr1;
+//! use ndoptim::clip::{Norm, clip_grad_norm};
+//! use ndoptim::Params;
+//! let mut grads = Params::from([("w".to_string(), arr1(&[3.0f64, 4.0]).into_dyn())]);
+//! let total = clip_grad_norm(&mut grads, 1.0, Norm::L2, false)?;
+//! assert_eq!(total, 5.0);
+//! assert!((grads["w"][0] - 0.6).abs() < 1e-6);
+//! # Ok::<(), ndoptim::Error>(())
+//! ```
+
+use crate::{Error, Params, Scalar, engine::cast};
+
+/// The norm [`clip_grad_norm`] measures the gradients with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Norm {
+    /// Sum of absolute values.
+    L1,
+    /// Euclidean (PyTorch's default).
+    L2,
+    /// Largest absolute value.
+    Infinity,
+}
+
+/// Scales every gradient by `max_norm / (total + 1e-6)` when the total norm of all of them
+/// exceeds `max_norm`; returns the total norm before clipping.
+///
+/// As PyTorch: the total is the norm of the per-array norms, each array is read once to measure
+/// it and scaled in place (by at most 1), and no copy is made.
+///
+/// # Errors
+///
+/// [`Error::InvalidHyperparameter`] for a negative or non-finite `max_norm`;
+/// [`Error::NonFiniteNorm`] when `error_if_nonfinite` is set and the total is NaN or infinite.
+/// The gradients are then unchanged.
+pub fn clip_grad_norm<F: Scalar>(
+    grads: &mut Params<F>,
+    max_norm: f64,
+    norm: Norm,
+    error_if_nonfinite: bool,
+) -> Result<f64, Error> {
+    crate::check::non_negative("max_norm", max_norm)?;
+    let per_array = |g: &ndarray::ArrayD<F>| -> F {
+        match norm {
+            Norm::L1 => g.iter().fold(F::zero(), |s, x| s + x.abs()),
+            Norm::L2 => g.iter().fold(F::zero(), |s, &x| s + x * x).sqrt(),
+            Norm::Infinity => g.iter().fold(F::zero(), |m, x| m.max(x.abs())),
+        }
+    };
+    let total: F = match norm {
+        Norm::L1 => grads.values().map(per_array).fold(F::zero(), |s, x| s + x),
+        Norm::L2 => grads
+            .values()
+            .map(per_array)
+            .fold(F::zero(), |s, x| s + x * x)
+            .sqrt(),
+        Norm::Infinity => grads.values().map(per_array).fold(F::zero(), F::max),
+    };
+    let total = total.to_f64().unwrap_or(f64::NAN);
+    if error_if_nonfinite && !total.is_finite() {
+        return Err(Error::NonFiniteNorm { norm: total });
+    }
+    let coef: F = cast((max_norm / (total + 1e-6)).min(1.0));
+    for g in grads.values_mut() {
+        g.mapv_inplace(|x| x * coef);
+    }
+    Ok(total)
+}
+
+/// Clamps every gradient element to `[-clip_value, clip_value]`.
+///
+/// # Errors
+///
+/// [`Error::InvalidHyperparameter`] for a negative or non-finite `clip_value`.
+pub fn clip_grad_value<F: Scalar>(grads: &mut Params<F>, clip_value: f64) -> Result<(), Error> {
+    crate::check::non_negative("clip_value", clip_value)?;
+    let v: F = cast(clip_value);
+    for g in grads.values_mut() {
+        g.mapv_inplace(|x| x.max(-v).min(v));
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Gradient clipping against `torch.nn.utils.clip_grad_norm_` (`tests/data/torch_clip_grad_norm.json`).
+
+mod common;
+
+use std::path::Path;
+
+use ndarray::arr1;
+use ndoptim::clip::{Norm, clip_grad_norm, clip_grad_value};
+use ndoptim::{Error, Params};
+
+#[test]
+fn clip_grad_norm_matches_pytorch() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/torch_clip_grad_norm.json");
+    let cases = common::read_json(&path).unwrap();
+    for case in cases.as_array().unwrap() {
+        let norm = match case["norm_type"].as_f64() {
+            Some(1.0) => Norm::L1,
+            Some(2.0) => Norm::L2,
+            _ => Norm::Infinity, // "inf"
+        };
+        let mut grads = common::params::<f64>(&case["grads"]).unwrap();
+        let total =
+            clip_grad_norm(&mut grads, case["max_norm"].as_f64().unwrap(), norm, true).unwrap();
+        let want = case["total_norm"].as_f64().unwrap();
+        assert!(
+            common::relative_error(total, want) <= 1e-12,
+            "{norm:?}: {total} vs {want}"
+        );
+        let clipped = common::params::<f64>(&case["clipped"]).unwrap();
+        for (k, want) in &clipped {
+            for (&a, &b) in grads[k].iter().zip(want.iter()) {
+                assert!(
+                    common::relative_error(a, b) <= 1e-12,
+                    "{norm:?} {k}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_non_finite_norm_is_an_error_only_when_asked_and_leaves_gradients_alone() {
+    let mut grads = Params::from([("w".to_string(), arr1(&[1.0f32, f32::NAN]).into_dyn())]);
+    let err = clip_grad_norm(&mut grads, 1.0, Norm::L2, true).unwrap_err();
+    assert!(
+        matches!(err, Error::NonFiniteNorm { norm } if norm.is_nan()),
+        "{err}"
+    );
+    assert_eq!(grads["w"][0], 1.0);
+    assert!(
+        clip_grad_norm(&mut grads, 1.0, Norm::L2, false)
+            .unwrap()
+            .is_nan()
+    );
+    assert!(clip_grad_norm(&mut grads, -1.0, Norm::L2, false).is_err());
+}
+
+#[test]
+fn small_gradients_are_left_as_they_are() {
+    let mut grads = Params::from([("w".to_string(), arr1(&[0.3f64, -0.4]).into_dyn())]);
+    assert_eq!(
+        clip_grad_norm(&mut grads, 1.0, Norm::L2, false).unwrap(),
+        0.5
+    );
+    assert_eq!(grads["w"], arr1(&[0.3, -0.4]).into_dyn());
+}
+
+#[test]
+fn clip_grad_value_clamps_every_element() {
+    let mut grads = Params::from([("w".to_string(), arr1(&[3.0f64, -0.5, -7.0]).into_dyn())]);
+    clip_grad_value(&mut grads, 1.0).unwrap();
+    assert_eq!(grads["w"], arr1(&[1.0, -0.5, -1.0]).into_dyn());
+    assert!(clip_grad_value(&mut grads, f64::NAN).is_err());
+}
