@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Dimension, IxDyn};
 use num_traits::Float;
 
-use crate::{Error, Optimizer, check, simd};
+use crate::{Error, Group, Optimizer, check, simd};
 
 /// A map of named arrays: the parameters of a model, or their gradients.
 pub type Params<F> = HashMap<String, ArrayD<F>>;
@@ -132,6 +132,7 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
 /// learning rate and the key's step count.
 pub struct Step<'a, F> {
     lr: f64,
+    weight_decay: Option<f64>,
     t: u64,
     params: &'a mut ArrayD<F>,
     grads: &'a ArrayD<F>,
@@ -147,6 +148,11 @@ impl<'a, F: Scalar> Step<'a, F> {
     /// The key's step count: 1 on its first update.
     pub fn t(&self) -> u64 {
         self.t
+    }
+
+    /// The weight decay the key's [`Group`] sets, replacing the rule's own.
+    pub fn weight_decay(&self) -> Option<f64> {
+        self.weight_decay
     }
 
     /// Runs `f(p, g, slots)` once per element, in one fused pass: the way of every elementwise
@@ -233,6 +239,8 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
 #[derive(Clone, Debug, PartialEq)]
 struct Entry<F, K> {
     shape: IxDyn,
+    /// The first group selecting the key, resolved when its state is created.
+    group: Option<usize>,
     step: u64,
     scalars: K,
     slots: Vec<F>,
@@ -252,6 +260,8 @@ pub struct Engine<R: Rule<F>, F: Scalar> {
     /// The keys' state in order of first update; positions let a parallel step hand each key's
     /// state to its own task.
     entries: Vec<Entry<F, R::KeyScalars>>,
+    /// Per-key hyperparameters, first match wins.
+    groups: Vec<Group>,
 }
 
 impl<R: Rule<F> + Default, F: Scalar> Default for Engine<R, F> {
@@ -268,6 +278,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             lr: R::DEFAULT_LR,
             index: hashbrown::HashMap::new(),
             entries: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -276,6 +287,14 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     #[must_use]
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = lr;
+        self
+    }
+
+    /// Adds a parameter group: hyperparameters for the keys it selects (see [`Group`]). Groups
+    /// apply to keys whose state is created after they are added; the first match wins.
+    #[must_use]
+    pub fn group(mut self, group: Group) -> Self {
+        self.groups.push(group);
         self
     }
 
@@ -293,6 +312,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// Checks every hyperparameter, learning rate included, without updating anything.
     pub fn validate(&self) -> Result<(), Error> {
         check::learning_rate(self.lr)?;
+        self.groups.iter().try_for_each(Group::validate)?;
         self.rule.validate()
     }
 
@@ -364,9 +384,11 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
     /// The position of `key`'s state, created for a parameter of `shape` if it has none yet.
     fn position(&mut self, key: &str, shape: &[usize]) -> usize {
-        let (entries, rule, lr) = (&mut self.entries, &self.rule, self.lr);
+        let (entries, rule, lr, groups) = (&mut self.entries, &self.rule, self.lr, &self.groups);
         *self.index.entry_ref(key).or_insert_with(|| {
-            entries.push(new_entry(rule, lr, shape));
+            let mut entry = new_entry(rule, lr, shape);
+            entry.group = groups.iter().position(|g| g.selects(key));
+            entries.push(entry);
             entries.len() - 1
         })
     }
@@ -388,10 +410,10 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             .into_iter()
             .filter_map(|(i, p, g)| entries.find(|(j, _)| *j == i).map(|(_, e)| (p, g, e)))
             .collect();
-        let (rule, lr) = (&self.rule, self.lr);
+        let (rule, lr, groups) = (&self.rule, self.lr, &self.groups[..]);
         tasks
             .into_par_iter()
-            .for_each(|(p, g, e)| step_key(rule, lr, p, g, e));
+            .for_each(|(p, g, e)| step_key(rule, lr, groups, p, g, e));
     }
 }
 
@@ -409,7 +431,7 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
             };
             let i = self.position(key, p.shape());
             if let Some(e) = self.entries.get_mut(i) {
-                step_key(&self.rule, self.lr, p, g, e);
+                step_key(&self.rule, self.lr, &self.groups, p, g, e);
             }
         }
         Ok(())
@@ -435,17 +457,20 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     }
 }
 
-/// One key's step.
+/// One key's step, with its group's hyperparameters.
 fn step_key<R: Rule<F>, F: Scalar>(
     rule: &R,
     lr: f64,
+    groups: &[Group],
     params: &mut ArrayD<F>,
     grads: &ArrayD<F>,
     entry: &mut Entry<F, R::KeyScalars>,
 ) {
     entry.step += 1;
+    let group = entry.group.and_then(|i| groups.get(i));
     let step = Step {
-        lr,
+        lr: lr * group.map_or(1.0, |g| g.lr_scale),
+        weight_decay: group.and_then(|g| g.weight_decay),
         t: entry.step,
         params,
         grads,
@@ -464,6 +489,7 @@ fn new_entry<R: Rule<F>, F: Scalar>(rule: &R, lr: f64, shape: &[usize]) -> Entry
     }
     Entry {
         shape: IxDyn(shape),
+        group: None,
         step: 0,
         scalars: R::KeyScalars::default(),
         slots,

@@ -127,6 +127,7 @@ mod check;
 pub mod clip;
 mod engine;
 mod error;
+mod groups;
 #[cfg(feature = "init")]
 pub mod init;
 mod optimizer;
@@ -139,6 +140,7 @@ pub mod simd;
 
 pub use engine::{Engine, Params, Rule, Scalar, Slots, Step};
 pub use error::Error;
+pub use groups::Group;
 pub use optimizer::Optimizer;
 pub use optimizers::*;
 pub use parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};

@@ -39,7 +39,10 @@ impl GradientOptions {
         step: Step<'_, F>,
         f: impl Fn(&mut F, F, &mut S) + Sync,
     ) {
-        let (sign, wd) = (self.sign::<F>(), self.weight_decay);
+        let (sign, wd) = (
+            self.sign::<F>(),
+            step.weight_decay().unwrap_or(self.weight_decay),
+        );
         if wd == 0.0 {
             step.for_each(move |p, g, s| f(p, g * sign, s));
         } else if self.decoupled {
@@ -62,10 +65,12 @@ impl GradientOptions {
         if self.maximize { -F::one() } else { F::one() }
     }
 
-    /// The factor of decoupled weight decay at learning rate `lr` (1 without).
-    pub(crate) fn keep<F: Scalar>(&self, lr: f64) -> F {
+    /// The factor of decoupled weight decay at learning rate `lr` (1 without), with `weight_decay`
+    /// replacing the options' own when a group sets one.
+    pub(crate) fn keep<F: Scalar>(&self, lr: f64, weight_decay: Option<f64>) -> F {
+        let wd = weight_decay.unwrap_or(self.weight_decay);
         if self.decoupled {
-            cast(1.0 - lr * self.weight_decay)
+            cast(1.0 - lr * wd)
         } else {
             F::one()
         }

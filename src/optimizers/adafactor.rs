@@ -123,7 +123,7 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
     }
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
-        let (lr, t) = (step.lr(), step.t() as f64);
+        let (lr, t, wd) = (step.lr(), step.t() as f64, step.weight_decay());
         let (mut p, g, state) = step.parts();
         if p.is_empty() {
             return;
@@ -135,12 +135,12 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
         let g = g.as_standard_layout();
         let Some(gs) = g.as_slice() else { return };
         match p.as_slice_mut() {
-            Some(ps) => self.update(lr, t, ps, gs, shape, state),
+            Some(ps) => self.update(lr, t, wd, ps, gs, shape, state),
             None => {
                 // Other layouts run on a row-major copy (the one case that allocates).
                 let mut copy = p.as_standard_layout().into_owned();
                 if let Some(ps) = copy.as_slice_mut() {
-                    self.update(lr, t, ps, gs, shape, state);
+                    self.update(lr, t, wd, ps, gs, shape, state);
                 }
                 p.assign(&copy);
             }
@@ -155,7 +155,8 @@ type RowPass<'a, F> = dyn FnMut(&mut [F], &[F], F, &[F], F) + 'a;
 impl AdafactorRule {
     /// One step on row-major data: statistics, the update's RMS, then the update.
     /// `shape` is (number of axes, rows, columns).
-    fn update<F: Scalar>(&self, lr: f64, t: f64, p: &mut [F], g: &[F], shape: (usize, usize, usize), state: &mut [F]) {
+    #[allow(clippy::too_many_arguments)] // one step's inputs, split out of `step` for the layouts
+    fn update<F: Scalar>(&self, lr: f64, t: f64, wd: Option<f64>, p: &mut [F], g: &[F], shape: (usize, usize, usize), state: &mut [F]) {
         let n = p.len();
         let eps1: F = self.eps1.map_or(F::epsilon(), cast);
         let floor = eps1 * eps1;
@@ -163,7 +164,7 @@ impl AdafactorRule {
         let rho = lr.min(1.0 / t.sqrt());
         let rms_p = norm(p.iter()).to_f64().unwrap_or(f64::NAN) / (n as f64).sqrt();
         let alpha = self.eps2.max(rms_p) * rho;
-        let (sign, keep) = (self.options.sign::<F>(), self.options.keep::<F>(lr));
+        let (sign, keep) = (self.options.sign::<F>(), self.options.keep::<F>(lr, wd));
 
         // `rows` has the second-moment factor of each row, `cols` of each column (per matrix of
         // the batch); a vector is one row whose "factor" is its full second moment.
