@@ -262,6 +262,23 @@ pub struct Engine<R: Rule<F>, F: Scalar> {
     entries: Vec<Entry<F, R::KeyScalars>>,
     /// Per-key hyperparameters, first match wins.
     groups: Vec<Group>,
+    /// What a gradient holding NaN or infinity does.
+    non_finite: NonFinite,
+    /// Steps skipped by [`NonFinite::Skip`].
+    skipped: u64,
+}
+
+/// What [`Optimizer::update`] does with gradients that hold NaN or infinity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NonFinite {
+    /// Nothing: they flow into parameters and state, as in PyTorch's optimizers. Costs nothing.
+    #[default]
+    Propagate,
+    /// Skip the whole step, parameters and state untouched, and count it (optax's
+    /// `apply_if_finite`, PyTorch's `GradScaler`). Costs one read of the gradients.
+    Skip,
+    /// Return [`Error::NonFiniteGradient`], parameters and state untouched.
+    Error,
 }
 
 impl<R: Rule<F> + Default, F: Scalar> Default for Engine<R, F> {
@@ -279,6 +296,8 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             index: hashbrown::HashMap::new(),
             entries: Vec::new(),
             groups: Vec::new(),
+            non_finite: NonFinite::Propagate,
+            skipped: 0,
         }
     }
 
@@ -296,6 +315,18 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     pub fn group(mut self, group: Group) -> Self {
         self.groups.push(group);
         self
+    }
+
+    /// Sets what a gradient holding NaN or infinity does (default [`NonFinite::Propagate`]).
+    #[must_use]
+    pub fn non_finite(mut self, policy: NonFinite) -> Self {
+        self.non_finite = policy;
+        self
+    }
+
+    /// How many steps [`NonFinite::Skip`] has skipped.
+    pub fn skipped_steps(&self) -> u64 {
+        self.skipped
     }
 
     /// The algorithm and its hyperparameters.
@@ -420,6 +451,15 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
         self.check(params, grads)?;
+        if self.non_finite != NonFinite::Propagate {
+            if let Some((key, _)) = grads.iter().find(|(_, g)| g.iter().any(|x| !x.is_finite())) {
+                if self.non_finite == NonFinite::Error {
+                    return Err(Error::NonFiniteGradient { key: key.clone() });
+                }
+                self.skipped += 1;
+                return Ok(());
+            }
+        }
         #[cfg(feature = "rayon")]
         if grads.len() > 1 && crate::parallel::worth_it(grads.values().map(|g| g.len()).sum()) {
             self.update_parallel(params, grads);

@@ -47,6 +47,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A gradient holds NaN or infinity, and the optimizer was asked to refuse it.
+    #[error("gradient for {key:?} holds NaN or infinity")]
+    NonFiniteGradient {
+        /// The key of the first such gradient found.
+        key: String,
+    },
     /// A gradient norm that clipping was asked to refuse when not finite.
     #[error(
         "the total norm of the gradients is {norm}: not finite (some gradient holds NaN or infinity)"

@@ -138,7 +138,7 @@ mod parts;
 pub mod schedule;
 pub mod simd;
 
-pub use engine::{Engine, Params, Rule, Scalar, Slots, Step};
+pub use engine::{Engine, NonFinite, Params, Rule, Scalar, Slots, Step};
 pub use error::Error;
 pub use groups::Group;
 pub use optimizer::Optimizer;
