@@ -451,14 +451,14 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
         self.check(params, grads)?;
-        if self.non_finite != NonFinite::Propagate {
-            if let Some((key, _)) = grads.iter().find(|(_, g)| g.iter().any(|x| !x.is_finite())) {
-                if self.non_finite == NonFinite::Error {
-                    return Err(Error::NonFiniteGradient { key: key.clone() });
-                }
-                self.skipped += 1;
-                return Ok(());
+        if self.non_finite != NonFinite::Propagate
+            && let Some((key, _)) = grads.iter().find(|(_, g)| g.iter().any(|x| !x.is_finite()))
+        {
+            if self.non_finite == NonFinite::Error {
+                return Err(Error::NonFiniteGradient { key: key.clone() });
             }
+            self.skipped += 1;
+            return Ok(());
         }
         #[cfg(feature = "rayon")]
         if grads.len() > 1 && crate::parallel::worth_it(grads.values().map(|g| g.len()).sum()) {
