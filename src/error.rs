@@ -47,6 +47,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A checkpoint that cannot be loaded into this optimizer.
+    #[error("cannot load checkpoint: {reason}")]
+    Checkpoint {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A gradient holds NaN or infinity, and the optimizer was asked to refuse it.
     #[error("gradient for {key:?} holds NaN or infinity")]
     NonFiniteGradient {

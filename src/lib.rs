@@ -124,6 +124,7 @@
 #[macro_use]
 mod macros;
 mod check;
+pub mod checkpoint;
 pub mod clip;
 mod engine;
 mod error;

@@ -10,6 +10,7 @@ use crate::{Error, check};
 /// when maximizing, then either add `weight_decay·p` to it (coupled, L2 regularization) or shrink
 /// the parameter by `1 − lr·weight_decay` (decoupled, as in AdamW).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct GradientOptions {
     pub(crate) maximize: bool,
     pub(crate) weight_decay: f64,

@@ -31,6 +31,7 @@ use crate::{Error, Optimizer, Scalar};
 
 /// A schedule, with PyTorch's class name and arguments.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[allow(missing_docs)] // the fields are PyTorch's arguments, documented on each variant
 pub enum Schedule {
     /// `StepLR`: multiply by `gamma` every `step_size` epochs.
@@ -85,6 +86,7 @@ pub enum Schedule {
 
 /// The amplitude policy of [`Schedule::CyclicLR`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum CyclicMode {
     /// Constant amplitude.
     Triangular,
@@ -96,6 +98,7 @@ pub enum CyclicMode {
 
 /// The arguments of `ReduceLROnPlateau`.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Plateau {
     /// Reduce when the metric stops decreasing (`true`, PyTorch's `"min"`) or increasing.
     pub minimize: bool,
@@ -132,6 +135,7 @@ impl Default for Plateau {
 
 /// A [`Schedule`] attached to an optimizer, with PyTorch's scheduler state.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Scheduler {
     schedule: Schedule,
     base_lr: f64,
@@ -141,8 +145,9 @@ pub struct Scheduler {
     /// CosineAnnealingWarmRestarts: epochs since the restart and the current period.
     t_cur: i64,
     t_i: u64,
-    /// ReduceLROnPlateau: the best metric, bad epochs, cooldown left.
-    best: f64,
+    /// ReduceLROnPlateau: the best metric (none yet: PyTorch's ±infinity), bad epochs, cooldown
+    /// left.
+    best: Option<f64>,
     bad_epochs: u64,
     cooldown_left: u64,
     /// SequentialLR: the schedules' own state.
@@ -203,7 +208,7 @@ impl Scheduler {
             last_lr: lr,
             t_cur: -1,
             t_i,
-            best: f64::NAN,
+            best: None,
             bad_epochs: 0,
             cooldown_left: 0,
             children,
@@ -212,12 +217,8 @@ impl Scheduler {
 
     /// The initial step (PyTorch's `_initial_step`): the rate of epoch 0 from the current `lr`.
     fn initial(&mut self, lr: f64) -> f64 {
-        if let Schedule::ReduceLROnPlateau(p) = &self.schedule {
-            self.best = if p.minimize {
-                f64::INFINITY
-            } else {
-                f64::NEG_INFINITY
-            };
+        if let Schedule::ReduceLROnPlateau(_) = &self.schedule {
+            self.best = None;
             self.last_epoch = 0;
             self.last_lr = lr;
             return lr;
@@ -513,14 +514,19 @@ impl Scheduler {
             });
         };
         self.last_epoch += 1;
+        let best = self.best.unwrap_or(if p.minimize {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        });
         let better = match (p.minimize, p.relative) {
-            (true, true) => metric < self.best * (1.0 - p.threshold),
-            (true, false) => metric < self.best - p.threshold,
-            (false, true) => metric > self.best * (p.threshold + 1.0),
-            (false, false) => metric > self.best + p.threshold,
+            (true, true) => metric < best * (1.0 - p.threshold),
+            (true, false) => metric < best - p.threshold,
+            (false, true) => metric > best * (p.threshold + 1.0),
+            (false, false) => metric > best + p.threshold,
         };
         if better {
-            self.best = metric;
+            self.best = Some(metric);
             self.bad_epochs = 0;
         } else {
             self.bad_epochs += 1;

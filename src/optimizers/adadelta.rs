@@ -21,6 +21,7 @@ pub type Adadelta<F = f32> = Engine<AdadeltaRule, F>;
 
 /// The rule of [`Adadelta`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdadeltaRule {
     rho: f64,
     eps: f64,

@@ -33,6 +33,7 @@ pub type Adafactor<F = f32> = Engine<AdafactorRule, F>;
 
 /// The rule of [`Adafactor`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdafactorRule {
     beta2_decay: f64,
     eps1: Option<f64>,

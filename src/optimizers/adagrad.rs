@@ -23,6 +23,7 @@ pub type AdaGrad<F = f32> = Engine<AdaGradRule, F>;
 
 /// The rule of [`AdaGrad`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdaGradRule {
     eps: f64,
     lr_decay: f64,

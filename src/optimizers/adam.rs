@@ -7,6 +7,7 @@ use crate::{Error, check};
 /// Where Adam's ε goes, and with it each reference's arithmetic. The two agree except where `√v`
 /// is comparable to ε.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum AdamConvention {
     /// The book's (*Deep Learning from Scratch*, `common/optimizer.py`): bias correction folded
     /// into the step size, ε added to the raw `√v`:
@@ -51,6 +52,7 @@ pub type Adam<F = f32> = Engine<AdamRule, F>;
 
 /// The rule of [`Adam`] (and, with decoupled weight decay, of [`AdamW`](crate::AdamW)).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdamRule {
     betas: [f64; 2],
     eps: f64,

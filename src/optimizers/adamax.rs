@@ -19,6 +19,7 @@ pub type Adamax<F = f32> = Engine<AdamaxRule, F>;
 
 /// The rule of [`Adamax`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdamaxRule {
     betas: [f64; 2],
     eps: f64,

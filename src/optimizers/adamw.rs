@@ -13,6 +13,7 @@ pub type AdamW<F = f32> = Engine<AdamWRule, F>;
 
 /// The rule of [`AdamW`]: Adam's, with other defaults.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdamWRule(AdamRule);
 
 impl Default for AdamWRule {

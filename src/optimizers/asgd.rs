@@ -22,6 +22,7 @@ pub type Asgd<F = f32> = Engine<AsgdRule, F>;
 
 /// The rule of [`Asgd`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AsgdRule {
     lambd: f64,
     alpha: f64,

@@ -23,6 +23,7 @@ pub type Lion<F = f32> = Engine<LionRule, F>;
 
 /// The rule of [`Lion`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LionRule {
     betas: [f64; 2],
     options: GradientOptions,

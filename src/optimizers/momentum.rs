@@ -23,6 +23,7 @@ pub type Nesterov<F = f32> = Engine<MomentumRule<true>, F>;
 
 /// The rule of [`Momentum`] (`NESTEROV = false`) and [`Nesterov`] (`true`).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MomentumRule<const NESTEROV: bool> {
     momentum: f64,
 }

@@ -24,6 +24,7 @@ pub type NAdam<F = f32> = Engine<NAdamRule, F>;
 
 /// The rule of [`NAdam`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NAdamRule {
     betas: [f64; 2],
     eps: f64,

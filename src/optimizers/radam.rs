@@ -23,6 +23,7 @@ pub type RAdam<F = f32> = Engine<RAdamRule, F>;
 
 /// The rule of [`RAdam`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RAdamRule {
     betas: [f64; 2],
     eps: f64,

@@ -25,6 +25,7 @@ pub type RmsProp<F = f32> = Engine<RmsPropRule, F>;
 
 /// The rule of [`RmsProp`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RmsPropRule {
     decay_rate: f64,
     eps: f64,

@@ -22,6 +22,7 @@ pub type Rprop<F = f32> = Engine<RpropRule, F>;
 
 /// The rule of [`Rprop`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RpropRule {
     etas: [f64; 2],
     step_sizes: [f64; 2],

@@ -40,6 +40,7 @@ pub type Sgd<F = f32> = Engine<SgdRule, F>;
 
 /// The rule of [`Sgd`].
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SgdRule {
     momentum: f64,
     dampening: f64,
