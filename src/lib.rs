@@ -106,6 +106,52 @@
 //! [`Step::for_each`]; Adafactor, which reduces over rows and columns, takes the arrays whole
 //! through [`Step::parts`].
 //!
+//! # The training loop
+//!
+//! The companions PyTorch users reach for, each exact to its reference: learning-rate schedules
+//! ([`schedule`], every `torch.optim.lr_scheduler` class), gradient clipping ([`clip`]),
+//! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
+//! the `safetensors` feature) and a guard against non-finite gradients ([`NonFinite`]):
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use ndarray::{ArrayD, IxDyn};
+//! use ndoptim::clip::{Norm, clip_grad_norm};
+//! use ndoptim::schedule::{Schedule, Scheduler};
+//! use ndoptim::{AdamW, Group, NonFinite, Optimizer};
+//!
+//! let mut params: HashMap<String, ArrayD<f32>> = HashMap::from([
+//!     ("W1".to_string(), ArrayD::from_elem(IxDyn(&[4, 3]), 0.5)),
+//!     ("b1".to_string(), ArrayD::zeros(IxDyn(&[3]))),
+//! ]);
+//! let mut opt = AdamW::default()
+//!     .lr(1e-3)
+//!     .group(Group::prefix("b").weight_decay(0.0)) // no weight decay for biases
+//!     .non_finite(NonFinite::Skip); // skip steps whose gradients hold NaN or infinity
+//! let mut schedule = Scheduler::new(Schedule::CosineAnnealingLR { t_max: 100, eta_min: 0.0 }, &mut opt)?;
+//!
+//! for step in 0..10 {
+//!     let mut grads: HashMap<String, ArrayD<f32>> = params
+//!         .iter()
+//!         .map(|(k, p)| (k.clone(), p.mapv(|x| x - 0.1 * step as f32)))
+//!         .collect();
+//!     let norm = clip_grad_norm(&mut grads, 1.0, Norm::L2, false)?;
+//!     assert!(norm.is_finite());
+//!     opt.update(&mut params, &grads)?;
+//!     schedule.step(&mut opt)?;
+//! }
+//!
+//! // Save the optimizer's state with the schedule's, and resume elsewhere.
+//! let mut checkpoint = opt.checkpoint();
+//! checkpoint.scheduler = Some(schedule.clone());
+//! let mut resumed = AdamW::default().group(Group::prefix("b").weight_decay(0.0));
+//! let schedule_again = checkpoint.scheduler.take();
+//! resumed.restore(checkpoint)?;
+//! assert_eq!(resumed.step_count("W1"), Some(10));
+//! assert_eq!(schedule_again.map(|s| s.epoch()), Some(10));
+//! # Ok::<(), ndoptim::Error>(())
+//! ```
+//!
 //! # Speed
 //!
 //! - The fused pass is compiled for the build's baseline, for AVX2 + FMA and for AVX-512, and
@@ -119,6 +165,9 @@
 //!
 //! - `init` (default): module `init`, the book's and `torch.nn.init`'s weight initialisations.
 //! - `rayon`: parallel steps.
+//! - `serde`: `Serialize`/`Deserialize` on hyperparameters, schedules and checkpoints.
+//! - `safetensors`: checkpoints as safetensors files (`Engine::save_safetensors`,
+//!   `Engine::load_safetensors`), which Python opens with `safetensors.safe_open`.
 #![deny(missing_docs)]
 
 #[macro_use]
