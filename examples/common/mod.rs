@@ -92,3 +92,83 @@ pub fn smooth(y: &[f64]) -> Vec<f64> {
         .map(|s| y[s..s + n].iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() / total)
         .collect()
 }
+
+/// One network trained with one optimizer, and its loss at every iteration.
+pub struct Run {
+    pub name: String,
+    pub net: net::Net<f32>,
+    pub opt: Box<dyn ndoptim::Optimizer<f32>>,
+    pub losses: Vec<f64>,
+}
+
+/// Trains every run on the same mini-batches of 128 from `data` for `iterations`, printing the
+/// losses every 100 iterations under a progress bar; returns the seconds it took.
+pub fn train(
+    runs: &mut [Run],
+    data: &mnist::Mnist,
+    iterations: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(iterations as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} iterations, {elapsed} elapsed, {eta} left",
+        )?,
+    );
+    for i in 1..=iterations {
+        let batch: Vec<usize> = (0..128).map(|_| rng.random_range(0..data.len())).collect();
+        let x = data.images.select(ndarray::Axis(0), &batch);
+        let t: Vec<u8> = batch.iter().map(|&k| data.labels[k]).collect();
+        for run in runs.iter_mut() {
+            let (loss, grads) = run.net.gradient(x.view(), &t);
+            run.opt.update(&mut run.net.params, &grads)?;
+            run.losses.push(f64::from(loss));
+        }
+        if i % 100 == 0 {
+            let line: Vec<String> = runs
+                .iter()
+                .map(|r| format!("{} {:.4}", r.name, r.losses[i - 1]))
+                .collect();
+            bar.suspend(|| println!("iteration {i:>5}: {}", line.join("  ")));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Prints each run's final loss (mean of the last 100 mini-batches) and test accuracy.
+pub fn report(runs: &[Run], test: &mnist::Mnist) {
+    println!("{:<10} {:>12} {:>14}", "run", "final loss", "test accuracy");
+    for r in runs {
+        let tail = &r.losses[r.losses.len().saturating_sub(100)..];
+        let mean = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
+        println!(
+            "{:<10} {mean:>12.4} {:>13.2}%",
+            r.name,
+            100.0 * r.net.accuracy(test.images.view(), &test.labels)
+        );
+    }
+    println!("(final loss: mean of the last 100 mini-batches)");
+}
+
+/// The smoothed loss curves of the runs, as an SVG.
+pub fn plot_losses(runs: &[Run], path: &std::path::Path, title: &str) -> plot::PlotResult {
+    let series: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                smooth(&r.losses)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, v)| (k as f64, v))
+                    .collect(),
+            )
+        })
+        .collect();
+    plot::lines(path, title, "iterations", "loss", &series)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
