@@ -7,14 +7,23 @@ use plotters::prelude::*;
 /// Any plotting failure, as a message.
 pub type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
-/// The colours of the series, in order.
-pub const COLOURS: [RGBColor; 6] = [
+/// The colours of the series, in order (matplotlib's tab10, then five more).
+pub const COLOURS: [RGBColor; 15] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(174, 199, 232),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(197, 176, 213),
 ];
 
 /// Curves `(name, points)` on one chart.
