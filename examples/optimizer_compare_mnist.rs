@@ -11,25 +11,12 @@
 mod common;
 
 use common::Run;
-use common::net::{Activation, Net};
 use ndoptim::init::Init;
 use ndoptim::*;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse(2000);
-    let dir = args
-        .mnist_dir
-        .clone()
-        .unwrap_or_else(common::mnist::shipped_dir);
-    let (train, test) = common::mnist::load(&dir, 2000)?;
-    println!(
-        "MNIST from {}: {} training and {} test images",
-        dir.display(),
-        train.len(),
-        test.len()
-    );
+    let (train, test) = common::mnist_sets(&args)?;
 
     let mut optimizers: Vec<Box<dyn Optimizer<f32>>> = vec![
         Box::new(Sgd::default()),
@@ -53,17 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ]);
     }
     // Every optimizer starts from the same He-initialised weights and sees the same batches.
-    let sizes = [784, 100, 100, 100, 100, 10];
     let mut runs: Vec<Run> = optimizers
         .into_iter()
         .map(|opt| Run {
             name: opt.name().to_string(),
-            net: Net::new(
-                &sizes,
-                Activation::Relu,
-                Init::He,
-                &mut StdRng::seed_from_u64(1),
-            ),
+            net: common::book_net(Init::He),
             opt,
             losses: Vec::with_capacity(args.iterations),
         })

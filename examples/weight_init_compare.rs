@@ -7,35 +7,22 @@
 mod common;
 
 use common::Run;
-use common::net::{Activation, Net};
 use ndoptim::Sgd;
 use ndoptim::init::Init;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse(2000);
-    let dir = args
-        .mnist_dir
-        .clone()
-        .unwrap_or_else(common::mnist::shipped_dir);
-    let (train, test) = common::mnist::load(&dir, 2000)?;
+    let (train, test) = common::mnist_sets(&args)?;
     let inits = [
         ("std=0.01", Init::Normal { std: 0.01 }),
         ("Xavier", Init::Xavier),
         ("He", Init::He),
     ];
-    let sizes = [784, 100, 100, 100, 100, 10];
     let mut runs: Vec<Run> = inits
         .iter()
         .map(|(name, init)| Run {
             name: name.to_string(),
-            net: Net::new(
-                &sizes,
-                Activation::Relu,
-                *init,
-                &mut StdRng::seed_from_u64(1),
-            ),
+            net: common::book_net(*init),
             opt: Box::new(Sgd::default()),
             losses: Vec::with_capacity(args.iterations),
         })

@@ -172,3 +172,29 @@ pub fn plot_losses(runs: &[Run], path: &std::path::Path, title: &str) -> plot::P
     println!("wrote {}", path.display());
     Ok(())
 }
+
+/// The MNIST training and test sets the command line asks for (the shipped 10,000 digits by
+/// default: 8,000 to train, 2,000 to test).
+pub fn mnist_sets(args: &Args) -> Result<(mnist::Mnist, mnist::Mnist), mnist::MnistError> {
+    let dir = args.mnist_dir.clone().unwrap_or_else(mnist::shipped_dir);
+    let (train, test) = mnist::load(&dir, 2000)?;
+    println!(
+        "MNIST from {}: {} training and {} test images",
+        dir.display(),
+        train.len(),
+        test.len()
+    );
+    Ok((train, test))
+}
+
+/// The book's 5-layer ReLU network for MNIST (784-100-100-100-100-10), weights from `init`,
+/// the same draw for every run (seed 1).
+pub fn book_net(init: ndoptim::init::Init) -> net::Net<f32> {
+    use rand::SeedableRng;
+    net::Net::new(
+        &[784, 100, 100, 100, 100, 10],
+        net::Activation::Relu,
+        init,
+        &mut rand::rngs::StdRng::seed_from_u64(1),
+    )
+}
