@@ -63,7 +63,9 @@ pub fn clip_grad_norm<F: Scalar>(
     if error_if_nonfinite && !total.is_finite() {
         return Err(Error::NonFiniteNorm { norm: total });
     }
-    let coef: F = cast((max_norm / (total + 1e-6)).min(1.0));
+    // A NaN total gives a NaN coefficient, as PyTorch's clamp does (`f64::min` would drop it).
+    let coef = max_norm / (total + 1e-6);
+    let coef: F = cast(if coef > 1.0 { 1.0 } else { coef });
     for g in grads.values_mut() {
         g.mapv_inplace(|x| x * coef);
     }
