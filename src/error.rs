@@ -67,6 +67,12 @@ pub enum Error {
         /// The norm.
         norm: f64,
     },
+    /// An update was asked of an optimizer in evaluation mode (Schedule-Free), whose parameters
+    /// hold the evaluation point: call [`Optimizer::train`](crate::Optimizer::train) first.
+    #[error(
+        "optimizer is in evaluation mode: call train() before update() (the parameters hold the evaluation point)"
+    )]
+    EvalMode,
     /// Options that cannot be combined.
     #[error("Invalid options: {reason}")]
     IncompatibleOptions {

@@ -23,6 +23,7 @@ pub struct Group {
     select: Select,
     pub(crate) lr_scale: f64,
     pub(crate) weight_decay: Option<f64>,
+    pub(crate) trust_ratio: bool,
 }
 
 #[derive(Clone)]
@@ -38,6 +39,7 @@ impl Group {
             select,
             lr_scale: 1.0,
             weight_decay: None,
+            trust_ratio: true,
         }
     }
 
@@ -70,6 +72,15 @@ impl Group {
         self
     }
 
+    /// Whether per-tensor trust ratios apply to these keys (default `true`): `false` excludes them
+    /// from [`Lamb`](crate::Lamb)'s and [`Lars`](crate::Lars)'s trust ratio, as optax's masks and
+    /// common practice exclude biases and normalisation parameters. Other optimizers ignore it.
+    #[must_use]
+    pub fn trust_ratio(mut self, trust_ratio: bool) -> Group {
+        self.trust_ratio = trust_ratio;
+        self
+    }
+
     /// Whether this group selects `key`.
     pub fn selects(&self, key: &str) -> bool {
         match &self.select {
@@ -99,6 +110,7 @@ impl fmt::Debug for Group {
             .field("select", &select)
             .field("lr_scale", &self.lr_scale)
             .field("weight_decay", &self.weight_decay)
+            .field("trust_ratio", &self.trust_ratio)
             .finish()
     }
 }

@@ -188,7 +188,7 @@ mod parts;
 pub mod schedule;
 pub mod simd;
 
-pub use engine::{Engine, NonFinite, Params, Rule, Scalar, Slots, Step};
+pub use engine::{Engine, Mode, NonFinite, Params, Parts, Rule, Scalar, Slots, Step};
 pub use error::Error;
 pub use groups::Group;
 pub use optimizer::Optimizer;

@@ -54,4 +54,31 @@ pub trait Optimizer<F: Scalar>: Debug {
 
     /// The algorithm's name, as its reference spells it (`"SGD"`, `"Adam"`, ...).
     fn name(&self) -> &'static str;
+
+    /// Puts the parameters at the point to evaluate the model at. A no-op for every optimizer
+    /// but those that train at one point and evaluate at another (Schedule-Free, whose parameters
+    /// move from the gradient point `y` to the average `x`); after it, [`Optimizer::update`]
+    /// returns [`Error::EvalMode`] until [`Optimizer::train`] is called. Calling it twice is a
+    /// no-op, as in the reference. So a training loop can call `eval` and `train` around
+    /// evaluation whatever the optimizer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StateShapeMismatch`] if a parameter's shape disagrees with its state; nothing is
+    /// changed then.
+    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        let _ = params;
+        Ok(())
+    }
+
+    /// Puts the parameters back at the training point after [`Optimizer::eval`] (a no-op
+    /// otherwise).
+    ///
+    /// # Errors
+    ///
+    /// As [`Optimizer::eval`].
+    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        let _ = params;
+        Ok(())
+    }
 }

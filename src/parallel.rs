@@ -6,35 +6,11 @@
 //! it moves at least [`MIN_ELEMENTS`] elements in all. Every element is computed by the same
 //! fused pass as the serial path, so results are bit-identical.
 
-use crate::engine::{Scalar, Slots};
-use crate::simd;
-
 /// The size from which a step is split across threads.
 pub const MIN_ELEMENTS: usize = 1 << 20;
 
 /// The size of the chunks a large array is split into.
 pub const LEAF_ELEMENTS: usize = 1 << 18;
-
-/// The fused pass over halves of the arrays in parallel, recursively.
-pub(crate) fn for_each_slice<F: Scalar, S: Slots<F>>(
-    params: &mut [F],
-    grads: &[F],
-    columns: S::Columns<'_>,
-    f: &(impl Fn(&mut F, F, &mut S) + Sync),
-) {
-    let n = params.len();
-    if n <= LEAF_ELEMENTS {
-        return simd::for_each_slice(params, grads, columns, f);
-    }
-    let mid = n / 2;
-    let (p1, p2) = params.split_at_mut(mid);
-    let (g1, g2) = grads.split_at(mid);
-    let (c1, c2) = S::split_columns(columns, mid);
-    rayon::join(
-        || for_each_slice(p1, g1, c1, f),
-        || for_each_slice(p2, g2, c2, f),
-    );
-}
 
 thread_local! {
     static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

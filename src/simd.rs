@@ -10,8 +10,6 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-use crate::{Scalar, Slots};
-
 /// An instruction-set level of the fused passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -80,51 +78,4 @@ pub fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> Option<R> {
 /// The level this thread's passes run at.
 pub fn current() -> Level {
     LIMIT.with(Cell::get).unwrap_or_else(Level::detected)
-}
-
-/// Runs `S::for_each_slice(params, grads, columns, f)` compiled for the current level.
-///
-/// Each level is the same generic kernel instantiated inside a function with that level's target
-/// features, so the kernel and the rule's per-element closure inline into it and vectorize for
-/// that instruction set.
-#[inline(always)]
-pub(crate) fn for_each_slice<F: Scalar, S: Slots<F>>(
-    params: &mut [F],
-    grads: &[F],
-    columns: S::Columns<'_>,
-    f: &impl Fn(&mut F, F, &mut S),
-) {
-    match current() {
-        // SAFETY: `current` only returns levels that `detect` found on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { avx512(params, grads, columns, f) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { avx2(params, grads, columns, f) },
-        _ => S::for_each_slice(params, grads, columns, f),
-    }
-}
-
-/// The kernel compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2<F: Scalar, S: Slots<F>>(
-    params: &mut [F],
-    grads: &[F],
-    columns: S::Columns<'_>,
-    f: &impl Fn(&mut F, F, &mut S),
-) {
-    S::for_each_slice(params, grads, columns, f)
-}
-
-/// The kernel compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn avx512<F: Scalar, S: Slots<F>>(
-    params: &mut [F],
-    grads: &[F],
-    columns: S::Columns<'_>,
-    f: &impl Fn(&mut F, F, &mut S),
-) {
-    S::for_each_slice(params, grads, columns, f)
 }

@@ -2,7 +2,7 @@
 
 use ndarray::IxDyn;
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, Lerp};
 use crate::{Error, check};
 
@@ -112,7 +112,7 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
         &["row_var", "col_var", "variance"]
     }
 
-    fn slots(&self, shape: &[usize]) -> Vec<(&'static str, IxDyn)> {
+    fn slots(&self, _key: &str, shape: &[usize]) -> Vec<(&'static str, IxDyn)> {
         let nd = shape.len();
         if nd < 2 {
             return vec![("variance", IxDyn(shape))];
@@ -125,7 +125,12 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
         let (lr, t, wd) = (step.lr(), step.t() as f64, step.weight_decay());
-        let (mut p, g, state) = step.parts();
+        let Parts {
+            params: mut p,
+            grads: g,
+            state,
+            ..
+        } = step.parts();
         if p.is_empty() {
             return;
         }

@@ -17,6 +17,8 @@
 
 use crate::schedule::Scheduler;
 
+mod engine;
+
 /// The version of the checkpoint layout; loading any other is an error.
 pub const FORMAT_VERSION: u32 = 1;
 

@@ -1,0 +1,137 @@
+//! Taking and restoring an [`Engine`]'s checkpoint.
+
+use ndarray::{Dimension, IxDyn};
+
+use super::{Checkpoint, FORMAT_VERSION, KeyState, SlotState};
+use crate::engine::{Engine, Entry, Rule, Scalar};
+use crate::{Error, check};
+
+impl<R: Rule<F>, F: Scalar> Engine<R, F> {
+    /// The optimizer's complete state (see [`crate::checkpoint`]).
+    pub fn checkpoint(&self) -> Checkpoint<R, R::KeyScalars, F> {
+        let mut keys: Vec<_> = self
+            .index
+            .iter()
+            .filter_map(|(key, &i)| {
+                let e = self.entries.get(i)?;
+                let mut start = 0;
+                let slots = self
+                    .rule
+                    .slots(key, e.shape.slice())
+                    .into_iter()
+                    .map(|(name, shape)| {
+                        let len = shape.size();
+                        let data = e.slots[start..start + len].to_vec();
+                        start += len;
+                        SlotState {
+                            name: name.to_string(),
+                            shape: shape.slice().to_vec(),
+                            data,
+                        }
+                    })
+                    .collect();
+                Some(KeyState {
+                    key: key.clone(),
+                    shape: e.shape.slice().to_vec(),
+                    step: e.step,
+                    scalars: e.scalars.clone(),
+                    slots,
+                })
+            })
+            .collect();
+        keys.sort_by(|a, b| a.key.cmp(&b.key));
+        Checkpoint {
+            format: FORMAT_VERSION,
+            optimizer: R::NAME.to_string(),
+            rule: self.rule.clone(),
+            lr: self.lr,
+            skipped_steps: self.skipped,
+            keys,
+            scheduler: None,
+        }
+    }
+
+    /// Loads a checkpoint: hyperparameters, learning rate and every key's state (groups and the
+    /// non-finite policy stay as built). A state whose shape disagrees with the parameters is
+    /// caught by the next update, as always.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Checkpoint`] for another format version or optimizer kind, a missing, extra or
+    /// repeated slot or key, a slot whose shape disagrees with its key's shape, or data of the
+    /// wrong length; [`Error::InvalidHyperparameter`] for invalid hyperparameters. The whole
+    /// checkpoint is checked first: after an error the optimizer is unchanged.
+    pub fn restore(&mut self, checkpoint: Checkpoint<R, R::KeyScalars, F>) -> Result<(), Error> {
+        let bad = |reason: String| Err(Error::Checkpoint { reason });
+        if checkpoint.format != FORMAT_VERSION {
+            return bad(format!(
+                "unknown format version {} (this ndoptim reads {FORMAT_VERSION})",
+                checkpoint.format
+            ));
+        }
+        if checkpoint.optimizer != R::NAME {
+            return bad(format!(
+                "a checkpoint of {} cannot load into {}",
+                checkpoint.optimizer,
+                R::NAME
+            ));
+        }
+        check::learning_rate(checkpoint.lr)?;
+        checkpoint.rule.validate()?;
+        let mut index = hashbrown::HashMap::with_capacity(checkpoint.keys.len());
+        let mut entries = Vec::with_capacity(checkpoint.keys.len());
+        for k in checkpoint.keys {
+            let spec = checkpoint.rule.slots(&k.key, &k.shape);
+            for s in &k.slots {
+                if !spec.iter().any(|(name, _)| *name == s.name) {
+                    return bad(format!(
+                        "key {:?}: unexpected slot {:?} ({} keeps {:?})",
+                        k.key,
+                        s.name,
+                        R::NAME,
+                        spec.iter().map(|s| s.0).collect::<Vec<_>>()
+                    ));
+                }
+            }
+            let mut slots = Vec::with_capacity(spec.iter().map(|(_, s)| s.size()).sum());
+            for (name, shape) in &spec {
+                let Some(s) = k.slots.iter().find(|s| s.name == *name) else {
+                    return bad(format!("key {:?}: slot {name:?} is missing", k.key));
+                };
+                if s.shape != shape.slice() || s.data.len() != shape.size() {
+                    return bad(format!(
+                        "key {:?}: slot {name:?} has shape {:?} ({} elements); a parameter of shape {:?} needs {:?}",
+                        k.key,
+                        s.shape,
+                        s.data.len(),
+                        k.shape,
+                        shape.slice()
+                    ));
+                }
+                slots.extend_from_slice(&s.data);
+            }
+            if k.slots.len() != spec.len() {
+                return bad(format!("key {:?}: a slot appears twice", k.key));
+            }
+            if index.insert(k.key.clone(), entries.len()).is_some() {
+                return bad(format!("key {:?} appears twice", k.key));
+            }
+            let group = self.groups.iter().position(|g| g.selects(&k.key));
+            let scratch = vec![F::zero(); checkpoint.rule.scratch(&k.key, &k.shape)];
+            entries.push(Entry {
+                shape: IxDyn(&k.shape),
+                group,
+                step: k.step,
+                scalars: k.scalars,
+                slots,
+                scratch,
+            });
+        }
+        self.rule = checkpoint.rule;
+        self.lr = checkpoint.lr;
+        self.skipped = checkpoint.skipped_steps;
+        self.index = index;
+        self.entries = entries;
+        Ok(())
+    }
+}

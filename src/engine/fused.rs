@@ -1,0 +1,181 @@
+//! The fused per-element pass: the [`Slots`] of a rule, the loop over parameter, gradient and
+//! state, its copies for each instruction-set level ([`crate::simd`]) and, with the `rayon`
+//! feature, its split across threads ([`crate::parallel`]).
+
+use ndarray::{ArrayViewD, ArrayViewMutD};
+
+use super::Scalar;
+use crate::simd::{Level, current};
+
+/// The per-element state of an algorithm: `[F; N]` for an update that reads and writes `N` state
+/// arrays shaped like the parameter (`[F; 0]` for plain SGD, `[F; 2]` for Adam's two moments).
+pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
+    /// How many state arrays the update reads and writes.
+    const COUNT: usize;
+
+    /// The state arrays of a run of elements, one slice per slot.
+    type Columns<'a>: Send
+    where
+        F: 'a;
+
+    /// Splits a key's state (slot after slot, `n` elements each) into its columns.
+    fn columns(state: &mut [F], n: usize) -> Self::Columns<'_>;
+
+    /// Splits columns at element `mid`, for parallel halves.
+    fn split_columns<'a>(
+        columns: Self::Columns<'a>,
+        mid: usize,
+    ) -> (Self::Columns<'a>, Self::Columns<'a>);
+
+    /// The fused pass: `f(p, g, slots)` for every element of equally long contiguous `params`,
+    /// `grads` and columns, with the element's slots gathered into `Self` and scattered back.
+    fn for_each_slice(
+        params: &mut [F],
+        grads: &[F],
+        columns: Self::Columns<'_>,
+        f: &impl Fn(&mut F, F, &mut Self),
+    );
+
+    /// Like [`Slots::for_each_slice`], for arrays of any memory layout: elements are visited in
+    /// logical (row-major) order, which is the order of the state.
+    fn for_each_logical(
+        params: ArrayViewMutD<'_, F>,
+        grads: ArrayViewD<'_, F>,
+        state: &mut [F],
+        f: &impl Fn(&mut F, F, &mut Self),
+    );
+}
+
+impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
+    const COUNT: usize = N;
+    type Columns<'a> = [&'a mut [F]; N];
+
+    fn columns(state: &mut [F], n: usize) -> [&mut [F]; N] {
+        let mut rest = &mut state[..N * n];
+        std::array::from_fn(|_| {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
+            rest = tail;
+            head
+        })
+    }
+
+    fn split_columns<'a>(
+        columns: Self::Columns<'a>,
+        mid: usize,
+    ) -> (Self::Columns<'a>, Self::Columns<'a>) {
+        let mut halves = columns.map(|c| c.split_at_mut(mid));
+        let lower = std::array::from_fn(|j| std::mem::take(&mut halves[j].0));
+        let upper = std::array::from_fn(|j| std::mem::take(&mut halves[j].1));
+        (lower, upper)
+    }
+
+    #[inline(always)]
+    fn for_each_slice(
+        params: &mut [F],
+        grads: &[F],
+        mut cols: [&mut [F]; N],
+        f: &impl Fn(&mut F, F, &mut Self),
+    ) {
+        let n = params.len();
+        let grads = &grads[..n];
+        assert!(
+            cols.iter().all(|c| c.len() == n),
+            "every column has one slot per element"
+        );
+        for i in 0..n {
+            // Unchecked slot access: with a bounds check per slot and element the loop does not
+            // vectorize. SAFETY: every column has `n` elements (asserted above) and `i < n`.
+            let mut s: [F; N] = std::array::from_fn(|j| unsafe { *cols[j].get_unchecked(i) });
+            f(&mut params[i], grads[i], &mut s);
+            for (col, v) in cols.iter_mut().zip(s) {
+                unsafe { *col.get_unchecked_mut(i) = v };
+            }
+        }
+    }
+
+    fn for_each_logical(
+        mut params: ArrayViewMutD<'_, F>,
+        grads: ArrayViewD<'_, F>,
+        state: &mut [F],
+        f: &impl Fn(&mut F, F, &mut Self),
+    ) {
+        let n = params.len();
+        let mut cols = Self::columns(state, n);
+        for (i, (p, &g)) in params.iter_mut().zip(grads.iter()).enumerate() {
+            let mut s: [F; N] = std::array::from_fn(|j| cols[j][i]);
+            f(p, g, &mut s);
+            for (col, v) in cols.iter_mut().zip(s) {
+                col[i] = v;
+            }
+        }
+    }
+}
+
+/// Runs `S::for_each_slice(params, grads, columns, f)` compiled for the current level.
+///
+/// Each level is the same generic kernel instantiated inside a function with that level's target
+/// features, so the kernel and the rule's per-element closure inline into it and vectorize for
+/// that instruction set.
+#[inline(always)]
+pub(crate) fn for_each_slice<F: Scalar, S: Slots<F>>(
+    params: &mut [F],
+    grads: &[F],
+    columns: S::Columns<'_>,
+    f: &impl Fn(&mut F, F, &mut S),
+) {
+    match current() {
+        // SAFETY: `current` only returns levels that `detect` found on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512(params, grads, columns, f) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { avx2(params, grads, columns, f) },
+        _ => S::for_each_slice(params, grads, columns, f),
+    }
+}
+
+/// The kernel compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2<F: Scalar, S: Slots<F>>(
+    params: &mut [F],
+    grads: &[F],
+    columns: S::Columns<'_>,
+    f: &impl Fn(&mut F, F, &mut S),
+) {
+    S::for_each_slice(params, grads, columns, f)
+}
+
+/// The kernel compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn avx512<F: Scalar, S: Slots<F>>(
+    params: &mut [F],
+    grads: &[F],
+    columns: S::Columns<'_>,
+    f: &impl Fn(&mut F, F, &mut S),
+) {
+    S::for_each_slice(params, grads, columns, f)
+}
+
+#[cfg(feature = "rayon")]
+/// The fused pass over halves of the arrays in parallel, recursively.
+pub(crate) fn for_each_slice_parallel<F: Scalar, S: Slots<F>>(
+    params: &mut [F],
+    grads: &[F],
+    columns: S::Columns<'_>,
+    f: &(impl Fn(&mut F, F, &mut S) + Sync),
+) {
+    let n = params.len();
+    if n <= crate::parallel::LEAF_ELEMENTS {
+        return for_each_slice(params, grads, columns, f);
+    }
+    let mid = n / 2;
+    let (p1, p2) = params.split_at_mut(mid);
+    let (g1, g2) = grads.split_at(mid);
+    let (c1, c2) = S::split_columns(columns, mid);
+    rayon::join(
+        || for_each_slice_parallel(p1, g1, c1, f),
+        || for_each_slice_parallel(p2, g2, c2, f),
+    );
+}

@@ -1,0 +1,42 @@
+//! The one update engine: map walking, key and shape checks, lazy per-key state, and the fused
+//! per-element pass. Algorithms plug in as a [`Rule`].
+//!
+//! - `driver`: [`Engine`], which walks the maps, checks every call whole and keeps per-key state;
+//! - `rule`: the [`Rule`] trait, an algorithm's hyperparameters and its update of one key;
+//! - `step`: [`Step`], one key's update as a rule sees it;
+//! - `fused`: [`Slots`] and the fused per-element pass, dispatched by instruction set and (with
+//!   the `rayon` feature) split across threads.
+//!
+//! Checkpoints of an engine are taken and restored in `crate::checkpoint`.
+
+mod driver;
+mod fused;
+mod rule;
+mod step;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use ndarray::ArrayD;
+use num_traits::Float;
+
+pub(crate) use driver::Entry;
+pub use driver::{Engine, NonFinite};
+pub use fused::Slots;
+pub use rule::{Mode, Rule};
+pub use step::{Parts, Step};
+
+/// A map of named arrays: the parameters of a model, or their gradients.
+pub type Params<F> = HashMap<String, ArrayD<F>>;
+
+/// The element types the optimizers run on: `f32` and `f64` (any [`Float`] that is also
+/// `Debug + Send + Sync`).
+pub trait Scalar: Float + Debug + Send + Sync + 'static {}
+
+impl<T: Float + Debug + Send + Sync + 'static> Scalar for T {}
+
+/// Converts a hyperparameter (kept in `f64`) to the element type, rounding once.
+#[inline]
+pub(crate) fn cast<F: Scalar>(x: f64) -> F {
+    F::from(x).unwrap_or_else(F::nan)
+}

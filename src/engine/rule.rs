@@ -1,0 +1,87 @@
+//! The algorithm side of the engine.
+
+use std::fmt::Debug;
+
+use ndarray::{ArrayViewMutD, IxDyn};
+
+use super::{Scalar, Step};
+use crate::Error;
+
+/// What the parameters hold, for algorithms that train at one point and evaluate at another
+/// (Schedule-Free): see [`Optimizer::eval`](crate::Optimizer::eval).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Mode {
+    /// The point gradients are taken at; [`Optimizer::update`](crate::Optimizer::update) works.
+    #[default]
+    Train,
+    /// The point to evaluate; updates are refused until the optimizer is back in training.
+    Eval,
+}
+
+/// One optimization algorithm: its hyperparameters, their validation, the state it keeps and its
+/// update of one key. [`Engine`](super::Engine) does everything else: map walking, checks, state
+/// creation.
+///
+/// An elementwise rule computes its per-step scalars in [`Rule::step`] and hands a per-element
+/// closure to [`Step::for_each`]; see the `optimizers` sources for a few dozen lines each. A rule
+/// that needs whole tensors (norms, matrix products) takes them through [`Step::parts`].
+pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
+    /// Scalars kept per key beyond its step count (NAdam's running product of momentum
+    /// coefficients, ASGD's step size); `()` for most algorithms.
+    type KeyScalars: Clone + Debug + Default + PartialEq + Send + Sync;
+
+    /// The algorithm's name, as its reference spells it.
+    const NAME: &'static str;
+    /// The default learning rate.
+    const DEFAULT_LR: f64;
+
+    /// The algorithm's name for this configuration (AdamW for Adam with decoupled weight decay).
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    /// Checks every hyperparameter but the learning rate, which [`Engine`](super::Engine) checks.
+    fn validate(&self) -> Result<(), Error>;
+
+    /// The names of every state array this configuration may keep per parameter, in order
+    /// (PyTorch's names where PyTorch has the algorithm, else optax's).
+    fn slot_names(&self) -> &'static [&'static str];
+
+    /// The state arrays kept for parameter `key` of `shape`, by name and shape: by default every
+    /// one of [`Rule::slot_names`] shaped like the parameter. Factored rules, and rules that treat
+    /// keys differently by name or rank (Muon), override it.
+    fn slots(&self, _key: &str, shape: &[usize]) -> Vec<(&'static str, IxDyn)> {
+        self.slot_names()
+            .iter()
+            .map(|&name| (name, IxDyn(shape)))
+            .collect()
+    }
+
+    /// How many elements of scratch space a step of `key` needs (matrix products' outputs):
+    /// allocated with the key's state, kept between steps, never checkpointed. None by default.
+    fn scratch(&self, _key: &str, _shape: &[usize]) -> usize {
+        0
+    }
+
+    /// The value a new slot starts from, given the learning rate at creation (zero unless the
+    /// algorithm says otherwise).
+    fn initial_value(&self, _slot: &str, _lr: f64) -> f64 {
+        0.0
+    }
+
+    /// Updates one key: its parameter in place, its state and its scalars.
+    fn step(&self, step: Step<'_, F>, scalars: &mut Self::KeyScalars);
+
+    /// The rule's mode, for algorithms whose parameters hold a different point in training and in
+    /// evaluation; `None` (the default) for all others.
+    fn mode(&self) -> Option<Mode> {
+        None
+    }
+
+    /// Records the mode after [`Rule::switch`] has moved every key.
+    fn set_mode(&mut self, _mode: Mode) {}
+
+    /// Moves one key's parameter to the point of mode `to`, from its state.
+    fn switch(&self, _to: Mode, _params: ArrayViewMutD<'_, F>, _state: &[F]) {}
+}

@@ -1,0 +1,100 @@
+//! One key's update as a rule sees it.
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
+
+use super::{Scalar, Slots, fused};
+
+/// One key's update, handed to [`Rule::step`](super::Rule::step): the key, its parameter and
+/// gradient, its state and scratch space, the learning rate, the key's step count and what its
+/// [`Group`](crate::Group) sets.
+pub struct Step<'a, F> {
+    pub(crate) key: &'a str,
+    pub(crate) lr: f64,
+    pub(crate) weight_decay: Option<f64>,
+    pub(crate) trust_ratio: bool,
+    pub(crate) t: u64,
+    pub(crate) params: &'a mut ArrayD<F>,
+    pub(crate) grads: &'a ArrayD<F>,
+    pub(crate) state: &'a mut [F],
+    pub(crate) scratch: &'a mut [F],
+}
+
+/// A key's arrays whole, for rules that are not elementwise ([`Step::parts`]).
+pub struct Parts<'a, F> {
+    /// The parameter, updated in place.
+    pub params: ArrayViewMutD<'a, F>,
+    /// Its gradient.
+    pub grads: ArrayViewD<'a, F>,
+    /// The key's state: the slots of [`Rule::slots`](super::Rule::slots), one after the other,
+    /// each in row-major order.
+    pub state: &'a mut [F],
+    /// The key's scratch space ([`Rule::scratch`](super::Rule::scratch) elements), kept between
+    /// steps so that nothing is allocated, but not part of the state or of checkpoints.
+    pub scratch: &'a mut [F],
+}
+
+impl<'a, F: Scalar> Step<'a, F> {
+    /// The parameter's key.
+    pub fn key(&self) -> &str {
+        self.key
+    }
+
+    /// The learning rate of this step.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// The key's step count: 1 on its first update.
+    pub fn t(&self) -> u64 {
+        self.t
+    }
+
+    /// The weight decay the key's [`Group`](crate::Group) sets, replacing the rule's own.
+    pub fn weight_decay(&self) -> Option<f64> {
+        self.weight_decay
+    }
+
+    /// Whether per-tensor trust ratios (LAMB, LARS) apply to this key: `false` when its
+    /// [`Group`](crate::Group) excludes it with [`Group::trust_ratio`](crate::Group::trust_ratio).
+    pub fn trust_ratio(&self) -> bool {
+        self.trust_ratio
+    }
+
+    /// Runs `f(p, g, slots)` once per element, in one fused pass: the way of every elementwise
+    /// rule. `S` is `[F; N]` with `N` the number of slots the rule declared for this step.
+    ///
+    /// # Panics
+    ///
+    /// If `N` disagrees with the rule's [`Rule::slots`](super::Rule::slots): a bug in the rule,
+    /// not bad input.
+    #[inline]
+    pub fn for_each<S: Slots<F>>(self, f: impl Fn(&mut F, F, &mut S) + Sync) {
+        let n = self.params.len();
+        assert_eq!(
+            S::COUNT * n,
+            self.state.len(),
+            "a rule's per-element slots disagree with the state it declared"
+        );
+        if let (Some(p), Some(g)) = (self.params.as_slice_mut(), self.grads.as_slice()) {
+            let columns = S::columns(self.state, n);
+            #[cfg(feature = "rayon")]
+            if crate::parallel::worth_it(n) {
+                return fused::for_each_slice_parallel(p, g, columns, &f);
+            }
+            fused::for_each_slice(p, g, columns, &f);
+        } else {
+            S::for_each_logical(self.params.view_mut(), self.grads.view(), self.state, &f);
+        }
+    }
+
+    /// The parameter, the gradient, the key's whole state and its scratch space, for rules that
+    /// are not elementwise.
+    pub fn parts(self) -> Parts<'a, F> {
+        Parts {
+            params: self.params.view_mut(),
+            grads: self.grads.view(),
+            state: self.state,
+            scratch: self.scratch,
+        }
+    }
+}
