@@ -191,3 +191,49 @@ pub(crate) fn add_scaled<F: Scalar>(x: F, a: F, y: F) -> F {
 pub(crate) fn scalar_state(x: f64) -> f64 {
     f64::from(x as f32)
 }
+
+/// `1 − βᵗ`, the bias correction of a running average after `t` steps.
+pub(crate) fn bias_correction(beta: f64, t: u64) -> f64 {
+    1.0 - beta.powf(t as f64)
+}
+
+/// optax's `add_decayed_weights(λ)` followed by `scale_by_learning_rate(lr)` and
+/// `apply_updates`: `p ← p − lr·(u + λ·p)`, the weight decay added to the update.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DecayedStep<F> {
+    lr: F,
+    weight_decay: F,
+}
+
+impl<F: Scalar> DecayedStep<F> {
+    /// The step of `step`, with its group's weight decay replacing `weight_decay` when it sets one.
+    pub(crate) fn new(step: &Step<'_, F>, weight_decay: f64) -> Self {
+        Self {
+            lr: cast(step.lr()),
+            weight_decay: cast(step.weight_decay().unwrap_or(weight_decay)),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn apply(&self, p: &mut F, u: F) {
+        *p = *p - self.lr * (u + self.weight_decay * *p);
+    }
+}
+
+/// `max(a, b)` that keeps a NaN `a`, as `jnp.maximum` and `torch.clamp` do (`Float::max` drops it).
+#[inline(always)]
+pub(crate) fn max_nan<F: Scalar>(a: F, b: F) -> F {
+    if a < b { b } else { a }
+}
+
+/// `clip(x, −c, c)` that keeps NaN, as `jnp.clip` does.
+#[inline(always)]
+pub(crate) fn clip_nan<F: Scalar>(x: F, c: F) -> F {
+    if x > c {
+        c
+    } else if x < -c {
+        -c
+    } else {
+        x
+    }
+}

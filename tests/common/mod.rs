@@ -6,8 +6,8 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::{
-    AdaGrad, Adadelta, Adafactor, Adam, Adamax, Asgd, Momentum, NAdam, Nesterov, Optimizer, Params,
-    RAdam, RmsProp, Rprop, Scalar, Sgd,
+    AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, Adopt, Asgd, Momentum,
+    NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop, Scalar, Sgd,
 };
 use serde_json::{Map, Value};
 
@@ -109,6 +109,37 @@ impl Hyper {
         }
     }
 
+    /// Takes an option that must be `null` (or absent): a reference argument ndoptim expresses
+    /// otherwise (masks as [`ndoptim::Group`], dtypes as the element type).
+    pub fn null(&mut self, name: &str) -> Result<(), String> {
+        match self.0.remove(name) {
+            None | Some(Value::Null) => Ok(()),
+            Some(v) => Err(format!("{name}={v}: only null is replayed")),
+        }
+    }
+
+    /// Takes a string.
+    pub fn text(&mut self, name: &str) -> Result<Option<String>, String> {
+        match self.0.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(t)) => Ok(Some(t)),
+            Some(v) => Err(format!("{name} is not a string: {v}")),
+        }
+    }
+
+    /// Takes a list of numbers.
+    pub fn list(&mut self, name: &str) -> Result<Option<Vec<f64>>, String> {
+        match self.0.remove(name) {
+            None => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| x.as_f64().ok_or_else(|| format!("{name} holds {x}")))
+                .collect::<Result<_, _>>()
+                .map(Some),
+            Some(v) => Err(format!("{name} is not a list: {v}")),
+        }
+    }
+
     /// Takes a pair that must hold two numbers.
     pub fn numbers(&mut self, name: &str) -> Result<Option<(f64, f64)>, String> {
         match self.pair(name)? {
@@ -147,6 +178,11 @@ pub fn build<F: Scalar>(
     hyper: &Value,
 ) -> Result<Box<dyn Optimizer<F>>, String> {
     let mut h = Hyper::new(hyper);
+    if reference.starts_with("optax") {
+        let o = build_optax::<F>(name, &mut h)?;
+        h.finish()?;
+        return Ok(o);
+    }
     let lr = h.take("lr")?;
     let book = reference.starts_with("book");
     let o: Box<dyn Optimizer<F>> = match (book, name) {
@@ -254,6 +290,64 @@ pub fn build<F: Scalar>(
         _ => return Err(format!("ndoptim lacks optimizer {name} of {reference}")),
     };
     h.finish()?;
+    Ok(o)
+}
+
+/// `b1`/`b2` as optax names them.
+macro_rules! optax_betas {
+    ($h:ident, $o:expr) => {{
+        let o = opt($h.take("b1")?, $o, |o, v| o.beta1(v));
+        opt($h.take("b2")?, o, |o, v| o.beta2(v))
+    }};
+}
+
+/// An optax optimizer (`optax.<alias>` or `optax.contrib.<alias>`) with its arguments.
+fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer<F>>, String> {
+    let lr = h.take("learning_rate")?;
+    h.null("mask")?;
+    h.null("mu_dtype")?;
+    let o: Box<dyn Optimizer<F>> = match name {
+        "adan" => {
+            let o = opt(lr, Adan::<F>::default(), Adan::lr);
+            let o = opt(h.take("b1")?, o, Adan::b1);
+            let o = opt(h.take("b2")?, o, Adan::b2);
+            let o = opt(h.take("b3")?, o, Adan::b3);
+            let o = opt(h.take("eps")?, o, Adan::eps);
+            let o = opt(h.take("eps_root")?, o, Adan::eps_root);
+            Box::new(opt(h.take("weight_decay")?, o, Adan::weight_decay))
+        }
+        "adabelief" => {
+            let o = optax_betas!(h, opt(lr, AdaBelief::<F>::default(), AdaBelief::lr));
+            let o = opt(h.take("eps")?, o, AdaBelief::eps);
+            let o = opt(h.take("eps_root")?, o, AdaBelief::eps_root);
+            Box::new(opt(h.flag("nesterov")?, o, AdaBelief::nesterov))
+        }
+        "adopt" => {
+            let o = optax_betas!(h, opt(lr, Adopt::<F>::default(), Adopt::lr));
+            let o = opt(h.take("eps")?, o, Adopt::eps);
+            let o = opt(h.flag("nesterov")?, o, Adopt::nesterov);
+            let clip = match h.text("clip_value_fn")? {
+                Some(f) if f.starts_with("lambda x: x**0.25") => Some(0.25),
+                Some(f) => return Err(format!("clip_value_fn {f} is not replayed")),
+                None => Some(0.25),
+            };
+            let clip = if h.flag("use_clipping")? == Some(false) {
+                None
+            } else {
+                clip
+            };
+            Box::new(o.clip_exponent(clip))
+        }
+        "ademamix" => {
+            let o = optax_betas!(h, opt(lr, AdEMAMix::<F>::default(), AdEMAMix::lr));
+            let o = opt(h.take("b3")?, o, AdEMAMix::b3);
+            let o = opt(h.take("alpha")?, o, AdEMAMix::alpha);
+            let o = opt(h.take("eps")?, o, AdEMAMix::eps);
+            let o = opt(h.take("eps_root")?, o, AdEMAMix::eps_root);
+            Box::new(opt(h.take("weight_decay")?, o, AdEMAMix::weight_decay))
+        }
+        _ => return Err(format!("ndoptim lacks optimizer optax {name}")),
+    };
     Ok(o)
 }
 
