@@ -187,6 +187,7 @@ pub mod parallel;
 mod parts;
 pub mod schedule;
 pub mod simd;
+mod tensor;
 
 pub use engine::{Engine, Mode, NonFinite, Params, Parts, Rule, Scalar, Slots, Step};
 pub use error::Error;

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::{
-    AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, Adopt, Asgd, Momentum,
-    NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop, Scalar, Sgd,
+    AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, Adopt, Asgd, Lamb, Lars,
+    Momentum, NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop, Scalar, Sgd,
 };
 use serde_json::{Map, Value};
 
@@ -345,6 +345,27 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
             let o = opt(h.take("eps")?, o, AdEMAMix::eps);
             let o = opt(h.take("eps_root")?, o, AdEMAMix::eps_root);
             Box::new(opt(h.take("weight_decay")?, o, AdEMAMix::weight_decay))
+        }
+        "lamb" => {
+            let o = optax_betas!(h, opt(lr, Lamb::<F>::default(), Lamb::lr));
+            let o = opt(h.take("eps")?, o, Lamb::eps);
+            let o = opt(h.take("eps_root")?, o, Lamb::eps_root);
+            Box::new(opt(h.take("weight_decay")?, o, Lamb::weight_decay))
+        }
+        "lars" => {
+            let o = opt(lr, Lars::<F>::default(), Lars::lr);
+            let o = opt(h.take("weight_decay")?, o, Lars::weight_decay);
+            let o = opt(h.take("trust_coefficient")?, o, Lars::trust_coefficient);
+            let o = opt(h.take("eps")?, o, Lars::eps);
+            let o = opt(h.take("momentum")?, o, Lars::momentum);
+            let o = opt(h.flag("nesterov")?, o, Lars::nesterov);
+            // Masks are groups here; the files use optax's default, every key.
+            for mask in ["weight_decay_mask", "trust_ratio_mask"] {
+                if h.flag(mask)? == Some(false) {
+                    return Err(format!("{mask}=false is not replayed"));
+                }
+            }
+            Box::new(o)
         }
         _ => return Err(format!("ndoptim lacks optimizer optax {name}")),
     };
