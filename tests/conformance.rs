@@ -55,11 +55,14 @@ fn main() -> ExitCode {
             })
             .unwrap_or((Err(format!("level {level:?} unavailable")), 0.0))
         };
+        // torch.optim.Muon as shipped runs Newton-Schulz in bfloat16: a loose check only (README).
+        let loose = name.contains("bf16ns");
         let (result, tolerance) = Level::available()
             .map(run)
             .fold((Ok(0.0), 0.0), |(acc, _), (r, tol)| {
                 (acc.and_then(|a: f64| r.map(|e| a.max(e))), tol)
             });
+        let tolerance = if loose { 1e-3 } else { tolerance };
         match result {
             Ok(err) if err <= tolerance => {
                 println!("{name:<80} {err:9.2e}  PASS");

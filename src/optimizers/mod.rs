@@ -10,5 +10,5 @@ macro_rules! algorithms {
 
 algorithms!(
     sgd, momentum, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, asgd,
-    adafactor, lion, adan, adabelief, adopt, ademamix, lamb, lars,
+    adafactor, lion, adan, adabelief, adopt, ademamix, lamb, lars, muon,
 );

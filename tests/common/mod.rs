@@ -6,8 +6,9 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::{
-    AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, Adopt, Asgd, Lamb, Lars,
-    Momentum, NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop, Scalar, Sgd,
+    AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
+    Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop, Scalar,
+    Sgd,
 };
 use serde_json::{Map, Value};
 
@@ -61,7 +62,7 @@ impl Hyper {
     /// Takes a number, if the reference lists it.
     pub fn take(&mut self, name: &str) -> Result<Option<f64>, String> {
         match self.0.remove(name) {
-            None => Ok(None),
+            None | Some(Value::Null) => Ok(None),
             Some(v) => v
                 .as_f64()
                 .map(Some)
@@ -138,6 +139,21 @@ impl Hyper {
                 .map(Some),
             Some(v) => Err(format!("{name} is not a list: {v}")),
         }
+    }
+
+    /// Takes numbers given under separate names, if the reference lists them all.
+    pub fn numbers_of<const N: usize>(
+        &mut self,
+        names: [&str; N],
+    ) -> Result<Option<[f64; N]>, String> {
+        let mut values = [0.0; N];
+        for (v, name) in values.iter_mut().zip(names) {
+            match self.take(name)? {
+                Some(x) => *v = x,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(values))
     }
 
     /// Takes a pair that must hold two numbers.
@@ -287,6 +303,23 @@ pub fn build<F: Scalar>(
             let o = opt(h.take("d")?, o, Adafactor::d);
             Box::new(gradient_options!(h, o))
         }
+        (false, "Muon") => {
+            let o = opt(lr, Muon::<F>::default(), Muon::lr);
+            let o = opt(h.take("weight_decay")?, o, Muon::weight_decay);
+            let o = opt(h.take("momentum")?, o, Muon::momentum);
+            let o = opt(h.flag("nesterov")?, o, Muon::nesterov);
+            let o = opt(h.list("ns_coefficients")?, o, |o, c| {
+                o.ns_coefficients([c[0], c[1], c[2]])
+            });
+            let o = opt(h.take("eps")?, o, Muon::eps);
+            let o = opt(h.take("ns_steps")?, o, |o, n| o.ns_steps(n as usize));
+            let o = match h.text("adjust_lr_fn")?.as_deref() {
+                None | Some("original") => o.adjust_lr(AdjustLr::Original),
+                Some("match_rms_adamw") => o.adjust_lr(AdjustLr::MatchRmsAdamW),
+                Some(f) => return Err(format!("adjust_lr_fn {f} is unknown")),
+            };
+            Box::new(o)
+        }
         _ => return Err(format!("ndoptim lacks optimizer {name} of {reference}")),
     };
     h.finish()?;
@@ -364,6 +397,34 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
                 if h.flag(mask)? == Some(false) {
                     return Err(format!("{mask}=false is not replayed"));
                 }
+            }
+            Box::new(o)
+        }
+        "muon" => {
+            let o = opt(lr, Muon::<F>::optax(), Muon::lr);
+            let o = opt(h.list("ns_coeffs")?, o, |o, c| {
+                o.ns_coefficients([c[0], c[1], c[2]])
+            });
+            let o = opt(h.take("ns_steps")?, o, |o, n| o.ns_steps(n as usize));
+            let o = opt(h.take("beta")?, o, Muon::momentum);
+            let o = opt(h.take("eps")?, o, Muon::eps);
+            let o = opt(h.take("weight_decay")?, o, Muon::weight_decay);
+            let o = opt(h.flag("nesterov")?, o, Muon::nesterov);
+            let o = opt(h.flag("adaptive")?, o, Muon::adaptive);
+            let o = opt(h.numbers_of(["adam_b1", "adam_b2"])?, o, |o, [a, b]| {
+                o.adam_betas(a, b)
+            });
+            let o = opt(h.take("adam_eps_root")?, o, Muon::adam_eps_root);
+            let o = opt(h.take("adam_weight_decay")?, o, Muon::adam_weight_decay);
+            let o = opt(h.take("consistent_rms")?, o, |o, v| {
+                o.consistent_rms(Some(v))
+            });
+            let o = opt(h.take("adam_learning_rate")?, o, |o, v| o.adam_lr(Some(v)));
+            h.null("weight_decay_mask")?;
+            h.null("muon_weight_dimension_numbers")?;
+            match h.text("preconditioning")?.as_deref() {
+                None | Some("frobenius") => {}
+                Some(p) => return Err(format!("preconditioning {p} is not offered")),
             }
             Box::new(o)
         }
