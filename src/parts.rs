@@ -129,6 +129,19 @@ impl<F: Scalar> Lerp<F> {
         }
     }
 
+    /// PyTorch's CPU `lerp_` with a scalar weight, each form one fused multiply-add:
+    /// `fma(w, b − a, a)` for `|w| < 0.5`, else `fma(w − 1, b − a, b)`.
+    #[inline(always)]
+    pub(crate) fn apply_fused(&self, a: F, b: F) -> F {
+        let d = b - a;
+        let (from_start, from_end) = (self.w.mul_add(d, a), (-self.one_minus_w).mul_add(d, b));
+        if self.from_start {
+            from_start
+        } else {
+            from_end
+        }
+    }
+
     /// Both forms are computed and one selected, so that loops stay free of branches.
     #[inline(always)]
     pub(crate) fn apply(&self, a: F, b: F) -> F {

@@ -9,6 +9,26 @@ macro_rules! algorithms {
 }
 
 algorithms!(
-    sgd, momentum, adagrad, rmsprop, adam, adamw, nadam, radam, adamax, adadelta, rprop, asgd,
-    adafactor, lion, adan, adabelief, adopt, ademamix, lamb, lars, muon,
+    sgd,
+    momentum,
+    adagrad,
+    rmsprop,
+    adam,
+    adamw,
+    nadam,
+    radam,
+    adamax,
+    adadelta,
+    rprop,
+    asgd,
+    adafactor,
+    lion,
+    adan,
+    adabelief,
+    adopt,
+    ademamix,
+    lamb,
+    lars,
+    muon,
+    schedule_free,
 );

@@ -8,7 +8,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
     Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop, Scalar,
-    Sgd,
+    ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
 };
 use serde_json::{Map, Value};
 
@@ -303,6 +303,38 @@ pub fn build<F: Scalar>(
             let o = opt(h.take("d")?, o, Adafactor::d);
             Box::new(gradient_options!(h, o))
         }
+        (false, "AdamWScheduleFree") => {
+            let o = opt(lr, ScheduleFreeAdamW::<F>::default(), ScheduleFreeAdamW::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), ScheduleFreeAdamW::eps);
+            let o = opt(h.take("r")?, o, ScheduleFreeAdamW::r);
+            let o = opt(h.take("warmup_steps")?, o, |o, n| o.warmup_steps(n as u64));
+            let o = opt(
+                h.take("weight_lr_power")?,
+                o,
+                ScheduleFreeAdamW::weight_lr_power,
+            );
+            Box::new(opt(
+                h.take("weight_decay")?,
+                o,
+                ScheduleFreeAdamW::weight_decay,
+            ))
+        }
+        (false, "SGDScheduleFree") => {
+            let o = opt(lr, ScheduleFreeSgd::<F>::default(), ScheduleFreeSgd::lr);
+            let o = opt(h.take("momentum")?, o, ScheduleFreeSgd::momentum);
+            let o = opt(h.take("r")?, o, ScheduleFreeSgd::r);
+            let o = opt(h.take("warmup_steps")?, o, |o, n| o.warmup_steps(n as u64));
+            let o = opt(
+                h.take("weight_lr_power")?,
+                o,
+                ScheduleFreeSgd::weight_lr_power,
+            );
+            Box::new(opt(
+                h.take("weight_decay")?,
+                o,
+                ScheduleFreeSgd::weight_decay,
+            ))
+        }
         (false, "Muon") => {
             let o = opt(lr, Muon::<F>::default(), Muon::lr);
             let o = opt(h.take("weight_decay")?, o, Muon::weight_decay);
@@ -444,12 +476,35 @@ pub fn relative_error(a: f64, b: f64) -> f64 {
 
 /// Replays a trajectory file; returns the largest relative error over all steps and elements.
 pub fn replay<F: Scalar>(t: &Value) -> Result<f64, String> {
+    // Every field a file carries is compared or used: a field this replayer does not know fails
+    // the file rather than going unchecked.
+    const KNOWN: [&str; 9] = [
+        "optimizer",
+        "reference",
+        "dtype",
+        "hyperparameters",
+        "lr_per_step",
+        "initial",
+        "grads",
+        "expected",
+        "expected_eval",
+    ];
+    if let Some(field) = t
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())))
+    {
+        return Err(format!("field {field:?} is not replayed"));
+    }
     let reference = t["reference"].as_str().unwrap_or("");
     let name = t["optimizer"].as_str().ok_or("no optimizer named")?;
     let mut opt = build::<F>(reference, name, &t["hyperparameters"])?;
     let mut p = params::<F>(&t["initial"])?;
     let grads = t["grads"].as_array().ok_or("no grads")?;
     let expected = t["expected"].as_array().ok_or("no expected")?;
+    let expected_eval = t["expected_eval"].as_array();
+    if expected_eval.is_some_and(|e| e.len() != expected.len()) {
+        return Err("expected_eval and expected differ in length".into());
+    }
     let lrs = t["lr_per_step"].as_array();
     let mut worst = 0.0f64;
     for (i, (g, e)) in grads.iter().zip(expected).enumerate() {
@@ -458,18 +513,41 @@ pub fn replay<F: Scalar>(t: &Value) -> Result<f64, String> {
         }
         opt.update(&mut p, &params(g)?)
             .map_err(|e| format!("step {i}: {e}"))?;
-        let e: HashMap<String, ArrayD<F>> = params(e)?;
-        for (key, want) in &e {
-            let got = p
-                .get(key)
-                .ok_or_else(|| format!("step {i}: no parameter {key}"))?;
-            for (a, b) in got.iter().zip(want.iter()) {
-                let (a, b) = (
-                    a.to_f64().unwrap_or(f64::NAN),
-                    b.to_f64().unwrap_or(f64::NAN),
-                );
-                worst = worst.max(relative_error(a, b));
-            }
+        worst = worst.max(compare(&p, e).map_err(|e| format!("step {i}: {e}"))?);
+        if let Some(ev) = expected_eval.and_then(|ev| ev.get(i)) {
+            // The evaluation point, on a copy: eval() then train() need not give y back bit for
+            // bit (the reference's file is made the same way).
+            let mut x = p.clone();
+            opt.eval(&mut x)
+                .map_err(|e| format!("step {i}: eval: {e}"))?;
+            worst = worst.max(compare(&x, ev).map_err(|e| format!("step {i}, eval: {e}"))?);
+            opt.train(&mut x)
+                .map_err(|e| format!("step {i}: train: {e}"))?;
+        }
+    }
+    Ok(worst)
+}
+
+/// The largest relative error of `got` against a file's `{"key": array}` map, every key of which
+/// `got` must hold with the same shape.
+pub fn compare<F: Scalar>(got: &Params<F>, want: &Value) -> Result<f64, String> {
+    let want: HashMap<String, ArrayD<F>> = params(want)?;
+    let mut worst = 0.0f64;
+    for (key, want) in &want {
+        let got = got.get(key).ok_or_else(|| format!("no parameter {key}"))?;
+        if got.shape() != want.shape() {
+            return Err(format!(
+                "{key}: shape {:?}, expected {:?}",
+                got.shape(),
+                want.shape()
+            ));
+        }
+        for (a, b) in got.iter().zip(want.iter()) {
+            let (a, b) = (
+                a.to_f64().unwrap_or(f64::NAN),
+                b.to_f64().unwrap_or(f64::NAN),
+            );
+            worst = worst.max(relative_error(a, b));
         }
     }
     Ok(worst)

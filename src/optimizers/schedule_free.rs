@@ -1,0 +1,303 @@
+//! Schedule-Free AdamW and SGD: no learning-rate schedule, an average to evaluate.
+
+use ndarray::ArrayViewMutD;
+
+use crate::engine::{Engine, Mode, Rule, Scalar, Step, cast};
+use crate::parts::{Lerp, add_scaled};
+use crate::{Error, check};
+
+/// Schedule-Free AdamW (Defazio et al., 2024, "The Road Less Scheduled"), as `schedulefree`'s
+/// `AdamWScheduleFree` computes it (version 1.4.1). With `k` the key's steps so far:
+///
+/// ```text
+/// lr_k = lr·min(1, (k + 1)/warmup_steps);   lr_max = max of lr_k so far
+/// w = (k + 1)^r · lr_max^weight_lr_power;   c = w / Σw
+/// v ← β₂·v + (1 − β₂)·g²;   ĝ = g / (√(v/(1 − β₂ᵏ⁺¹)) + ε) + λ·y
+/// y ← lerp(y, z, c) + lr_k·(β₁·(1 − c) − 1)·ĝ;   z ← z − lr_k·ĝ
+/// ```
+///
+/// While training, the parameters hold `y`, the point where gradients are taken. The point to
+/// evaluate is the average `x = y + (1 − 1/β₁)·(z − y)`: [`Optimizer::eval`](crate::Optimizer::eval)
+/// moves the parameters there, [`Optimizer::train`](crate::Optimizer::train) moves them back, and
+/// `update` in evaluation mode is [`Error::EvalMode`], with nothing changed. Unlike the reference,
+/// which must be put in training mode before the first step, a new optimizer starts in training
+/// mode (the same thing: before the first step `x = y = z`).
+///
+/// Defaults (the reference's): learning rate 0.0025, betas (0.9, 0.999), ε = 1e-8, weight decay 0
+/// (applied at `y`), no warm-up, r = 0, weight_lr_power = 2. State: `z` (starting at the
+/// parameter) and `exp_avg_sq`; per key `weight_sum` and `lr_max` (the reference keeps them per
+/// group, the same when every key is updated every step); and the mode, in the rule. All of it is
+/// checkpointed.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use ndarray::{ArrayD, IxDyn};
+/// use ndoptim::{Error, Optimizer, ScheduleFreeAdamW};
+///
+/// let mut params = HashMap::from([("w".to_string(), ArrayD::from_elem(IxDyn(&[3]), 1.0f32))]);
+/// let grads = HashMap::from([("w".to_string(), ArrayD::from_elem(IxDyn(&[3]), 0.5f32))]);
+/// let mut opt = ScheduleFreeAdamW::default().warmup_steps(10);
+/// for _ in 0..3 {
+///     opt.update(&mut params, &grads)?;
+/// }
+/// opt.eval(&mut params)?; // the parameters now hold x, the point to evaluate
+/// assert_eq!(opt.update(&mut params, &grads), Err(Error::EvalMode));
+/// opt.train(&mut params)?; // back to y
+/// opt.update(&mut params, &grads)?;
+/// # Ok::<(), ndoptim::Error>(())
+/// ```
+pub type ScheduleFreeAdamW<F = f32> = Engine<ScheduleFreeAdamWRule, F>;
+
+/// Schedule-Free SGD, as `schedulefree`'s `SGDScheduleFree` computes it: [`ScheduleFreeAdamW`]
+/// with `ĝ = g + λ·y` and the momentum β in place of β₁.
+///
+/// Defaults (the reference's): learning rate 1.0, momentum 0.9, weight decay 0, no warm-up, r = 0,
+/// weight_lr_power = 2. State: `z`; per key `weight_sum` and `lr_max`; the mode.
+pub type ScheduleFreeSgd<F = f32> = Engine<ScheduleFreeSgdRule, F>;
+
+/// What both Schedule-Free variants share: the averaging weights, weight decay and mode.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+struct Averaging {
+    warmup_steps: u64,
+    r: f64,
+    weight_lr_power: f64,
+    weight_decay: f64,
+    mode: Mode,
+}
+
+impl Default for Averaging {
+    fn default() -> Self {
+        Self {
+            warmup_steps: 0,
+            r: 0.0,
+            weight_lr_power: 2.0,
+            weight_decay: 0.0,
+            mode: Mode::Train,
+        }
+    }
+}
+
+/// The scalars a key keeps: the sum of averaging weights and the largest learning rate so far.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AveragingScalars {
+    /// Σw, the sum of the averaging weights so far.
+    pub weight_sum: f64,
+    /// The largest scheduled learning rate so far (−1 before the first step, as the reference).
+    pub lr_max: f64,
+}
+
+impl Default for AveragingScalars {
+    fn default() -> Self {
+        Self {
+            weight_sum: 0.0,
+            lr_max: -1.0,
+        }
+    }
+}
+
+impl Averaging {
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("weight_decay value", self.weight_decay)?;
+        check::finite("r value", self.r)?;
+        check::finite("weight_lr_power value", self.weight_lr_power)
+    }
+
+    /// One step of `y` and `z` (slot 0) with `normalise(g, slots)` giving ĝ before weight decay,
+    /// `beta` being β₁ or the momentum.
+    fn step<F: Scalar, const N: usize>(
+        &self,
+        beta: f64,
+        step: Step<'_, F>,
+        scalars: &mut AveragingScalars,
+        normalise: impl Fn(F, &mut [F; N]) -> F + Copy + Sync,
+    ) {
+        let (t, lr) = (step.t(), step.lr());
+        let k = t - 1;
+        let sched = if k < self.warmup_steps { t as f64 / self.warmup_steps as f64 } else { 1.0 };
+        let lr = lr * sched;
+        scalars.lr_max = scalars.lr_max.max(lr);
+        let weight = (t as f64).powf(self.r) * scalars.lr_max.powf(self.weight_lr_power);
+        scalars.weight_sum += weight;
+        let ckp1 = if scalars.weight_sum == 0.0 { 0.0 } else { weight / scalars.weight_sum };
+        let towards_z = Lerp::<F>::new(ckp1);
+        let (y_step, z_step): (F, F) = (cast(lr * (beta * (1.0 - ckp1) - 1.0)), cast(-lr));
+        let wd = step.weight_decay().unwrap_or(self.weight_decay);
+        let (decay, wd): (bool, F) = (wd != 0.0, cast(wd));
+        let first = t == 1;
+        step.for_each(move |y, g, s: &mut [F; N]| {
+            if first {
+                s[0] = *y;
+            }
+            let gh = normalise(g, s);
+            let gh = if decay { add_scaled(gh, wd, *y) } else { gh };
+            *y = add_scaled(towards_z.apply_fused(*y, s[0]), y_step, gh);
+            s[0] = add_scaled(s[0], z_step, gh);
+        });
+    }
+
+    /// `p.lerp_(z, 1 − 1/β)` to evaluate, `p.lerp_(z, 1 − β)` to train.
+    fn switch<F: Scalar>(beta: f64, to: Mode, mut params: ArrayViewMutD<'_, F>, state: &[F]) {
+        let w = match to {
+            Mode::Eval => 1.0 - 1.0 / beta,
+            Mode::Train => 1.0 - beta,
+        };
+        let lerp = Lerp::<F>::new(w);
+        for (p, &z) in params.iter_mut().zip(state) {
+            *p = lerp.apply_fused(*p, z);
+        }
+    }
+}
+
+/// The rule of [`ScheduleFreeAdamW`].
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScheduleFreeAdamWRule {
+    betas: [f64; 2],
+    eps: f64,
+    averaging: Averaging,
+}
+
+impl Default for ScheduleFreeAdamWRule {
+    fn default() -> Self {
+        Self {
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            averaging: Averaging::default(),
+        }
+    }
+}
+
+/// The rule of [`ScheduleFreeSgd`].
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScheduleFreeSgdRule {
+    momentum: f64,
+    averaging: Averaging,
+}
+
+impl Default for ScheduleFreeSgdRule {
+    fn default() -> Self {
+        Self {
+            momentum: 0.9,
+            averaging: Averaging::default(),
+        }
+    }
+}
+
+shares!(ScheduleFreeAdamWRule: betas);
+
+setters!(ScheduleFreeAdamW {
+    /// Sets ε, added to the bias-corrected root (default 1e-8).
+    eps: f64,
+});
+
+setters!(ScheduleFreeSgd {
+    /// Sets the momentum β, in `(0, 1)` (default 0.9).
+    momentum: f64,
+});
+
+/// The options both Schedule-Free variants share, as builder methods of `$alias`.
+macro_rules! averaging_options {
+    ($($alias:ident),*) => {$(
+        impl<F: Scalar> $alias<F> {
+            /// Sets the number of linear warm-up steps of the learning rate (default 0).
+            #[must_use]
+            pub fn warmup_steps(self, warmup_steps: u64) -> Self {
+                self.with(|r| r.averaging.warmup_steps = warmup_steps)
+            }
+
+            /// Sets r, the power of the step number in the averaging weights (default 0).
+            #[must_use]
+            pub fn r(self, r: f64) -> Self {
+                self.with(|rule| rule.averaging.r = r)
+            }
+
+            /// Sets the power of the largest learning rate in the averaging weights (default 2).
+            #[must_use]
+            pub fn weight_lr_power(self, weight_lr_power: f64) -> Self {
+                self.with(|r| r.averaging.weight_lr_power = weight_lr_power)
+            }
+
+            /// Sets the weight decay λ, applied at `y`, `>= 0` (default 0).
+            #[must_use]
+            pub fn weight_decay(self, weight_decay: f64) -> Self {
+                self.with(|r| r.averaging.weight_decay = weight_decay)
+            }
+        }
+    )*};
+}
+
+averaging_options!(ScheduleFreeAdamW, ScheduleFreeSgd);
+
+impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
+    type KeyScalars = AveragingScalars;
+    const NAME: &'static str = "AdamWScheduleFree";
+    const DEFAULT_LR: f64 = 0.0025;
+
+    fn validate(&self) -> Result<(), Error> {
+        check::betas(self.betas)?;
+        check::non_negative("epsilon value", self.eps)?;
+        self.averaging.validate()
+    }
+
+    fn slot_names(&self) -> &'static [&'static str] {
+        &["z", "exp_avg_sq"]
+    }
+
+    fn step(&self, step: Step<'_, F>, scalars: &mut AveragingScalars) {
+        let [beta1, beta2] = self.betas;
+        let bc2: F = cast(1.0 - beta2.powf(step.t() as f64));
+        let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
+        self.averaging.step(beta1, step, scalars, move |g, [_, v]: &mut [F; 2]| {
+            *v = *v * b2 + c2 * g * g;
+            g / ((*v / bc2).sqrt() + eps)
+        });
+    }
+
+    fn mode(&self) -> Option<Mode> {
+        Some(self.averaging.mode)
+    }
+
+    fn set_mode(&mut self, mode: Mode) {
+        self.averaging.mode = mode;
+    }
+
+    fn switch(&self, to: Mode, params: ArrayViewMutD<'_, F>, state: &[F]) {
+        Averaging::switch(self.betas[0], to, params, state);
+    }
+}
+
+impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
+    type KeyScalars = AveragingScalars;
+    const NAME: &'static str = "SGDScheduleFree";
+    const DEFAULT_LR: f64 = 1.0;
+
+    fn validate(&self) -> Result<(), Error> {
+        if !(self.momentum > 0.0 && self.momentum < 1.0) {
+            check::fail("momentum value", self.momentum, "a number in (0, 1)")?;
+        }
+        self.averaging.validate()
+    }
+
+    fn slot_names(&self) -> &'static [&'static str] {
+        &["z"]
+    }
+
+    fn step(&self, step: Step<'_, F>, scalars: &mut AveragingScalars) {
+        self.averaging.step(self.momentum, step, scalars, |g, _: &mut [F; 1]| g);
+    }
+
+    fn mode(&self) -> Option<Mode> {
+        Some(self.averaging.mode)
+    }
+
+    fn set_mode(&mut self, mode: Mode) {
+        self.averaging.mode = mode;
+    }
+
+    fn switch(&self, to: Mode, params: ArrayViewMutD<'_, F>, state: &[F]) {
+        Averaging::switch(self.momentum, to, params, state);
+    }
+}
