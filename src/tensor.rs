@@ -2,28 +2,58 @@
 //! state slots, norms and trust ratios (LAMB, LARS), and Newton–Schulz orthogonalisation (Muon).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayViewMut2, ArrayViewMutD, Dimension, IxDyn};
+use ndarray::{ArrayD, ArrayViewMut2};
 
 use crate::engine::{Scalar, Slots, cast};
 
-/// A key's state as `N` views shaped like its parameter (the slots of an elementwise rule, in
-/// order), for passes that visit parameter, gradient and state in any memory layout.
-pub(crate) fn slot_views<'a, F: Scalar, const N: usize>(
-    state: &'a mut [F],
-    shape: &IxDyn,
-) -> Option<[ArrayViewMutD<'a, F>; N]> {
-    let n = shape.size();
-    if state.len() < N * n {
-        return None;
+/// `f(i, g)` for every gradient element in row-major order: on the slice when the gradient is
+/// row-major, else through ndarray's iterator (which allocates for rank > 4).
+pub(crate) fn each_grad<F: Scalar>(grads: &ArrayD<F>, mut f: impl FnMut(usize, F)) {
+    match grads.as_slice() {
+        Some(g) => g.iter().enumerate().for_each(|(i, &g)| f(i, g)),
+        None => grads.iter().enumerate().for_each(|(i, &g)| f(i, g)),
     }
-    let columns = <[F; N] as Slots<F>>::columns(state, n);
-    let mut views = columns.map(|c| ArrayViewMutD::from_shape(shape.clone(), c).ok());
-    if views.iter().any(Option::is_none) {
-        return None;
+}
+
+/// `f(i, p)` for every parameter element in row-major order, like [`each_grad`].
+pub(crate) fn each_param<F: Scalar>(params: &mut ArrayD<F>, mut f: impl FnMut(usize, &mut F)) {
+    if let Some(p) = params.as_slice_mut() {
+        p.iter_mut().enumerate().for_each(|(i, p)| f(i, p));
+        return;
     }
-    Some(std::array::from_fn(|i| {
-        views[i].take().expect("checked above")
-    }))
+    params.iter_mut().enumerate().for_each(|(i, p)| f(i, p));
+}
+
+/// `f(p, g, slots)` for every element in row-major order, the slots gathered from and scattered
+/// back to the key's state (an elementwise rule's `N` slots), for rules that need several passes.
+pub(crate) fn each_element<F: Scalar, const N: usize>(
+    params: &mut ArrayD<F>,
+    grads: &ArrayD<F>,
+    state: &mut [F],
+    mut f: impl FnMut(&mut F, F, &mut [F; N]),
+) {
+    let n = params.len();
+    if grads.len() != n || state.len() < N * n {
+        return; // unreachable: the engine checks shapes and sizes the state
+    }
+    let mut cols = <[F; N] as Slots<F>>::columns(state, n);
+    let mut visit = |i: usize, p: &mut F, g: F| {
+        let mut s: [F; N] = std::array::from_fn(|j| cols[j][i]);
+        f(p, g, &mut s);
+        for (col, v) in cols.iter_mut().zip(s) {
+            col[i] = v;
+        }
+    };
+    match grads.as_slice() {
+        Some(g) if params.is_standard_layout() => {
+            each_param(params, |i, p| visit(i, p, g[i]));
+        }
+        _ => {
+            for (i, (p, &g)) in params.iter_mut().zip(grads.iter()).enumerate() {
+                visit(i, p, g);
+            }
+        }
+    }
 }
 
 /// optax's trust ratio (`scale_by_trust_ratio`): `c·‖p‖/(‖u‖ + ε)`, or 1 when either norm is

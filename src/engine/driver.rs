@@ -213,7 +213,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                 .get(key.as_str())
                 .and_then(|&i| self.entries.get(i))
             {
-                self.rule.switch(mode, p.view_mut(), &e.slots);
+                self.rule.switch(mode, p, &e.slots);
             }
         }
         self.rule.set_mode(mode);

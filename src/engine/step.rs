@@ -1,6 +1,6 @@
 //! One key's update as a rule sees it.
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
+use ndarray::ArrayD;
 
 use super::{Scalar, Slots, fused};
 
@@ -22,9 +22,9 @@ pub struct Step<'a, F> {
 /// A key's arrays whole, for rules that are not elementwise ([`Step::parts`]).
 pub struct Parts<'a, F> {
     /// The parameter, updated in place.
-    pub params: ArrayViewMutD<'a, F>,
+    pub params: &'a mut ArrayD<F>,
     /// Its gradient.
-    pub grads: ArrayViewD<'a, F>,
+    pub grads: &'a ArrayD<F>,
     /// The key's state: the slots of [`Rule::slots`](super::Rule::slots), one after the other,
     /// each in row-major order.
     pub state: &'a mut [F],
@@ -91,8 +91,8 @@ impl<'a, F: Scalar> Step<'a, F> {
     /// are not elementwise.
     pub fn parts(self) -> Parts<'a, F> {
         Parts {
-            params: self.params.view_mut(),
-            grads: self.grads.view(),
+            params: self.params,
+            grads: self.grads,
             state: self.state,
             scratch: self.scratch,
         }

@@ -126,7 +126,7 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
         let (lr, t, wd) = (step.lr(), step.t() as f64, step.weight_decay());
         let Parts {
-            params: mut p,
+            params: p,
             grads: g,
             state,
             ..

@@ -1,10 +1,8 @@
 //! LAMB: Adam scaled per tensor by a trust ratio, for large batches.
 
-use ndarray::Zip;
-
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast};
 use crate::parts::bias_correction;
-use crate::tensor::{slot_views, trust_ratio};
+use crate::tensor::{each_element, trust_ratio};
 use crate::{Error, check};
 
 /// LAMB (You et al., 2020, "Large Batch Optimization for Deep Learning: Training BERT in 76
@@ -82,23 +80,20 @@ impl<F: Scalar> Rule<F> for LambRule {
         let (eps, eps_root): (F, F) = (cast(self.eps), cast(self.eps_root));
         let direction = move |p: F, m: F, v: F| (m / bc1) / ((v / bc2 + eps_root).sqrt() + eps) + wd * p;
 
-        let parts = step.parts();
-        let mut p = parts.params;
-        let Some([mut m, mut v]) = slot_views::<F, 2>(parts.state, &p.raw_dim()) else {
-            return;
-        };
+        let Parts { params, grads, state, .. } = step.parts();
         let (mut p_squares, mut u_squares) = (F::zero(), F::zero());
-        Zip::from(&p).and(&parts.grads).and(&mut m).and(&mut v).for_each(|&p, &g, m, v| {
+        each_element(params, grads, state, |p, g, [m, v]: &mut [F; 2]| {
             *m = c1 * g + b1 * *m;
             *v = c2 * (g * g) + b2 * *v;
-            let u = direction(p, *m, *v);
-            p_squares = p_squares + p * p;
+            let u = direction(*p, *m, *v);
+            p_squares = p_squares + *p * *p;
             u_squares = u_squares + u * u;
         });
         let ratio = if use_ratio { trust_ratio(1.0, p_squares, u_squares, 0.0) } else { F::one() };
         let scale: F = cast::<F>(lr) * ratio;
-        Zip::from(&mut p).and(&m).and(&v).for_each(|p, &m, &v| {
-            *p = *p - scale * direction(*p, m, v);
+        // The moments are final: the second pass reads them (the gradient goes unused).
+        each_element(params, grads, state, |p, _, [m, v]: &mut [F; 2]| {
+            *p = *p - scale * direction(*p, *m, *v);
         });
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast};
 use crate::parts::{Lerp, add_scaled, bias_correction};
-use crate::tensor::{Normalise, newton_schulz, newton_schulz_scratch};
+use crate::tensor::{Normalise, each_grad, each_param, newton_schulz, newton_schulz_scratch};
 use crate::{Error, check};
 
 /// Whose Muon: the momentum, the normalisation and the step size differ.
@@ -315,7 +315,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
             return self.fallback(step);
         }
         let (t, lr, wd) = (step.t(), step.lr(), step.weight_decay().unwrap_or(self.weight_decay));
-        let Parts { mut params, grads, state, scratch } = step.parts();
+        let Parts { params, grads, state, scratch } = step.parts();
         let n = params.len();
         let rows = params.shape()[0];
         if n == 0 {
@@ -325,22 +325,23 @@ impl<F: Scalar> Rule<F> for MuonRule {
         let (input, ns_scratch) = scratch.split_at_mut(n);
         // The momentum, and the matrix to orthogonalise, in row-major order.
         let mu = self.momentum;
-        let moments = state.iter_mut().zip(grads.iter()).zip(input.iter_mut());
         match self.convention {
             MuonConvention::PyTorch => {
                 let (average, look_ahead) = (Lerp::<F>::new(1.0 - mu), Lerp::<F>::new(mu));
-                for ((b, &g), x) in moments {
-                    *b = average.apply(*b, g);
-                    *x = if self.nesterov { look_ahead.apply(g, *b) } else { *b };
-                }
+                each_grad(grads, |i, g| {
+                    let b = average.apply(state[i], g);
+                    state[i] = b;
+                    input[i] = if self.nesterov { look_ahead.apply(g, b) } else { b };
+                });
             }
             MuonConvention::Optax => {
                 let (beta, c): (F, F) = (cast(mu), cast(1.0 - mu));
                 let (bc, bc_next): (F, F) = (cast(bias_correction(mu, t)), cast(bias_correction(mu, t + 1)));
-                for ((m, &g), x) in moments {
-                    *m = c * g + beta * *m;
-                    *x = if self.nesterov { beta * (*m / bc_next) + c * (g / bc) } else { *m / bc };
-                }
+                each_grad(grads, |i, g| {
+                    let m = c * g + beta * state[i];
+                    state[i] = m;
+                    input[i] = if self.nesterov { beta * (m / bc_next) + c * (g / bc) } else { m / bc };
+                });
             }
         }
         let normalise = match self.convention {
@@ -356,9 +357,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
                     AdjustLr::MatchRmsAdamW => lr * 0.2 * r.max(c).sqrt(),
                 };
                 let (keep, step): (F, F) = (cast(1.0 - lr * wd), cast(-adjusted));
-                for (p, &o) in params.iter_mut().zip(o) {
-                    *p = add_scaled(*p * keep, step, o);
-                }
+                each_param(params, |i, p| *p = add_scaled(*p * keep, step, o[i]));
             }
             MuonConvention::Optax => {
                 let mut scale: F = cast(match self.consistent_rms {
@@ -370,9 +369,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
                     scale = dual * scale;
                 }
                 let (lr, wd): (F, F) = (cast(lr), cast(wd));
-                for (p, &o) in params.iter_mut().zip(o) {
-                    *p = *p - lr * (scale * o + wd * *p);
-                }
+                each_param(params, |i, p| *p = *p - lr * (scale * o[i] + wd * *p));
             }
         }
     }

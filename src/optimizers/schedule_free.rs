@@ -1,9 +1,10 @@
 //! Schedule-Free AdamW and SGD: no learning-rate schedule, an average to evaluate.
 
-use ndarray::ArrayViewMutD;
+use ndarray::ArrayD;
 
 use crate::engine::{Engine, Mode, Rule, Scalar, Step, cast};
 use crate::parts::{Lerp, add_scaled};
+use crate::tensor::each_param;
 use crate::{Error, check};
 
 /// Schedule-Free AdamW (Defazio et al., 2024, "The Road Less Scheduled"), as `schedulefree`'s
@@ -138,15 +139,13 @@ impl Averaging {
     }
 
     /// `p.lerp_(z, 1 − 1/β)` to evaluate, `p.lerp_(z, 1 − β)` to train.
-    fn switch<F: Scalar>(beta: f64, to: Mode, mut params: ArrayViewMutD<'_, F>, state: &[F]) {
+    fn switch<F: Scalar>(beta: f64, to: Mode, params: &mut ArrayD<F>, state: &[F]) {
         let w = match to {
             Mode::Eval => 1.0 - 1.0 / beta,
             Mode::Train => 1.0 - beta,
         };
         let lerp = Lerp::<F>::new(w);
-        for (p, &z) in params.iter_mut().zip(state) {
-            *p = lerp.apply_fused(*p, z);
-        }
+        each_param(params, |i, p| *p = lerp.apply_fused(*p, state[i]));
     }
 }
 
@@ -264,7 +263,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
         self.averaging.mode = mode;
     }
 
-    fn switch(&self, to: Mode, params: ArrayViewMutD<'_, F>, state: &[F]) {
+    fn switch(&self, to: Mode, params: &mut ArrayD<F>, state: &[F]) {
         Averaging::switch(self.betas[0], to, params, state);
     }
 }
@@ -297,7 +296,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
         self.averaging.mode = mode;
     }
 
-    fn switch(&self, to: Mode, params: ArrayViewMutD<'_, F>, state: &[F]) {
+    fn switch(&self, to: Mode, params: &mut ArrayD<F>, state: &[F]) {
         Averaging::switch(self.momentum, to, params, state);
     }
 }

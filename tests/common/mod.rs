@@ -678,6 +678,48 @@ macro_rules! with_each_optimizer {
             let $o = Lion::<$F>::default().weight_decay(0.1);
             $body;
         }
+        {
+            let $o = Adan::<$F>::default().weight_decay(0.02);
+            $body;
+        }
+        {
+            let $o = AdaBelief::<$F>::default().nesterov(true);
+            $body;
+        }
+        {
+            let $o = Adopt::<$F>::default();
+            $body;
+        }
+        {
+            let $o = AdEMAMix::<$F>::default().weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Lamb::<$F>::default().weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Lars::<$F>::default().nesterov(true).weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Muon::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Muon::<$F>::optax().weight_decay(0.01).adaptive(true);
+            $body;
+        }
+        {
+            let $o = ScheduleFreeAdamW::<$F>::default()
+                .warmup_steps(3)
+                .weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = ScheduleFreeSgd::<$F>::default().lr(0.1);
+            $body;
+        }
     }};
 }
 
