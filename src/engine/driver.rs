@@ -103,6 +103,12 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         self.skipped
     }
 
+    /// The mode of an optimizer that trains and evaluates at different points (Schedule-Free):
+    /// see [`Optimizer::eval`]; `None` for every other optimizer.
+    pub fn mode(&self) -> Option<Mode> {
+        self.rule.mode()
+    }
+
     /// The algorithm and its hyperparameters.
     pub fn rule(&self) -> &R {
         &self.rule
