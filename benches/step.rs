@@ -15,8 +15,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{ArrayD, IxDyn, Zip};
 use ndoptim::{
-    AdaGrad, Adadelta, Adafactor, Adam, AdamW, Adamax, Asgd, Lion, Momentum, NAdam, Nesterov,
-    Optimizer, Params, RAdam, RmsProp, Rprop, Scalar, Sgd,
+    AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, AdamW, Adamax, Adan, Adopt, Asgd,
+    Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop,
+    Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
 };
 
 /// Runs `f` on this thread alone: the single-thread figures, with or without the `rayon` feature.
@@ -49,6 +50,15 @@ fn optimizers<F: Scalar>() -> Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> 
         ("ASGD", Box::new(Asgd::default()), 2),
         ("Lion", Box::new(Lion::default()), 2),
         ("Adafactor", Box::new(Adafactor::default()), 0),
+        ("Adan", Box::new(Adan::default()), 5),
+        ("AdaBelief", Box::new(AdaBelief::default()), 3),
+        ("ADOPT", Box::new(Adopt::default()), 3),
+        ("AdEMAMix", Box::new(AdEMAMix::default()), 4),
+        // Two passes: moments and norms, then the step (their bytes count one).
+        ("LAMB", Box::new(Lamb::default()), 3),
+        ("LARS", Box::new(Lars::default()), 2),
+        ("SF-AdamW", Box::new(ScheduleFreeAdamW::default()), 3),
+        ("SF-SGD", Box::new(ScheduleFreeSgd::default().lr(0.1)), 2),
     ]
 }
 
@@ -284,6 +294,44 @@ fn levels(c: &mut Criterion) {
     group.finish();
 }
 
+/// One Muon step on one matrix against the same Newton–Schulz products written with ndarray's
+/// `dot` (allocating each result, as a user would), the bound the issue sets; `muon_torch.py`
+/// times `torch.optim.Muon` on the same shapes for the summary.
+fn muon(c: &mut Criterion) {
+    let mut group = c.benchmark_group("muon-f32");
+    group.sample_size(20);
+    for (rows, cols) in [(128, 128), (256, 512), (512, 512), (1024, 256)] {
+        let label = format!("{rows}x{cols}");
+        let shape = [rows, cols];
+        let g = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
+            ((ix[0] * 31 + ix[1] * 17) % 23) as f32 / 23.0 - 0.5
+        });
+        let mut p = Params::from([("w".to_string(), ArrayD::<f32>::zeros(IxDyn(&shape)))]);
+        let grads = Params::from([("w".to_string(), g.clone())]);
+        let mut opt = Muon::<f32>::default();
+        group.bench_function(BenchmarkId::new("Muon", &label), |b| {
+            b.iter(|| opt.update(&mut p, black_box(&grads)).unwrap())
+        });
+        let g2 = g.into_shape_with_order((rows, cols)).unwrap();
+        group.bench_function(BenchmarkId::new("dot", &label), |b| {
+            b.iter(|| {
+                let (a, bb, cc) = (3.4445f32, -4.7750f32, 2.0315f32);
+                let t = rows > cols;
+                let mut x = if t { g2.t().to_owned() } else { g2.clone() };
+                let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-7);
+                x /= norm;
+                for _ in 0..5 {
+                    let gram = x.dot(&x.t());
+                    let poly = &gram * bb + gram.dot(&gram) * cc;
+                    x = &x * a + poly.dot(&x);
+                }
+                black_box(x)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn zip_reference(c: &mut Criterion) {
     // A plain ndarray Zip of Adam, the loop a user would write by hand, for comparison.
     let mut group = c.benchmark_group("zip-f32");
@@ -356,6 +404,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
-    targets = steps, keys, levels, zip_reference, threads
+    targets = steps, keys, levels, zip_reference, threads, muon
 }
 criterion_main!(benches);

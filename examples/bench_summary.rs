@@ -172,6 +172,39 @@ fn main() {
         }
     }
 
+    // Muon against the same products through `dot`, and against torch.optim.Muon when
+    // benches/muon_torch.py has written its timings beside criterion's.
+    let muon: Vec<&Bench> = benches.iter().filter(|b| b.group == "muon-f32").collect();
+    if !muon.is_empty() {
+        let torch = read(&dir.join("muon-torch.json"));
+        let version = torch
+            .as_ref()
+            .and_then(|t| t["torch"].as_str().map(str::to_string));
+        println!(
+            "\n| Muon step (f32, 1 thread) | ndoptim | NS products via `dot` | ndoptim / dot | torch{} (NS in f32) | torch (NS in bf16, as shipped) |",
+            version.map_or(String::new(), |v| format!(" {v}"))
+        );
+        println!("|---|---|---|---|---|---|");
+        for b in muon.iter().filter(|b| b.id.starts_with("Muon/")) {
+            let shape = b.id.trim_start_matches("Muon/");
+            let dot = by(&benches, "muon-f32", &format!("dot/{shape}"));
+            let torch_time = |field: &str| {
+                let t = torch.as_ref().and_then(|t| t[field][shape].as_f64());
+                t.map_or("–".into(), |t| {
+                    format!("{} ({:.2}× ndoptim's)", time(t), t / b.median_ns)
+                })
+            };
+            println!(
+                "| {shape} | {} | {} | {} | {} | {} |",
+                time(b.median_ns),
+                dot.map_or("–".into(), time),
+                dot.map_or("–".into(), |d| format!("{:.2}", b.median_ns / d)),
+                torch_time("median_ns_f32"),
+                torch_time("median_ns"),
+            );
+        }
+    }
+
     // Instruction-set levels.
     let levels: Vec<&Bench> = benches.iter().filter(|b| b.group == "levels-f32").collect();
     if !levels.is_empty() {

@@ -29,6 +29,8 @@ pub enum AdjustLr {
     Original,
     /// `"match_rms_adamw"`: `lr·0.2·√max(rows, cols)`, so that the update's RMS matches AdamW's.
     MatchRmsAdamW,
+    /// `"spectral_unclamped"`: `lr·√(rows/cols)`, the original without its floor of 1.
+    SpectralUnclamped,
 }
 
 /// Keys that go to the AdamW fallback by name (embeddings, output heads), beside every key of
@@ -64,7 +66,7 @@ struct Fallback {
 /// optax:   m ← (1 − μ)·g + μ·m;    X = μ·m/(1 − μᵗ⁺¹) + (1 − μ)·g/(1 − μᵗ) (nesterov) or m/(1 − μᵗ)
 /// X ← Xᵀ if rows > cols;   X ← X/max(‖X‖_F, ε) (PyTorch) or X/(‖X‖_F + ε) (optax)
 /// ns_steps times:  A = X·Xᵀ;  X ← a·X + (b·A + c·A·A)·X;   O = X (transposed back)
-/// PyTorch: p ← p·(1 − lr·λ) − lr·r·O,  r = √max(1, rows/cols) or 0.2·√max(rows, cols)
+/// PyTorch: p ← p·(1 − lr·λ) − lr·r·O,  r = √max(1, rows/cols), 0.2·√max(rows, cols) or √(rows/cols)
 /// optax:   O ← ⟨X̂, O⟩·O (adaptive);  p ← p − lr·(s·O + λ·p),
 ///          s = √max(1, cols/rows), or √max(rows, cols)·ρ with consistent RMS ρ
 /// ```
@@ -266,6 +268,13 @@ impl<F: Scalar> Rule<F> for MuonRule {
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("momentum value", self.momentum)?;
         check::non_negative("weight decay value", self.weight_decay)?;
+        if self.ns_steps >= 100 {
+            check::fail(
+                "number of Newton-Schulz steps",
+                self.ns_steps as f64,
+                "fewer than 100, for computational efficiency",
+            )?;
+        }
         for c in self.ns_coefficients {
             check::finite("Newton-Schulz coefficient", c)?;
         }
@@ -355,6 +364,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
                 let adjusted = match self.adjust_lr {
                     AdjustLr::Original => lr * (r / c).max(1.0).sqrt(),
                     AdjustLr::MatchRmsAdamW => lr * 0.2 * r.max(c).sqrt(),
+                    AdjustLr::SpectralUnclamped => lr * (r / c).sqrt(),
                 };
                 let (keep, step): (F, F) = (cast(1.0 - lr * wd), cast(-adjusted));
                 each_param(params, |i, p| *p = add_scaled(*p * keep, step, o[i]));

@@ -348,6 +348,7 @@ pub fn build<F: Scalar>(
             let o = match h.text("adjust_lr_fn")?.as_deref() {
                 None | Some("original") => o.adjust_lr(AdjustLr::Original),
                 Some("match_rms_adamw") => o.adjust_lr(AdjustLr::MatchRmsAdamW),
+                Some("spectral_unclamped") => o.adjust_lr(AdjustLr::SpectralUnclamped),
                 Some(f) => return Err(format!("adjust_lr_fn {f} is unknown")),
             };
             Box::new(o)
