@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let seconds = common::train(&mut runs, &train, args.iterations)?;
     println!("\nafter {} iterations ({seconds:.1} s):", args.iterations);
-    common::report(&runs, &test);
+    common::report(&mut runs, &test)?;
     common::plot_losses(
         &runs,
         &args.out.join("weight_init_compare.svg"),

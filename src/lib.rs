@@ -50,7 +50,8 @@
 //! # Every optimizer
 //!
 //! The book's six follow the book by default; `torch.optim`'s first-order optimizers follow
-//! PyTorch, with its defaults, its option names and its names for state slots. "State" counts the
+//! PyTorch, with its defaults, its option names and its names for state slots; the newer ones
+//! follow their own references (`torch.optim.Muon`, `schedulefree`, optax). "State" counts the
 //! arrays kept per parameter of `n` elements (besides a step count per key).
 //!
 //! | type | reference | state per parameter | defaults |
@@ -70,7 +71,18 @@
 //! | [`Asgd`] | `torch.optim.ASGD` | `n` | lr 0.01, λ 1e-4, α 0.75, t₀ 1e6 |
 //! | [`Adafactor`] | `torch.optim.Adafactor` | rows + cols per matrix (≥ 2-D); `n` for vectors | lr 0.01, τ −0.8, ε (machine ε, 1e-3), d 1 |
 //! | [`Lion`] | the paper (Chen et al., 2023); optax `lion` | `n` | lr 1e-4, β (0.9, 0.99) |
+//! | [`Muon`] | `torch.optim.Muon`; optax `contrib.muon` ([`Muon::optax`]) | `n` (+ scratch) for matrices, `2n` for the AdamW fallback | lr 1e-3, μ 0.95, λ 0.1, 5 Newton–Schulz steps |
+//! | [`ScheduleFreeAdamW`] | `schedulefree.AdamWScheduleFree` | `2n` | lr 0.0025, β (0.9, 0.999), ε 1e-8 |
+//! | [`ScheduleFreeSgd`] | `schedulefree.SGDScheduleFree` | `n` | lr 1.0, β 0.9 |
+//! | [`Lamb`] | optax `lamb` | `2n` | lr 0.01, β (0.9, 0.999), ε 1e-6 |
+//! | [`Lars`] | optax `lars` | `n` | lr 1.0, trust coefficient 0.001, μ 0.9 |
+//! | [`Adan`] | optax `adan` | `4n` | lr 0.01, β (0.98, 0.92, 0.99), ε 1e-8 |
+//! | [`Adopt`] | optax `contrib.adopt` | `2n` | lr 0.01, β (0.9, 0.9999), ε 1e-6, clip `t^0.25` |
+//! | [`AdEMAMix`] | optax `contrib.ademamix` | `3n` | lr 0.01, β (0.9, 0.999, 0.9999), α 5 |
+//! | [`AdaBelief`] | optax `adabelief` | `2n` | lr 0.01, β (0.9, 0.999), ε 1e-16 |
 //!
+//! optax requires a learning rate; its optimizers here default to 0.01 (LARS 1.0), the rates of
+//! the conformance files. Their state slots carry optax's names (`mu`, `nu`, `trace`, …).//!
 //! Each type's documentation gives its update as formulas, its defaults and where it departs from
 //! the book or from PyTorch. Weight decay is coupled (added to the gradient) except in AdamW,
 //! Lion, Adafactor and where [`Engine::decoupled_weight_decay`] asks for it; `maximize` climbs.
@@ -83,8 +95,8 @@
 //! # Exactness
 //!
 //! Every type is tested against trajectories recorded from its reference (the book's NumPy
-//! classes, `torch.optim` on the CPU): within `1e-12` relative in f64 and `1e-5` in f32, and most
-//! bit for bit. To get there each follows its reference's arithmetic, not only its formula: the
+//! classes, `torch.optim` on the CPU, optax, `schedulefree`): within `1e-12` relative in f64 and
+//! `1e-5` in f32, and many bit for bit. To get there each follows its reference's arithmetic, not only its formula: the
 //! book's order of operations for the book's types; for PyTorch's options and optimizers, a fused
 //! multiply-add wherever ATen's CPU kernel computes `x.add(y, alpha=a)` with one (momentum
 //! buffers, coupled weight decay, ASGD and Adadelta steps), and scalar state that PyTorch keeps in
@@ -103,8 +115,32 @@
 //! shapes, creates state and runs one fused pass over parameter, gradient and state, with no
 //! temporary arrays and no allocation once every key has its state. A rule is an algorithm's
 //! hyperparameters, the scalars it derives once per step and its per-element update, handed to
-//! [`Step::for_each`]; Adafactor, which reduces over rows and columns, takes the arrays whole
-//! through [`Step::parts`].
+//! [`Step::for_each`]; Adafactor, LAMB, LARS and Muon, which need whole tensors (reductions,
+//! norms, matrix products), take the arrays whole through [`Step::parts`], with scratch space
+//! kept per key ([`Rule::scratch`]) for Muon's Newton–Schulz iteration.
+//!
+//! # Training and evaluation points
+//!
+//! Schedule-Free trains at one point and evaluates at another: [`Optimizer::eval`] moves the
+//! parameters to the point to evaluate and [`Optimizer::train`] back. Both are no-ops for every
+//! other optimizer, so a loop can call them whatever the optimizer:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use ndarray::{ArrayD, IxDyn};
+//! use ndoptim::{Optimizer, ScheduleFreeAdamW, Sgd};
+//!
+//! let optimizers: Vec<Box<dyn Optimizer<f64>>> =
+//!     vec![Box::new(Sgd::default()), Box::new(ScheduleFreeAdamW::default())];
+//! for mut opt in optimizers {
+//!     let mut params = HashMap::from([("w".to_string(), ArrayD::from_elem(IxDyn(&[2]), 1.0))]);
+//!     let grads = HashMap::from([("w".to_string(), ArrayD::from_elem(IxDyn(&[2]), 0.5))]);
+//!     opt.update(&mut params, &grads)?;
+//!     opt.eval(&mut params)?; // evaluate the model here
+//!     opt.train(&mut params)?;
+//! }
+//! # Ok::<(), ndoptim::Error>(())
+//! ```
 //!
 //! # The training loop
 //!

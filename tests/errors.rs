@@ -355,3 +355,115 @@ fn errors_are_std_errors() {
     fn is_error<E: std::error::Error + Send + Sync + 'static>(_: &E) {}
     is_error(&Error::UnknownKey { key: "x".into() });
 }
+
+#[test]
+fn every_hyperparameter_check_of_the_newer_optimizers() {
+    type F = f64;
+    macro_rules! bad {
+        ($opt:expr, $name:expr, $value:expr) => {
+            rejects_hyperparameter($opt, $name, $value)
+        };
+    }
+    for m in [1.0, -0.1, f64::NAN] {
+        for (b, name) in [
+            (0, "beta parameter at index 0"),
+            (1, "beta parameter at index 1"),
+        ] {
+            let (b1, b2) = if b == 0 { (m, 0.5) } else { (0.5, m) };
+            bad!(AdaBelief::<F>::default().betas(b1, b2), name, m);
+            bad!(Adopt::<F>::default().betas(b1, b2), name, m);
+            bad!(AdEMAMix::<F>::default().betas(b1, b2), name, m);
+            bad!(Lamb::<F>::default().betas(b1, b2), name, m);
+            bad!(ScheduleFreeAdamW::<F>::default().betas(b1, b2), name, m);
+            bad!(Muon::<F>::default().adam_betas(b1, b2), name, m);
+        }
+        bad!(Adan::<F>::default().b1(m), "b1 value", m);
+        bad!(Adan::<F>::default().b2(m), "b2 value", m);
+        bad!(Adan::<F>::default().b3(m), "b3 value", m);
+        bad!(AdEMAMix::<F>::default().b3(m), "b3 value", m);
+        bad!(Muon::<F>::default().momentum(m), "momentum value", m);
+        bad!(
+            ScheduleFreeSgd::<F>::default().momentum(m),
+            "momentum value",
+            m
+        );
+    }
+    bad!(
+        ScheduleFreeSgd::<F>::default().momentum(0.0),
+        "momentum value",
+        0.0
+    );
+    for x in [-1e-3, f64::NAN, f64::INFINITY] {
+        let (e, w) = ("epsilon value", "weight_decay value");
+        bad!(Adan::<F>::default().eps(x), e, x);
+        bad!(Adan::<F>::default().eps_root(x), "eps_root value", x);
+        bad!(Adan::<F>::default().weight_decay(x), w, x);
+        bad!(AdaBelief::<F>::default().eps(x), e, x);
+        bad!(AdaBelief::<F>::default().eps_root(x), "eps_root value", x);
+        bad!(Adopt::<F>::default().eps(x), e, x);
+        bad!(
+            Adopt::<F>::default().clip_exponent(Some(x)),
+            "clip exponent",
+            x
+        );
+        bad!(AdEMAMix::<F>::default().eps(x), e, x);
+        bad!(AdEMAMix::<F>::default().eps_root(x), "eps_root value", x);
+        bad!(AdEMAMix::<F>::default().weight_decay(x), w, x);
+        bad!(Lamb::<F>::default().eps(x), e, x);
+        bad!(Lamb::<F>::default().eps_root(x), "eps_root value", x);
+        bad!(Lamb::<F>::default().weight_decay(x), w, x);
+        bad!(Lars::<F>::default().weight_decay(x), w, x);
+        bad!(
+            Lars::<F>::default().trust_coefficient(x),
+            "trust coefficient",
+            x
+        );
+        bad!(Lars::<F>::default().eps(x), e, x);
+        bad!(Lars::<F>::default().momentum(x), "momentum value", x);
+        bad!(ScheduleFreeAdamW::<F>::default().eps(x), e, x);
+        bad!(ScheduleFreeAdamW::<F>::default().weight_decay(x), w, x);
+        bad!(ScheduleFreeSgd::<F>::default().weight_decay(x), w, x);
+        bad!(
+            Muon::<F>::default().weight_decay(x),
+            "weight decay value",
+            x
+        );
+        bad!(Muon::<F>::default().eps(x), e, x);
+        bad!(
+            Muon::<F>::default().consistent_rms(Some(x)),
+            "consistent_rms value",
+            x
+        );
+        bad!(Muon::<F>::default().adam_lr(Some(x)), "learning rate", x);
+        bad!(Muon::<F>::default().adam_eps(x), "adam epsilon value", x);
+        bad!(
+            Muon::<F>::default().adam_eps_root(x),
+            "adam eps_root value",
+            x
+        );
+        bad!(
+            Muon::<F>::default().adam_weight_decay(x),
+            "adam weight decay value",
+            x
+        );
+    }
+    for x in [f64::NAN, f64::INFINITY] {
+        bad!(AdEMAMix::<F>::default().alpha(x), "alpha value", x);
+        bad!(ScheduleFreeAdamW::<F>::default().r(x), "r value", x);
+        bad!(
+            ScheduleFreeSgd::<F>::default().weight_lr_power(x),
+            "weight_lr_power value",
+            x
+        );
+        bad!(
+            Muon::<F>::default().ns_coefficients([3.0, x, 2.0]),
+            "Newton-Schulz coefficient",
+            x
+        );
+    }
+    bad!(
+        Muon::<F>::default().ns_steps(100),
+        "number of Newton-Schulz steps",
+        100.0
+    );
+}

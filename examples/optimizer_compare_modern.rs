@@ -1,0 +1,50 @@
+//! Today's optimizers on the book's MNIST network: Muon (with its AdamW fallback for biases),
+//! Schedule-Free AdamW, AdamW and Adam, from the same weights on the same batches. Prints the
+//! losses every 100 iterations and the test accuracies (Schedule-Free evaluated at its average
+//! `x`), and plots the smoothed loss curves with the accuracies in the legend.
+//!
+//! `cargo run --release --example optimizer_compare_modern [-- --iterations N] [-- --mnist-dir DIR]`
+//!
+//! Hyperparameters: every optimizer with its reference's defaults (Muon: `torch.optim.Muon`'s,
+//! lr 1e-3 and weight decay 0.1, its AdamW fallback for the biases at the same rate). Keller
+//! Jordan's usual Muon rate, 0.02, is too large for this small network (its 784-row first layer
+//! takes `√(784/100)` times the step): it ends at 83-93% test accuracy.
+
+#[allow(dead_code)]
+mod common;
+
+use common::Run;
+use ndoptim::init::Init;
+use ndoptim::*;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = common::Args::parse(2000);
+    let (train, test) = common::mnist_sets(&args)?;
+    let optimizers: Vec<(&str, Box<dyn Optimizer<f32>>)> = vec![
+        ("Muon", Box::new(Muon::default())),
+        ("ScheduleFreeAdamW", Box::new(ScheduleFreeAdamW::default())),
+        ("AdamW", Box::new(AdamW::default())),
+        ("Adam", Box::new(Adam::pytorch())),
+    ];
+    let mut runs: Vec<Run> = optimizers
+        .into_iter()
+        .map(|(name, opt)| Run {
+            name: name.to_string(),
+            net: common::book_net(Init::He),
+            opt,
+            losses: Vec::with_capacity(args.iterations),
+        })
+        .collect();
+    let seconds = common::train(&mut runs, &train, args.iterations)?;
+    println!("\nafter {} iterations ({seconds:.1} s):", args.iterations);
+    let accuracies = common::report(&mut runs, &test)?;
+    for (run, accuracy) in runs.iter_mut().zip(accuracies) {
+        run.name = format!("{} ({accuracy:.2}% test)", run.name);
+    }
+    let file = args.out.join("optimizer_compare_modern.svg");
+    common::plot_losses(
+        &runs,
+        &file,
+        "MNIST: training loss (smoothed) and test accuracy",
+    )
+}
