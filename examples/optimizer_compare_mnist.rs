@@ -10,8 +10,6 @@
 #[allow(dead_code)]
 mod common;
 
-use common::Run;
-use ndoptim::init::Init;
 use ndoptim::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,15 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ]);
     }
     // Every optimizer starts from the same He-initialised weights and sees the same batches.
-    let mut runs: Vec<Run> = optimizers
+    let named = optimizers
         .into_iter()
-        .map(|opt| Run {
-            name: opt.name().to_string(),
-            net: common::book_net(Init::He),
-            opt,
-            losses: Vec::with_capacity(args.iterations),
-        })
+        .map(|o| (o.name().to_string(), o))
         .collect();
+    let mut runs = common::runs(named, args.iterations);
     let seconds = common::train(&mut runs, &train, args.iterations)?;
     println!("\nafter {} iterations ({seconds:.1} s):", args.iterations);
     common::report(&mut runs, &test)?;

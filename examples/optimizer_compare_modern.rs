@@ -13,28 +13,22 @@
 #[allow(dead_code)]
 mod common;
 
-use common::Run;
-use ndoptim::init::Init;
 use ndoptim::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = common::Args::parse(2000);
     let (train, test) = common::mnist_sets(&args)?;
-    let optimizers: Vec<(&str, Box<dyn Optimizer<f32>>)> = vec![
-        ("Muon", Box::new(Muon::default())),
-        ("ScheduleFreeAdamW", Box::new(ScheduleFreeAdamW::default())),
-        ("AdamW", Box::new(AdamW::default())),
-        ("Adam", Box::new(Adam::pytorch())),
+    let optimizers: Vec<Box<dyn Optimizer<f32>>> = vec![
+        Box::new(Muon::default()),
+        Box::new(ScheduleFreeAdamW::default()),
+        Box::new(AdamW::default()),
+        Box::new(Adam::pytorch()),
     ];
-    let mut runs: Vec<Run> = optimizers
+    let named = optimizers
         .into_iter()
-        .map(|(name, opt)| Run {
-            name: name.to_string(),
-            net: common::book_net(Init::He),
-            opt,
-            losses: Vec::with_capacity(args.iterations),
-        })
+        .map(|o| (o.name().to_string(), o))
         .collect();
+    let mut runs = common::runs(named, args.iterations);
     let seconds = common::train(&mut runs, &train, args.iterations)?;
     println!("\nafter {} iterations ({seconds:.1} s):", args.iterations);
     let accuracies = common::report(&mut runs, &test)?;

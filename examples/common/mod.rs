@@ -101,6 +101,22 @@ pub struct Run {
     pub losses: Vec<f64>,
 }
 
+/// One run per optimizer, each with the book's network from the same He-initialised weights.
+pub fn runs(
+    optimizers: Vec<(String, Box<dyn ndoptim::Optimizer<f32>>)>,
+    iterations: usize,
+) -> Vec<Run> {
+    optimizers
+        .into_iter()
+        .map(|(name, opt)| Run {
+            name,
+            net: book_net(ndoptim::init::Init::He),
+            opt,
+            losses: Vec::with_capacity(iterations),
+        })
+        .collect()
+}
+
 /// Trains every run on the same mini-batches of 128 from `data` for `iterations`, printing the
 /// losses every 100 iterations under a progress bar; returns the seconds it took.
 pub fn train(

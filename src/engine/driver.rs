@@ -183,17 +183,21 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                     grad_shape: g.shape().to_vec(),
                 });
             }
-            if let Some(st) = self.entry(key)
-                && st.shape.slice() != p.shape()
-            {
-                return Err(Error::StateShapeMismatch {
-                    key: key.clone(),
-                    state_shape: st.shape.slice().to_vec(),
-                    param_shape: p.shape().to_vec(),
-                });
-            }
+            self.state_fits(key, p.shape())?;
         }
         Ok(())
+    }
+
+    /// Whether `key`'s state, if it has any, was made for a parameter of `shape`.
+    fn state_fits(&self, key: &str, shape: &[usize]) -> Result<(), Error> {
+        match self.entry(key) {
+            Some(st) if st.shape.slice() != shape => Err(Error::StateShapeMismatch {
+                key: key.to_string(),
+                state_shape: st.shape.slice().to_vec(),
+                param_shape: shape.to_vec(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Moves every key of `params` that has state to the point of `mode`, when the rule has modes
@@ -203,15 +207,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             return Ok(());
         }
         for (key, p) in params.iter() {
-            if let Some(st) = self.entry(key)
-                && st.shape.slice() != p.shape()
-            {
-                return Err(Error::StateShapeMismatch {
-                    key: key.clone(),
-                    state_shape: st.shape.slice().to_vec(),
-                    param_shape: p.shape().to_vec(),
-                });
-            }
+            self.state_fits(key, p.shape())?;
         }
         for (key, p) in params.iter_mut() {
             if let Some(e) = self
