@@ -49,11 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ]);
     }
     // Every optimizer starts from the same He-initialised weights and sees the same batches.
-    let named = optimizers
-        .into_iter()
-        .map(|o| (o.name().to_string(), o))
-        .collect();
-    let mut runs = common::runs(named, args.iterations);
+    let mut runs = common::runs(optimizers, args.iterations);
     let seconds = common::train(&mut runs, &train, args.iterations)?;
     println!("\nafter {} iterations ({seconds:.1} s):", args.iterations);
     common::report(&mut runs, &test)?;

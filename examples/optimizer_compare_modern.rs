@@ -24,11 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(AdamW::default()),
         Box::new(Adam::pytorch()),
     ];
-    let named = optimizers
-        .into_iter()
-        .map(|o| (o.name().to_string(), o))
-        .collect();
-    let mut runs = common::runs(named, args.iterations);
+    let mut runs = common::runs(optimizers, args.iterations);
     let seconds = common::train(&mut runs, &train, args.iterations)?;
     println!("\nafter {} iterations ({seconds:.1} s):", args.iterations);
     let accuracies = common::report(&mut runs, &test)?;
