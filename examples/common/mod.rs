@@ -101,15 +101,13 @@ pub struct Run {
     pub losses: Vec<f64>,
 }
 
-/// One run per optimizer, each with the book's network from the same He-initialised weights.
-pub fn runs(
-    optimizers: Vec<(String, Box<dyn ndoptim::Optimizer<f32>>)>,
-    iterations: usize,
-) -> Vec<Run> {
+/// One run per optimizer, named by it, each with the book's network from the same He-initialised
+/// weights.
+pub fn runs(optimizers: Vec<Box<dyn ndoptim::Optimizer<f32>>>, iterations: usize) -> Vec<Run> {
     optimizers
         .into_iter()
-        .map(|(name, opt)| Run {
-            name,
+        .map(|opt| Run {
+            name: opt.name().to_string(),
             net: book_net(ndoptim::init::Init::He),
             opt,
             losses: Vec::with_capacity(iterations),
