@@ -231,6 +231,7 @@ pub use groups::Group;
 pub use optimizer::Optimizer;
 pub use optimizers::*;
 pub use parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};
+pub use tensor::Preconditioning;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -5,6 +5,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayD, ArrayViewMut2};
 
 use crate::engine::{Scalar, Slots, cast};
+use crate::parts::max_nan;
 
 /// `f(i, g)` for every gradient element in row-major order: on the slice when the gradient is
 /// row-major, else through ndarray's iterator (which allocates for rank > 4).
@@ -72,13 +73,25 @@ fn squares<F: Scalar>(x: &[F]) -> F {
     x.iter().fold(F::zero(), |s, &v| s + v * v)
 }
 
-/// How a Newton–Schulz iteration normalises its input: `X / (‖X‖_F + ε)` (optax) or
-/// `X / max(‖X‖_F, ε)` (PyTorch, where ε is a clamp).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Normalise {
-    AddEps,
-    ClampEps,
+/// How a Newton–Schulz iteration scales its input so that its singular values are at most 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Preconditioning {
+    /// `X / (‖X‖_F + ε)`: optax's `"frobenius"`.
+    #[default]
+    Frobenius,
+    /// `X / max(‖X‖_F, ε)`, ε a clamp: `torch.optim.Muon`'s.
+    FrobeniusClamp,
+    /// optax's `"aol"` ("almost orthogonal layer"): no normalisation; the first iteration scales
+    /// row `i` of `X` by `1/√max(Σⱼ|Aᵢⱼ|, 1e-8)` (and `A` on both sides), `A = X·Xᵀ`.
+    Aol,
+    /// optax's `"schatten"`: no normalisation; the first iteration scales `X` by
+    /// `1/√max(‖A‖_F, 1e-8)` (and `A` by its square), `A = X·Xᵀ`: a Schatten-4 normalisation.
+    Schatten,
 }
+
+/// The floor of the first iteration's rescaling in optax's AOL and Schatten preconditionings.
+const FIRST_STEP_FLOOR: f64 = 1e-8;
 
 /// Scratch elements that [`newton_schulz`] needs for an `rows × cols` matrix.
 pub(crate) fn newton_schulz_scratch(rows: usize, cols: usize) -> usize {
@@ -86,9 +99,10 @@ pub(crate) fn newton_schulz_scratch(rows: usize, cols: usize) -> usize {
     2 * m * n + 2 * m * m
 }
 
-/// Orthogonalises `g` (`rows × cols`, row-major) by `steps` Newton–Schulz iterations with
-/// coefficients `(a, b, c)`, in the element type: on the transpose when rows > cols,
-/// `X ← X/‖X‖_F` (with ε as `normalise` says), then `A = X·Xᵀ`, `X ← a·X + (b·A + c·A·A)·X`.
+/// Orthogonalises `g` (`rows × cols`, row-major) by Newton–Schulz iterations, in the element
+/// type: on the transpose when rows > cols, `X` scaled as `preconditioning` says, then per
+/// iteration `A = X·Xᵀ`, `X ← a·X + (b·A + c·A·A)·X`. One row of `coefficients` serves `steps`
+/// iterations; several rows are one iteration each (optax's `(n, 3)` coefficients).
 /// Returns the result, `rows × cols` row-major, which lives in `scratch`
 /// ([`newton_schulz_scratch`] elements long). Nothing is allocated by this code; the matrix
 /// products are ndarray's (`general_mat_mul`, the kernel behind `dot`), whose `matrixmultiply`
@@ -98,10 +112,10 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
     g: &[F],
     rows: usize,
     cols: usize,
-    [a, b, c]: [f64; 3],
+    coefficients: &[[f64; 3]],
     steps: usize,
     eps: f64,
-    normalise: Normalise,
+    preconditioning: Preconditioning,
     scratch: &'s mut [F],
 ) -> &'s [F] {
     let transposed = rows > cols;
@@ -124,23 +138,27 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
     } else {
         x.copy_from_slice(&g[..m * n]);
     }
-    let norm = squares(x).sqrt();
     let eps: F = cast(eps);
-    let denominator = match normalise {
-        Normalise::AddEps => norm + eps,
-        Normalise::ClampEps => {
-            if norm < eps {
-                eps
-            } else {
-                norm
-            }
-        }
+    let norm = || squares(x).sqrt();
+    let denominator = match preconditioning {
+        Preconditioning::Frobenius => Some(norm() + eps),
+        Preconditioning::FrobeniusClamp => Some(max_nan(norm(), eps)),
+        Preconditioning::Aol | Preconditioning::Schatten => None,
     };
-    x.iter_mut().for_each(|v| *v = *v / denominator);
-    let (a, b, c): (F, F, F) = (cast(a), cast(b), cast(c));
+    if let Some(d) = denominator {
+        x.iter_mut().for_each(|v| *v = *v / d);
+    }
+    let floor: F = cast(FIRST_STEP_FLOOR);
+    let iterations = if coefficients.len() == 1 {
+        steps
+    } else {
+        coefficients.len()
+    };
     let (mut x, mut y) = (x, y);
-    for _ in 0..steps {
-        let (Ok(xv), Ok(mut gv), Ok(mut pv), Ok(mut yv)) = (
+    for k in 0..iterations {
+        let [a, b, c] = coefficients[if coefficients.len() == 1 { 0 } else { k }];
+        let (a, b, c): (F, F, F) = (cast(a), cast(b), cast(c));
+        let (Ok(mut xv), Ok(mut gv), Ok(mut pv), Ok(mut yv)) = (
             ArrayViewMut2::from_shape((m, n), &mut *x),
             ArrayViewMut2::from_shape((m, m), &mut *gram),
             ArrayViewMut2::from_shape((m, m), &mut *poly),
@@ -150,6 +168,9 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
         };
         // A = X·Xᵀ;  B = b·A + c·A·A;  Y = a·X + B·X
         general_mat_mul(F::one(), &xv, &xv.t(), F::zero(), &mut gv);
+        if k == 0 {
+            precondition_first_step(preconditioning, &mut xv, &mut gv, &mut pv, floor);
+        }
         pv.zip_mut_with(&gv, |p, &g| *p = b * g);
         general_mat_mul(c, &gv, &gv, F::one(), &mut pv);
         yv.zip_mut_with(&xv, |y, &x| *y = a * x);
@@ -166,4 +187,40 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
         }
     }
     y
+}
+
+/// The rescaling optax's AOL and Schatten preconditionings apply in the first iteration, to `X`
+/// and to `A = X·Xᵀ` together; `free` (m × m, overwritten next) holds AOL's scales meanwhile.
+fn precondition_first_step<F: Scalar>(
+    preconditioning: Preconditioning,
+    x: &mut ArrayViewMut2<'_, F>,
+    gram: &mut ArrayViewMut2<'_, F>,
+    free: &mut ArrayViewMut2<'_, F>,
+    floor: F,
+) {
+    match preconditioning {
+        Preconditioning::Aol => {
+            // s_i = 1/√max(Σⱼ|Aᵢⱼ|, floor), from A before any scaling: X ← diag(s)·X and
+            // A ← A·s_i·s_j, row by row and then column by column.
+            let mut scales = free.row_mut(0);
+            for (i, s) in scales.iter_mut().enumerate() {
+                *s = F::one()
+                    / max_nan(gram.row(i).fold(F::zero(), |t, &v| t + v.abs()), floor).sqrt();
+            }
+            for (i, &s) in scales.iter().enumerate() {
+                x.row_mut(i).mapv_inplace(|v| v * s);
+                gram.row_mut(i).mapv_inplace(|v| v * s);
+            }
+            for (j, &s) in scales.iter().enumerate() {
+                gram.column_mut(j).mapv_inplace(|v| v * s);
+            }
+        }
+        Preconditioning::Schatten => {
+            let s =
+                F::one() / max_nan(gram.fold(F::zero(), |t, &v| t + v * v).sqrt(), floor).sqrt();
+            x.mapv_inplace(|v| v * s);
+            gram.mapv_inplace(|v| v * (s * s));
+        }
+        Preconditioning::Frobenius | Preconditioning::FrobeniusClamp => {}
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast};
 use crate::parts::{Lerp, add_scaled, bias_correction};
-use crate::tensor::{Normalise, each_grad, each_param, newton_schulz, newton_schulz_scratch};
+use crate::tensor::{Preconditioning, each_grad, each_param, newton_schulz, newton_schulz_scratch};
 use crate::{Error, check};
 
 /// Whose Muon: the momentum, the normalisation and the step size differ.
@@ -87,8 +87,11 @@ struct Fallback {
 /// fallback `torch.optim.AdamW`'s defaults (betas (0.9, 0.999), ε 1e-8, weight decay 0.01, Muon's
 /// learning rate). [`Muon::optax`] is `optax.contrib.muon`: learning rate 0.01 (optax requires
 /// one), μ = 0.95, Nesterov, weight decay 0, ε = 1e-8, no adaptive scaling, width scaling;
-/// fallback betas (0.9, 0.999), ε_root 0, weight decay 0. optax's other preconditionings
-/// (spectral, AOL, Schatten) and per-step coefficient lists are not offered.
+/// fallback betas (0.9, 0.999), ε_root 0, weight decay 0. optax's AOL and Schatten
+/// preconditionings ([`Preconditioning`]) and per-iteration coefficients ([`Muon::ns_schedule`],
+/// its `"dion"` preset [`MuonRule::DION_NS_COEFFICIENTS`]) are offered; its `"spectral"`
+/// preconditioning (an SVD per step) and its dimension numbers (other axes than
+/// `[shape[0], rest]`) are not.
 ///
 /// State: `momentum_buffer` (PyTorch) or `mu` (optax) for Muon keys; `exp_avg` and `exp_avg_sq`
 /// (PyTorch) or `mu` and `nu` (optax) for fallback keys.
@@ -120,9 +123,10 @@ pub struct MuonRule {
     momentum: f64,
     nesterov: bool,
     weight_decay: f64,
-    ns_coefficients: [f64; 3],
+    ns_coefficients: Vec<[f64; 3]>,
     ns_steps: usize,
     eps: f64,
+    preconditioning: Preconditioning,
     adjust_lr: AdjustLr,
     adaptive: bool,
     consistent_rms: Option<f64>,
@@ -137,9 +141,10 @@ impl Default for MuonRule {
             momentum: 0.95,
             nesterov: true,
             weight_decay: 0.1,
-            ns_coefficients: [3.4445, -4.7750, 2.0315],
+            ns_coefficients: vec![[3.4445, -4.7750, 2.0315]],
             ns_steps: 5,
             eps: 1e-7,
+            preconditioning: Preconditioning::FrobeniusClamp,
             adjust_lr: AdjustLr::Original,
             adaptive: false,
             consistent_rms: None,
@@ -162,13 +167,15 @@ setters!(Muon {
     nesterov: bool,
     /// Sets the decoupled weight decay λ of Muon keys, `>= 0` (default 0.1; optax 0).
     weight_decay: f64,
-    /// Sets the Newton–Schulz coefficients `(a, b, c)` (default (3.4445, −4.7750, 2.0315)).
-    ns_coefficients: [f64; 3],
     /// Sets the number of Newton–Schulz iterations (default 5).
     ns_steps: usize,
     /// Sets ε of the normalisation (default 1e-7, a clamp; optax 1e-8, added). Under
     /// [`MuonConvention::Optax`] the fallback uses it too, as optax does.
     eps: f64,
+    /// Sets how the iteration's input is scaled (default [`Preconditioning::FrobeniusClamp`],
+    /// PyTorch's; [`Muon::optax`]: [`Preconditioning::Frobenius`]; optax also offers
+    /// [`Preconditioning::Aol`] and [`Preconditioning::Schatten`]).
+    preconditioning: Preconditioning,
     /// Sets `torch.optim.Muon`'s learning-rate adjustment (default [`AdjustLr::Original`]).
     adjust_lr: AdjustLr,
     /// Scales the orthogonalised update by its inner product with the momentum (optax's
@@ -186,6 +193,7 @@ impl<F: Scalar> Muon<F> {
             convention: MuonConvention::Optax,
             weight_decay: 0.0,
             eps: 1e-8,
+            preconditioning: Preconditioning::Frobenius,
             adam: Fallback {
                 lr: None,
                 betas: [0.9, 0.999],
@@ -196,6 +204,21 @@ impl<F: Scalar> Muon<F> {
             ..MuonRule::default()
         })
         .lr(0.01)
+    }
+
+    /// Sets the Newton–Schulz coefficients `(a, b, c)`, used by every iteration (default
+    /// (3.4445, −4.7750, 2.0315)).
+    #[must_use]
+    pub fn ns_coefficients(self, coefficients: [f64; 3]) -> Self {
+        self.with(|r| r.ns_coefficients = vec![coefficients])
+    }
+
+    /// Sets one triple of coefficients per iteration (optax's `(n, 3)` `ns_coeffs`, such as
+    /// [`MuonRule::DION_NS_COEFFICIENTS`]): the iteration runs once per row, and there may be at
+    /// most `ns_steps` rows, as optax requires.
+    #[must_use]
+    pub fn ns_schedule(self, coefficients: Vec<[f64; 3]>) -> Self {
+        self.with(|r| r.ns_coefficients = coefficients)
     }
 
     /// Sends `key` to the AdamW fallback.
@@ -245,6 +268,15 @@ impl<F: Scalar> Muon<F> {
 }
 
 impl MuonRule {
+    /// optax's `"dion"` preset: five iterations with their own coefficients.
+    pub const DION_NS_COEFFICIENTS: [[f64; 3]; 5] = [
+        [4.0848, -6.8946, 2.9270],
+        [3.9505, -6.3029, 2.6377],
+        [3.7418, -5.5913, 2.3037],
+        [2.8769, -3.1427, 1.2046],
+        [2.8366, -3.0525, 1.2012],
+    ];
+
     /// Whether `key` of `shape` takes Muon's step; the others take the fallback's.
     fn is_muon(&self, key: &str, shape: &[usize]) -> bool {
         shape.len() >= 2
@@ -275,8 +307,15 @@ impl<F: Scalar> Rule<F> for MuonRule {
                 "fewer than 100, for computational efficiency",
             )?;
         }
-        for c in self.ns_coefficients {
-            check::finite("Newton-Schulz coefficient", c)?;
+        if self.ns_coefficients.is_empty() || self.ns_coefficients.len() > self.ns_steps.max(1) {
+            check::fail(
+                "number of Newton-Schulz coefficient rows",
+                self.ns_coefficients.len() as f64,
+                "1, or from 1 to ns_steps (one per iteration)",
+            )?;
+        }
+        for c in self.ns_coefficients.iter().flatten() {
+            check::finite("Newton-Schulz coefficient", *c)?;
         }
         check::non_negative("epsilon value", self.eps)?;
         if let Some(rms) = self.consistent_rms {
@@ -353,11 +392,16 @@ impl<F: Scalar> Rule<F> for MuonRule {
                 });
             }
         }
-        let normalise = match self.convention {
-            MuonConvention::PyTorch => Normalise::ClampEps,
-            MuonConvention::Optax => Normalise::AddEps,
-        };
-        let o = newton_schulz(input, rows, cols, self.ns_coefficients, self.ns_steps, self.eps, normalise, ns_scratch);
+        let o = newton_schulz(
+            input,
+            rows,
+            cols,
+            &self.ns_coefficients,
+            self.ns_steps,
+            self.eps,
+            self.preconditioning,
+            ns_scratch,
+        );
         let (r, c) = (rows as f64, cols as f64);
         match self.convention {
             MuonConvention::PyTorch => {
@@ -375,8 +419,13 @@ impl<F: Scalar> Rule<F> for MuonRule {
                     None => (c / r).max(1.0).sqrt(),
                 });
                 if self.adaptive {
-                    let dual = input.iter().zip(o).fold(F::zero(), |s, (&x, &o)| s + x * o);
-                    scale = dual * scale;
+                    // ⟨X̂, O⟩ summed in f64: a sum over the whole matrix, whose f32 rounding
+                    // otherwise depends on the order of the additions.
+                    let dual = input
+                        .iter()
+                        .zip(o)
+                        .fold(0.0, |s, (&x, &o)| s + (x * o).to_f64().unwrap_or(f64::NAN));
+                    scale = cast::<F>(dual) * scale;
                 }
                 let (lr, wd): (F, F) = (cast(lr), cast(wd));
                 each_param(params, |i, p| *p = *p - lr * (scale * o[i] + wd * *p));

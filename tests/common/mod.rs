@@ -7,8 +7,8 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop, Scalar,
-    ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
+    Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, RAdam,
+    RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
 };
 use serde_json::{Map, Value};
 
@@ -435,9 +435,20 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
         }
         "muon" => {
             let o = opt(lr, Muon::<F>::optax(), Muon::lr);
-            let o = opt(h.list("ns_coeffs")?, o, |o, c| {
-                o.ns_coefficients([c[0], c[1], c[2]])
-            });
+            let o = match h.0.remove("ns_coeffs") {
+                None => o,
+                Some(v) => {
+                    // (3,) or (n, 3), as optax takes it.
+                    let rows: Vec<Vec<f64>> = serde_json::from_value::<Vec<Vec<f64>>>(v.clone())
+                        .or_else(|_| serde_json::from_value::<Vec<f64>>(v).map(|r| vec![r]))
+                        .map_err(|e| e.to_string())?;
+                    let rows: Vec<[f64; 3]> = rows
+                        .iter()
+                        .map(|r| <[f64; 3]>::try_from(r.as_slice()).map_err(|e| e.to_string()))
+                        .collect::<Result<_, _>>()?;
+                    o.ns_schedule(rows)
+                }
+            };
             let o = opt(h.take("ns_steps")?, o, |o, n| o.ns_steps(n as usize));
             let o = opt(h.take("beta")?, o, Muon::momentum);
             let o = opt(h.take("eps")?, o, Muon::eps);
@@ -455,10 +466,12 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
             let o = opt(h.take("adam_learning_rate")?, o, |o, v| o.adam_lr(Some(v)));
             h.null("weight_decay_mask")?;
             h.null("muon_weight_dimension_numbers")?;
-            match h.text("preconditioning")?.as_deref() {
-                None | Some("frobenius") => {}
+            let o = match h.text("preconditioning")?.as_deref() {
+                None | Some("frobenius") => o,
+                Some("aol") => o.preconditioning(Preconditioning::Aol),
+                Some("schatten") => o.preconditioning(Preconditioning::Schatten),
                 Some(p) => return Err(format!("preconditioning {p} is not offered")),
-            }
+            };
             Box::new(o)
         }
         _ => return Err(format!("ndoptim lacks optimizer optax {name}")),
