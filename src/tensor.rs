@@ -4,7 +4,7 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayD, ArrayViewMut2};
 
-use crate::engine::{Scalar, Slots, cast};
+use crate::engine::{Scalar, cast};
 use crate::parts::max_nan;
 
 /// `f(i, g)` for every gradient element in row-major order: on the slice when the gradient is
@@ -23,38 +23,6 @@ pub(crate) fn each_param<F: Scalar>(params: &mut ArrayD<F>, mut f: impl FnMut(us
         return;
     }
     params.iter_mut().enumerate().for_each(|(i, p)| f(i, p));
-}
-
-/// `f(p, g, slots)` for every element in row-major order, the slots gathered from and scattered
-/// back to the key's state (an elementwise rule's `N` slots), for rules that need several passes.
-pub(crate) fn each_element<F: Scalar, const N: usize>(
-    params: &mut ArrayD<F>,
-    grads: &ArrayD<F>,
-    state: &mut [F],
-    mut f: impl FnMut(&mut F, F, &mut [F; N]),
-) {
-    let n = params.len();
-    if grads.len() != n || state.len() < N * n {
-        return; // unreachable: the engine checks shapes and sizes the state
-    }
-    let mut cols = <[F; N] as Slots<F>>::columns(state, n);
-    let mut visit = |i: usize, p: &mut F, g: F| {
-        let mut s: [F; N] = std::array::from_fn(|j| cols[j][i]);
-        f(p, g, &mut s);
-        for (col, v) in cols.iter_mut().zip(s) {
-            col[i] = v;
-        }
-    };
-    match grads.as_slice() {
-        Some(g) if params.is_standard_layout() => {
-            each_param(params, |i, p| visit(i, p, g[i]));
-        }
-        _ => {
-            for (i, (p, &g)) in params.iter_mut().zip(grads.iter()).enumerate() {
-                visit(i, p, g);
-            }
-        }
-    }
 }
 
 /// optax's trust ratio (`scale_by_trust_ratio`): `c·‖p‖/(‖u‖ + ε)`, or 1 when either norm is

@@ -36,6 +36,24 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
         f: &impl Fn(&mut F, F, &mut Self),
     );
 
+    /// Sums `f(p, g, slots)` over every element of equally long contiguous `params`, `grads` and
+    /// columns, in eight interleaved partial sums so that the loop vectorizes (the sum's order is
+    /// fixed: the same bits at every instruction-set level).
+    fn sum_slice<const K: usize>(
+        params: &[F],
+        grads: &[F],
+        columns: &Self::Columns<'_>,
+        f: &impl Fn(F, F, &Self) -> [F; K],
+    ) -> [F; K];
+
+    /// Like [`Slots::sum_slice`], for arrays of any memory layout, in logical order.
+    fn sum_logical<const K: usize>(
+        params: ArrayViewD<'_, F>,
+        grads: ArrayViewD<'_, F>,
+        state: &mut [F],
+        f: &impl Fn(F, F, &Self) -> [F; K],
+    ) -> [F; K];
+
     /// Like [`Slots::for_each_slice`], for arrays of any memory layout: elements are visited in
     /// logical (row-major) order, which is the order of the state.
     fn for_each_logical(
@@ -91,6 +109,58 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
                 unsafe { *col.get_unchecked_mut(i) = v };
             }
         }
+    }
+
+    #[inline(always)]
+    fn sum_slice<const K: usize>(
+        params: &[F],
+        grads: &[F],
+        cols: &[&mut [F]; N],
+        f: &impl Fn(F, F, &Self) -> [F; K],
+    ) -> [F; K] {
+        let n = params.len();
+        let grads = &grads[..n];
+        assert!(
+            cols.iter().all(|c| c.len() == n),
+            "every column has one slot per element"
+        );
+        let mut lanes = [[F::zero(); K]; 8];
+        let mut add = |lane: usize, i: usize| {
+            // SAFETY: every column has `n` elements (asserted above) and `i < n`.
+            let s: [F; N] = std::array::from_fn(|j| unsafe { *cols[j].get_unchecked(i) });
+            let v = f(params[i], grads[i], &s);
+            for (acc, x) in lanes[lane].iter_mut().zip(v) {
+                *acc = *acc + x;
+            }
+        };
+        // Element i always goes to lane i % 8; whole blocks of eight keep the lanes independent.
+        for block in 0..n / 8 {
+            for lane in 0..8 {
+                add(lane, block * 8 + lane);
+            }
+        }
+        for i in n / 8 * 8..n {
+            add(i % 8, i);
+        }
+        std::array::from_fn(|k| lanes.iter().fold(F::zero(), |t, lane| t + lane[k]))
+    }
+
+    fn sum_logical<const K: usize>(
+        params: ArrayViewD<'_, F>,
+        grads: ArrayViewD<'_, F>,
+        state: &mut [F],
+        f: &impl Fn(F, F, &Self) -> [F; K],
+    ) -> [F; K] {
+        let n = params.len();
+        let cols = Self::columns(state, n);
+        let mut lanes = [[F::zero(); K]; 8];
+        for (i, (&p, &g)) in params.iter().zip(grads.iter()).enumerate() {
+            let s: [F; N] = std::array::from_fn(|j| cols[j][i]);
+            for (acc, x) in lanes[i % 8].iter_mut().zip(f(p, g, &s)) {
+                *acc = *acc + x;
+            }
+        }
+        std::array::from_fn(|k| lanes.iter().fold(F::zero(), |t, lane| t + lane[k]))
     }
 
     fn for_each_logical(
@@ -156,6 +226,50 @@ unsafe fn avx512<F: Scalar, S: Slots<F>>(
     f: &impl Fn(&mut F, F, &mut S),
 ) {
     S::for_each_slice(params, grads, columns, f)
+}
+
+/// Runs `S::sum_slice(params, grads, columns, f)` compiled for the current level, as
+/// [`for_each_slice`].
+#[inline(always)]
+pub(crate) fn sum_slice<F: Scalar, S: Slots<F>, const K: usize>(
+    params: &[F],
+    grads: &[F],
+    columns: &S::Columns<'_>,
+    f: &impl Fn(F, F, &S) -> [F; K],
+) -> [F; K] {
+    match current() {
+        // SAFETY: `current` only returns levels that `detect` found on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { avx512_sum(params, grads, columns, f) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { avx2_sum(params, grads, columns, f) },
+        _ => S::sum_slice(params, grads, columns, f),
+    }
+}
+
+/// The sum compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2_sum<F: Scalar, S: Slots<F>, const K: usize>(
+    params: &[F],
+    grads: &[F],
+    columns: &S::Columns<'_>,
+    f: &impl Fn(F, F, &S) -> [F; K],
+) -> [F; K] {
+    S::sum_slice(params, grads, columns, f)
+}
+
+/// The sum compiled for AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn avx512_sum<F: Scalar, S: Slots<F>, const K: usize>(
+    params: &[F],
+    grads: &[F],
+    columns: &S::Columns<'_>,
+    f: &impl Fn(F, F, &S) -> [F; K],
+) -> [F; K] {
+    S::sum_slice(params, grads, columns, f)
 }
 
 #[cfg(feature = "rayon")]

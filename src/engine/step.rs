@@ -33,6 +33,56 @@ pub struct Parts<'a, F> {
     pub scratch: &'a mut [F],
 }
 
+impl<F: Scalar> Parts<'_, F> {
+    /// The fused pass of [`Step::for_each`] over these arrays, for rules that make more than one
+    /// pass (LAMB: moments, norms, step).
+    ///
+    /// # Panics
+    ///
+    /// If `N` in `S = [F; N]` disagrees with the state's length: a bug in the rule.
+    #[inline]
+    pub fn for_each<S: Slots<F>>(&mut self, f: impl Fn(&mut F, F, &mut S) + Sync) {
+        let n = self.params.len();
+        assert_eq!(
+            S::COUNT * n,
+            self.state.len(),
+            "a rule's per-element slots disagree with the state it declared"
+        );
+        if let (Some(p), Some(g)) = (self.params.as_slice_mut(), self.grads.as_slice()) {
+            let columns = S::columns(self.state, n);
+            #[cfg(feature = "rayon")]
+            if crate::parallel::worth_it(n) {
+                return fused::for_each_slice_parallel(p, g, columns, &f);
+            }
+            fused::for_each_slice(p, g, columns, &f);
+        } else {
+            S::for_each_logical(self.params.view_mut(), self.grads.view(), self.state, &f);
+        }
+    }
+
+    /// Sums `f(p, g, slots)` (`K` numbers per element) over every element, in a vectorized pass
+    /// with a fixed order of additions: the norms of whole-tensor rules.
+    ///
+    /// # Panics
+    ///
+    /// As [`Parts::for_each`].
+    #[inline]
+    pub fn sum<S: Slots<F>, const K: usize>(&mut self, f: impl Fn(F, F, &S) -> [F; K]) -> [F; K] {
+        let n = self.params.len();
+        assert_eq!(
+            S::COUNT * n,
+            self.state.len(),
+            "a rule's per-element slots disagree with the state it declared"
+        );
+        if let (Some(p), Some(g)) = (self.params.as_slice(), self.grads.as_slice()) {
+            let columns = S::columns(self.state, n);
+            fused::sum_slice(p, g, &columns, &f)
+        } else {
+            S::sum_logical(self.params.view(), self.grads.view(), self.state, &f)
+        }
+    }
+}
+
 impl<'a, F: Scalar> Step<'a, F> {
     /// The parameter's key.
     pub fn key(&self) -> &str {
@@ -69,22 +119,7 @@ impl<'a, F: Scalar> Step<'a, F> {
     /// not bad input.
     #[inline]
     pub fn for_each<S: Slots<F>>(self, f: impl Fn(&mut F, F, &mut S) + Sync) {
-        let n = self.params.len();
-        assert_eq!(
-            S::COUNT * n,
-            self.state.len(),
-            "a rule's per-element slots disagree with the state it declared"
-        );
-        if let (Some(p), Some(g)) = (self.params.as_slice_mut(), self.grads.as_slice()) {
-            let columns = S::columns(self.state, n);
-            #[cfg(feature = "rayon")]
-            if crate::parallel::worth_it(n) {
-                return fused::for_each_slice_parallel(p, g, columns, &f);
-            }
-            fused::for_each_slice(p, g, columns, &f);
-        } else {
-            S::for_each_logical(self.params.view_mut(), self.grads.view(), self.state, &f);
-        }
+        self.parts().for_each(f);
     }
 
     /// The parameter, the gradient, the key's whole state and its scratch space, for rules that

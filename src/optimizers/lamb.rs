@@ -1,8 +1,8 @@
 //! LAMB: Adam scaled per tensor by a trust ratio, for large batches.
 
-use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
 use crate::parts::bias_correction;
-use crate::tensor::{each_element, trust_ratio};
+use crate::tensor::trust_ratio;
 use crate::{Error, check};
 
 /// LAMB (You et al., 2020, "Large Batch Optimization for Deep Learning: Training BERT in 76
@@ -20,7 +20,7 @@ use crate::{Error, check};
 /// `r = 1`, and a group's weight decay replaces λ (set it to 0 to exclude biases and norms, as
 /// optax's `mask` does). Defaults (optax's): learning rate 0.01 (optax requires one), betas
 /// (0.9, 0.999), ε = 1e-6, ε_root = 0, weight decay 0. State, with optax's names: `mu`, `nu`.
-/// Two passes per key: moments and norms, then the step.
+/// Three vectorized passes per key: moments, norms, step.
 pub type Lamb<F = f32> = Engine<LambRule, F>;
 
 /// The rule of [`Lamb`].
@@ -80,19 +80,24 @@ impl<F: Scalar> Rule<F> for LambRule {
         let (eps, eps_root): (F, F) = (cast(self.eps), cast(self.eps_root));
         let direction = move |p: F, m: F, v: F| (m / bc1) / ((v / bc2 + eps_root).sqrt() + eps) + wd * p;
 
-        let Parts { params, grads, state, .. } = step.parts();
-        let (mut p_squares, mut u_squares) = (F::zero(), F::zero());
-        each_element(params, grads, state, |p, g, [m, v]: &mut [F; 2]| {
+        // Three passes, each fused and vectorized: the moments; the norms of p and of the
+        // direction; the step.
+        let mut parts = step.parts();
+        parts.for_each(move |_, g, [m, v]: &mut [F; 2]| {
             *m = c1 * g + b1 * *m;
             *v = c2 * (g * g) + b2 * *v;
-            let u = direction(*p, *m, *v);
-            p_squares = p_squares + *p * *p;
-            u_squares = u_squares + u * u;
         });
-        let ratio = if use_ratio { trust_ratio(1.0, p_squares, u_squares, 0.0) } else { F::one() };
+        let ratio = if use_ratio {
+            let [p_squares, u_squares] = parts.sum(move |p, _, &[m, v]: &[F; 2]| {
+                let u = direction(p, m, v);
+                [p * p, u * u]
+            });
+            trust_ratio(1.0, p_squares, u_squares, 0.0)
+        } else {
+            F::one()
+        };
         let scale: F = cast::<F>(lr) * ratio;
-        // The moments are final: the second pass reads them (the gradient goes unused).
-        each_element(params, grads, state, |p, _, [m, v]: &mut [F; 2]| {
+        parts.for_each(move |p, _, [m, v]: &mut [F; 2]| {
             *p = *p - scale * direction(*p, *m, *v);
         });
     }

@@ -1,7 +1,7 @@
 //! LARS: SGD with momentum on updates scaled per tensor by a trust ratio, for large batches.
 
-use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast};
-use crate::tensor::{each_element, trust_ratio};
+use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::tensor::trust_ratio;
 use crate::{Error, check};
 
 /// LARS (You et al., 2017, "Large Batch Training of Convolutional Networks"), as `optax.lars`
@@ -77,20 +77,19 @@ impl<F: Scalar> Rule<F> for LarsRule {
         let (lr, use_ratio) = (step.lr(), step.trust_ratio());
         let wd: F = cast(step.weight_decay().unwrap_or(self.weight_decay));
         let (mu, nesterov): (F, bool) = (cast(self.momentum), self.nesterov);
-        let Parts { params, grads, state, .. } = step.parts();
+        // Two vectorized passes: the norms, then the step.
+        let mut parts = step.parts();
         let ratio = if use_ratio {
-            let (mut p_squares, mut u_squares) = (F::zero(), F::zero());
-            each_element(params, grads, &mut [], |p, g, _: &mut [F; 0]| {
-                let u = g + wd * *p;
-                p_squares = p_squares + *p * *p;
-                u_squares = u_squares + u * u;
+            let [p_squares, u_squares] = parts.sum(move |p, g, _: &[F; 1]| {
+                let u = g + wd * p;
+                [p * p, u * u]
             });
             trust_ratio(self.trust_coefficient, p_squares, u_squares, self.eps)
         } else {
             F::one()
         };
         let neg_lr: F = cast(-lr);
-        each_element(params, grads, state, |p, g, [m]: &mut [F; 1]| {
+        parts.for_each(move |p, g, [m]: &mut [F; 1]| {
             let u = (g + wd * *p) * ratio * neg_lr;
             *m = u + mu * *m;
             *p = *p + if nesterov { u + mu * *m } else { *m };
