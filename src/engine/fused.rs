@@ -124,25 +124,31 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
             cols.iter().all(|c| c.len() == n),
             "every column has one slot per element"
         );
-        let mut lanes = [[F::zero(); K]; 8];
-        let mut add = |lane: usize, i: usize| {
-            // SAFETY: every column has `n` elements (asserted above) and `i < n`.
+        // Element i always goes to lane i % 8 of each sum; whole blocks of eight keep the lanes
+        // independent, so that the block vectorizes.
+        let mut lanes = [[F::zero(); 8]; K];
+        let value = |i: usize| {
+            // Unchecked, as in `for_each_slice`: checks per element keep the loop scalar.
+            // SAFETY: `params`, `grads` and every column have `n` elements (asserted above), and
+            // the callers below pass `i < n`.
             let s: [F; N] = std::array::from_fn(|j| unsafe { *cols[j].get_unchecked(i) });
-            let v = f(params[i], grads[i], &s);
-            for (acc, x) in lanes[lane].iter_mut().zip(v) {
-                *acc = *acc + x;
-            }
+            let (p, g) = unsafe { (*params.get_unchecked(i), *grads.get_unchecked(i)) };
+            f(p, g, &s)
         };
-        // Element i always goes to lane i % 8; whole blocks of eight keep the lanes independent.
         for block in 0..n / 8 {
-            for lane in 0..8 {
-                add(lane, block * 8 + lane);
+            let values: [[F; K]; 8] = std::array::from_fn(|lane| value(block * 8 + lane));
+            for (k, sums) in lanes.iter_mut().enumerate() {
+                for (lane, sum) in sums.iter_mut().enumerate() {
+                    *sum = *sum + values[lane][k];
+                }
             }
         }
         for i in n / 8 * 8..n {
-            add(i % 8, i);
+            for (k, v) in value(i).into_iter().enumerate() {
+                lanes[k][i % 8] = lanes[k][i % 8] + v;
+            }
         }
-        std::array::from_fn(|k| lanes.iter().fold(F::zero(), |t, lane| t + lane[k]))
+        std::array::from_fn(|k| lanes[k].iter().fold(F::zero(), |t, &x| t + x))
     }
 
     fn sum_logical<const K: usize>(
@@ -153,14 +159,14 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
     ) -> [F; K] {
         let n = params.len();
         let cols = Self::columns(state, n);
-        let mut lanes = [[F::zero(); K]; 8];
+        let mut lanes = [[F::zero(); 8]; K];
         for (i, (&p, &g)) in params.iter().zip(grads.iter()).enumerate() {
             let s: [F; N] = std::array::from_fn(|j| cols[j][i]);
-            for (acc, x) in lanes[i % 8].iter_mut().zip(f(p, g, &s)) {
-                *acc = *acc + x;
+            for (k, v) in f(p, g, &s).into_iter().enumerate() {
+                lanes[k][i % 8] = lanes[k][i % 8] + v;
             }
         }
-        std::array::from_fn(|k| lanes.iter().fold(F::zero(), |t, lane| t + lane[k]))
+        std::array::from_fn(|k| lanes[k].iter().fold(F::zero(), |t, &x| t + x))
     }
 
     fn for_each_logical(
