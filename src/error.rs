@@ -39,6 +39,27 @@ pub enum Error {
         /// The parameter's current shape.
         param_shape: Vec<usize>,
     },
+    /// A slice given with a shape ([`crate::Named::from_slices`]) holds another number of elements
+    /// than the shape.
+    #[error(
+        "slice length mismatch for {key:?}: the {which} slice has {len} elements, not the number shape {shape:?} holds"
+    )]
+    SliceLength {
+        /// The parameter's key.
+        key: String,
+        /// The shape given.
+        shape: Vec<usize>,
+        /// Which slice: "parameter" or "gradient".
+        which: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// The same key appears twice in one [`crate::Optimizer::update_named`] call.
+    #[error("parameter {key:?} appears twice in one update")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
     /// An array's shape does not fit the operation.
     #[error("invalid shape {shape:?}: {reason}")]
     InvalidShape {

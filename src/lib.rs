@@ -216,6 +216,7 @@ mod error;
 mod groups;
 #[cfg(feature = "init")]
 pub mod init;
+pub mod named;
 mod optimizer;
 mod optimizers;
 #[cfg(feature = "rayon")]
@@ -228,6 +229,7 @@ mod tensor;
 pub use engine::{Engine, Mode, NonFinite, Params, Parts, Rule, Scalar, Slots, Step};
 pub use error::Error;
 pub use groups::Group;
+pub use named::Named;
 pub use optimizer::Optimizer;
 pub use optimizers::*;
 pub use parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};

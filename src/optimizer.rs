@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 
-use crate::{Error, Params, Scalar};
+use crate::{Error, Named, Params, Scalar};
 
 /// A stateful optimizer that updates a map of parameters in place from a map of gradients.
 ///
@@ -55,6 +55,16 @@ pub trait Optimizer<F: Scalar>: Debug {
     /// The algorithm's name, as its reference spells it (`"SGD"`, `"Adam"`, ...).
     fn name(&self) -> &'static str;
 
+    /// Updates parameters given by name as views or slices ([`Named`]), wherever the model keeps
+    /// them: the same engine, checks and results as [`Optimizer::update`] (see [`crate::named`]'s
+    /// rules on keys and layouts).
+    ///
+    /// # Errors
+    ///
+    /// As [`Optimizer::update`], with [`Error::DuplicateKey`] for a key given twice in place of
+    /// [`Error::UnknownKey`]; nothing is changed after an error.
+    fn update_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error>;
+
     /// Puts the parameters at the point to evaluate the model at. A no-op for every optimizer
     /// but those that train at one point and evaluate at another (Schedule-Free, whose parameters
     /// move from the gradient point `y` to the average `x`); after it, [`Optimizer::update`]
@@ -78,6 +88,26 @@ pub trait Optimizer<F: Scalar>: Debug {
     ///
     /// As [`Optimizer::eval`].
     fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        let _ = params;
+        Ok(())
+    }
+
+    /// [`Optimizer::eval`] for parameters given by name (their gradients are not read).
+    ///
+    /// # Errors
+    ///
+    /// As [`Optimizer::eval`].
+    fn eval_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+        let _ = params;
+        Ok(())
+    }
+
+    /// [`Optimizer::train`] for parameters given by name.
+    ///
+    /// # Errors
+    ///
+    /// As [`Optimizer::eval`].
+    fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
         let _ = params;
         Ok(())
     }

@@ -2,14 +2,14 @@
 //! state slots, norms and trust ratios (LAMB, LARS), and Newton–Schulz orthogonalisation (Muon).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayD, ArrayViewMut2};
+use ndarray::{ArrayRefD, ArrayViewMut2};
 
 use crate::engine::{Scalar, cast};
 use crate::parts::max_nan;
 
 /// `f(i, g)` for every gradient element in row-major order: on the slice when the gradient is
 /// row-major, else through ndarray's iterator (which allocates for rank > 4).
-pub(crate) fn each_grad<F: Scalar>(grads: &ArrayD<F>, mut f: impl FnMut(usize, F)) {
+pub(crate) fn each_grad<F: Scalar>(grads: &ArrayRefD<F>, mut f: impl FnMut(usize, F)) {
     match grads.as_slice() {
         Some(g) => g.iter().enumerate().for_each(|(i, &g)| f(i, g)),
         None => grads.iter().enumerate().for_each(|(i, &g)| f(i, g)),
@@ -17,7 +17,7 @@ pub(crate) fn each_grad<F: Scalar>(grads: &ArrayD<F>, mut f: impl FnMut(usize, F
 }
 
 /// `f(i, p)` for every parameter element in row-major order, like [`each_grad`].
-pub(crate) fn each_param<F: Scalar>(params: &mut ArrayD<F>, mut f: impl FnMut(usize, &mut F)) {
+pub(crate) fn each_param<F: Scalar>(params: &mut ArrayRefD<F>, mut f: impl FnMut(usize, &mut F)) {
     if let Some(p) = params.as_slice_mut() {
         p.iter_mut().enumerate().for_each(|(i, p)| f(i, p));
         return;

@@ -125,6 +125,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                 scalars: k.scalars,
                 slots,
                 scratch,
+                seen: 0,
             });
         }
         self.rule = checkpoint.rule;

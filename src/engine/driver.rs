@@ -1,10 +1,10 @@
 //! The driver: [`Engine`] walks the maps, checks every call whole before writing, creates each
 //! key's state on its first update and hands each key to its rule.
 
-use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
+use ndarray::{ArrayRefD, ArrayViewD, Dimension, IxDyn};
 
 use super::{Mode, Params, Rule, Scalar, Step, cast};
-use crate::{Error, Group, Optimizer, check};
+use crate::{Error, Group, Named, Optimizer, check};
 
 /// A key's optimizer state: its parameter's shape when created, its step count, its scalars and
 /// its slot arrays, stored slot after slot in one allocation so that one lookup finds all of it.
@@ -18,6 +18,8 @@ pub(crate) struct Entry<F, K> {
     pub(crate) slots: Vec<F>,
     /// The rule's scratch space: not state, never checkpointed.
     pub(crate) scratch: Vec<F>,
+    /// The last [`Optimizer::update_named`] call that named the key, to catch a key given twice.
+    pub(crate) seen: u64,
 }
 
 /// An optimizer: a [`Rule`] with a learning rate and per-key state, driven by one generic engine.
@@ -40,6 +42,8 @@ pub struct Engine<R: Rule<F>, F: Scalar> {
     pub(crate) non_finite: NonFinite,
     /// Steps skipped by [`NonFinite::Skip`].
     pub(crate) skipped: u64,
+    /// Counts [`Optimizer::update_named`] calls, for the keys' `seen` stamps.
+    pub(crate) calls: u64,
 }
 
 /// What [`Optimizer::update`] does with gradients that hold NaN or infinity.
@@ -72,6 +76,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             groups: Vec::new(),
             non_finite: NonFinite::Propagate,
             skipped: 0,
+            calls: 0,
         }
     }
 
@@ -168,24 +173,90 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
     /// Every check of an update, before anything is written.
     fn check(&self, params: &Params<F>, grads: &Params<F>) -> Result<(), Error> {
-        self.validate()?;
-        if self.rule.mode() == Some(Mode::Eval) {
-            return Err(Error::EvalMode);
-        }
+        self.ready()?;
         for (key, g) in grads {
             let p = params
                 .get(key)
                 .ok_or_else(|| Error::UnknownKey { key: key.clone() })?;
-            if p.shape() != g.shape() {
-                return Err(Error::ShapeMismatch {
-                    key: key.clone(),
-                    param_shape: p.shape().to_vec(),
-                    grad_shape: g.shape().to_vec(),
-                });
-            }
-            self.state_fits(key, p.shape())?;
+            self.check_pair(key, p.shape(), g.shape())?;
         }
         Ok(())
+    }
+
+    /// Every check of a named update, before anything is written: as [`Engine::check`], with a
+    /// key given twice in place of an unknown key.
+    fn check_named(&mut self, items: &[Named<'_, F>]) -> Result<(), Error> {
+        self.ready()?;
+        // A stamp per call marks the keys that have state; keys new to the optimizer (only on
+        // calls that create state, which allocate anyway) go through a set.
+        self.calls += 1;
+        let mut fresh: Option<hashbrown::HashSet<&str>> = None;
+        for item in items {
+            let key = item.key;
+            self.check_pair(key, item.param.shape(), item.grad.shape())?;
+            let twice = match self.index.get(key).and_then(|&i| self.entries.get_mut(i)) {
+                Some(e) => std::mem::replace(&mut e.seen, self.calls) == self.calls,
+                None => !fresh.get_or_insert_with(Default::default).insert(key),
+            };
+            if twice {
+                return Err(Error::DuplicateKey {
+                    key: key.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks of every update that do not depend on its keys.
+    fn ready(&self) -> Result<(), Error> {
+        self.validate()?;
+        if self.rule.mode() == Some(Mode::Eval) {
+            return Err(Error::EvalMode);
+        }
+        Ok(())
+    }
+
+    /// A parameter against its gradient and its state.
+    fn check_pair(&self, key: &str, param: &[usize], grad: &[usize]) -> Result<(), Error> {
+        if param != grad {
+            return Err(Error::ShapeMismatch {
+                key: key.to_string(),
+                param_shape: param.to_vec(),
+                grad_shape: grad.to_vec(),
+            });
+        }
+        self.state_fits(key, param)
+    }
+
+    /// Whether the non-finite guard skips this step (counting it), or refuses it.
+    fn skips<'g>(
+        &mut self,
+        mut grads: impl Iterator<Item = (&'g str, &'g ArrayRefD<F>)>,
+    ) -> Result<bool, Error>
+    where
+        F: 'g,
+    {
+        if self.non_finite == NonFinite::Propagate {
+            return Ok(false);
+        }
+        let Some((key, _)) = grads.find(|(_, g)| g.iter().any(|x| !x.is_finite())) else {
+            return Ok(false);
+        };
+        if self.non_finite == NonFinite::Error {
+            return Err(Error::NonFiniteGradient {
+                key: key.to_string(),
+            });
+        }
+        self.skipped += 1;
+        Ok(true)
+    }
+
+    /// One key's step, its state created first if it has none.
+    fn step_one(&mut self, key: &str, p: &mut ArrayRefD<F>, g: &ArrayRefD<F>) {
+        let i = self.position(key, p.shape());
+        if let Some(e) = self.entries.get_mut(i) {
+            step_key(&self.rule, self.lr, &self.groups, key, p, g, e);
+        }
     }
 
     /// Whether `key`'s state, if it has any, was made for a parameter of `shape`.
@@ -200,26 +271,37 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         }
     }
 
-    /// Moves every key of `params` that has state to the point of `mode`, when the rule has modes
-    /// and is in another one; checked whole first.
-    fn switch_mode(&mut self, mode: Mode, params: &mut Params<F>) -> Result<(), Error> {
+    /// Whether a switch to `mode` moves anything (the rule has modes and is in another one),
+    /// after checking every parameter's shape against its state.
+    fn switches<'p>(
+        &self,
+        mode: Mode,
+        shapes: impl Iterator<Item = (&'p str, &'p [usize])>,
+    ) -> Result<bool, Error> {
         if self.rule.mode().is_none_or(|m| m == mode) {
-            return Ok(());
+            return Ok(false);
         }
-        for (key, p) in params.iter() {
-            self.state_fits(key, p.shape())?;
+        for (key, shape) in shapes {
+            self.state_fits(key, shape)?;
         }
-        for (key, p) in params.iter_mut() {
-            if let Some(e) = self
-                .index
-                .get(key.as_str())
-                .and_then(|&i| self.entries.get(i))
-            {
+        Ok(true)
+    }
+
+    /// Moves every parameter that has state to the point of `mode`, once [`Engine::switches`]
+    /// said yes.
+    fn switch<'p>(
+        &mut self,
+        mode: Mode,
+        params: impl Iterator<Item = (&'p str, &'p mut ArrayRefD<F>)>,
+    ) where
+        F: 'p,
+    {
+        for (key, p) in params {
+            if let Some(e) = self.index.get(key).and_then(|&i| self.entries.get(i)) {
                 self.rule.switch(mode, p, &e.slots);
             }
         }
         self.rule.set_mode(mode);
-        Ok(())
     }
 
     /// The position of `key`'s state, created for a parameter of `shape` if it has none yet.
@@ -235,14 +317,12 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
     /// The keys' updates as parallel tasks (the `rayon` feature, large steps).
     #[cfg(feature = "rayon")]
-    fn update_parallel(&mut self, params: &mut Params<F>, grads: &Params<F>) {
+    fn update_parallel(&mut self, work: Vec<(&str, &mut ArrayRefD<F>, &ArrayRefD<F>)>) {
         use rayon::prelude::*;
-        let mut work = Vec::with_capacity(grads.len());
-        for (key, p) in params.iter_mut() {
-            if let Some(g) = grads.get(key) {
-                work.push((self.position(key, p.shape()), key.as_str(), p, g));
-            }
-        }
+        let mut work: Vec<_> = work
+            .into_iter()
+            .map(|(k, p, g)| (self.position(k, p.shape()), k, p, g))
+            .collect();
         // Hand each task its own entry: walk the entries once in position order.
         work.sort_unstable_by_key(|w| w.0);
         let mut entries = self.entries.iter_mut().enumerate();
@@ -255,33 +335,64 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             .into_par_iter()
             .for_each(|(k, p, g, e)| step_key(rule, lr, groups, k, p, g, e));
     }
+
+    /// [`Optimizer::eval`] and [`Optimizer::train`] on a map.
+    fn switch_map(&mut self, mode: Mode, params: &mut Params<F>) -> Result<(), Error> {
+        if self.switches(mode, params.iter().map(|(k, p)| (k.as_str(), p.shape())))? {
+            self.switch(mode, params.iter_mut().map(|(k, p)| (k.as_str(), &mut **p)));
+        }
+        Ok(())
+    }
+
+    /// [`Optimizer::eval_named`] and [`Optimizer::train_named`].
+    fn switch_named(&mut self, mode: Mode, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+        if self.switches(mode, params.iter().map(|n| (n.key, n.param.shape())))? {
+            self.switch(mode, params.iter_mut().map(|n| (n.key, &mut *n.param)));
+        }
+        Ok(())
+    }
 }
 
 impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
         self.check(params, grads)?;
-        if self.non_finite != NonFinite::Propagate
-            && let Some((key, _)) = grads.iter().find(|(_, g)| g.iter().any(|x| !x.is_finite()))
-        {
-            if self.non_finite == NonFinite::Error {
-                return Err(Error::NonFiniteGradient { key: key.clone() });
-            }
-            self.skipped += 1;
+        if self.skips(grads.iter().map(|(k, g)| (k.as_str(), &**g)))? {
             return Ok(());
         }
         #[cfg(feature = "rayon")]
         if grads.len() > 1 && crate::parallel::worth_it(grads.values().map(|g| g.len()).sum()) {
-            self.update_parallel(params, grads);
+            let work = params
+                .iter_mut()
+                .filter_map(|(k, p)| Some((k.as_str(), &mut **p, &**grads.get(k)?)))
+                .collect();
+            self.update_parallel(work);
             return Ok(());
         }
         for (key, g) in grads {
-            let Some(p) = params.get_mut(key) else {
-                continue; // unreachable: `check` found every key
-            };
-            let i = self.position(key, p.shape());
-            if let Some(e) = self.entries.get_mut(i) {
-                step_key(&self.rule, self.lr, &self.groups, key, p, g, e);
+            if let Some(p) = params.get_mut(key) {
+                self.step_one(key, p, g); // always: `check` found every key
             }
+        }
+        Ok(())
+    }
+
+    fn update_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+        self.check_named(params)?;
+        if self.skips(params.iter().map(|n| (n.key, &*n.grad)))? {
+            return Ok(());
+        }
+        #[cfg(feature = "rayon")]
+        if params.len() > 1 && crate::parallel::worth_it(params.iter().map(|n| n.grad.len()).sum())
+        {
+            let work = params
+                .iter_mut()
+                .map(|n| (n.key, &mut *n.param, &*n.grad))
+                .collect();
+            self.update_parallel(work);
+            return Ok(());
+        }
+        for n in params {
+            self.step_one(n.key, &mut n.param, &n.grad);
         }
         Ok(())
     }
@@ -306,11 +417,19 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     }
 
     fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        self.switch_mode(Mode::Eval, params)
+        self.switch_map(Mode::Eval, params)
     }
 
     fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        self.switch_mode(Mode::Train, params)
+        self.switch_map(Mode::Train, params)
+    }
+
+    fn eval_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+        self.switch_named(Mode::Eval, params)
+    }
+
+    fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+        self.switch_named(Mode::Train, params)
     }
 }
 
@@ -320,8 +439,8 @@ fn step_key<R: Rule<F>, F: Scalar>(
     lr: f64,
     groups: &[Group],
     key: &str,
-    params: &mut ArrayD<F>,
-    grads: &ArrayD<F>,
+    params: &mut ArrayRefD<F>,
+    grads: &ArrayRefD<F>,
     entry: &mut Entry<F, R::KeyScalars>,
 ) {
     entry.step += 1;
@@ -360,5 +479,6 @@ pub(crate) fn new_entry<R: Rule<F>, F: Scalar>(
         scalars: R::KeyScalars::default(),
         slots,
         scratch: vec![F::zero(); rule.scratch(key, shape)],
+        seen: 0,
     }
 }

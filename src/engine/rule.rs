@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayRefD, IxDyn};
 
 use super::{Scalar, Step};
 use crate::Error;
@@ -83,5 +83,5 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
     fn set_mode(&mut self, _mode: Mode) {}
 
     /// Moves one key's parameter to the point of mode `to`, from its state.
-    fn switch(&self, _to: Mode, _params: &mut ArrayD<F>, _state: &[F]) {}
+    fn switch(&self, _to: Mode, _params: &mut ArrayRefD<F>, _state: &[F]) {}
 }

@@ -1,6 +1,6 @@
 //! One key's update as a rule sees it.
 
-use ndarray::ArrayD;
+use ndarray::ArrayRefD;
 
 use super::{Scalar, Slots, fused};
 
@@ -13,8 +13,8 @@ pub struct Step<'a, F> {
     pub(crate) weight_decay: Option<f64>,
     pub(crate) trust_ratio: bool,
     pub(crate) t: u64,
-    pub(crate) params: &'a mut ArrayD<F>,
-    pub(crate) grads: &'a ArrayD<F>,
+    pub(crate) params: &'a mut ArrayRefD<F>,
+    pub(crate) grads: &'a ArrayRefD<F>,
     pub(crate) state: &'a mut [F],
     pub(crate) scratch: &'a mut [F],
 }
@@ -22,9 +22,9 @@ pub struct Step<'a, F> {
 /// A key's arrays whole, for rules that are not elementwise ([`Step::parts`]).
 pub struct Parts<'a, F> {
     /// The parameter, updated in place.
-    pub params: &'a mut ArrayD<F>,
+    pub params: &'a mut ArrayRefD<F>,
     /// Its gradient.
-    pub grads: &'a ArrayD<F>,
+    pub grads: &'a ArrayRefD<F>,
     /// The key's state: the slots of [`Rule::slots`](super::Rule::slots), one after the other,
     /// each in row-major order.
     pub state: &'a mut [F],

@@ -1,6 +1,6 @@
 //! Schedule-Free AdamW and SGD: no learning-rate schedule, an average to evaluate.
 
-use ndarray::ArrayD;
+use ndarray::ArrayRefD;
 
 use crate::engine::{Engine, Mode, Rule, Scalar, Step, cast};
 use crate::parts::{Lerp, add_scaled};
@@ -139,7 +139,7 @@ impl Averaging {
     }
 
     /// `p.lerp_(z, 1 − 1/β)` to evaluate, `p.lerp_(z, 1 − β)` to train.
-    fn switch<F: Scalar>(beta: f64, to: Mode, params: &mut ArrayD<F>, state: &[F]) {
+    fn switch<F: Scalar>(beta: f64, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
         let w = match to {
             Mode::Eval => 1.0 - 1.0 / beta,
             Mode::Train => 1.0 - beta,
@@ -263,7 +263,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
         self.averaging.mode = mode;
     }
 
-    fn switch(&self, to: Mode, params: &mut ArrayD<F>, state: &[F]) {
+    fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
         Averaging::switch(self.betas[0], to, params, state);
     }
 }
@@ -296,7 +296,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
         self.averaging.mode = mode;
     }
 
-    fn switch(&self, to: Mode, params: &mut ArrayD<F>, state: &[F]) {
+    fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
         Averaging::switch(self.momentum, to, params, state);
     }
 }
