@@ -1,4 +1,5 @@
-//! Replays every reference trajectory of `tests/data/` (or of `$NDOPTIM_CONFORMANCE_DIR`) and
+//! Replays every reference trajectory of `tests/data/` (or of `$NDOPTIM_CONFORMANCE_DIR`) through
+//! both ways in (`update` on maps, `update_named` on views, which must agree bit for bit) and
 //! prints one line per file: its name, the largest relative error, PASS or FAIL.
 //!
 //! Tolerances (`../shared/conformance/README.md`): f64 `1e-12`, f32 `1e-5`, relative to
@@ -10,6 +11,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ndoptim::simd::{Level, with_level};
+
+/// Replays `t` through the map and through `update_named`: the worst error, if both agree bit for
+/// bit at every step.
+fn both_ways<F: ndoptim::Scalar>(t: &serde_json::Value) -> Result<f64, String> {
+    let (worst, map) = common::replay_by::<F>(t, common::Way::Map)?;
+    let (_, named) = common::replay_by::<F>(t, common::Way::Named)?;
+    match map.iter().zip(&named).position(|(a, b)| a != b) {
+        None if map.len() == named.len() => Ok(worst),
+        at => Err(format!("update_named differs from update at step {at:?}")),
+    }
+}
 
 fn main() -> ExitCode {
     let dir = std::env::var_os("NDOPTIM_CONFORMANCE_DIR")
@@ -46,11 +58,12 @@ fn main() -> ExitCode {
         if t.get("expected").is_none() {
             continue; // not a trajectory (schedules, clipping, figure paths): other tests read it
         }
-        // Every instruction-set level this CPU has; the line reports the worst of them.
+        // Every instruction-set level this CPU has, both ways in; the line reports the worst
+        // error, and fails if the named way in differs from the map's by a single bit.
         let run = |level| {
             with_level(level, || match t["dtype"].as_str() {
-                Some("f64") => (common::replay::<f64>(&t), 1e-12),
-                Some("f32") => (common::replay::<f32>(&t), 1e-5),
+                Some("f64") => (both_ways::<f64>(&t), 1e-12),
+                Some("f32") => (both_ways::<f32>(&t), 1e-5),
                 other => (Err(format!("unknown dtype {other:?}")), 0.0),
             })
             .unwrap_or((Err(format!("level {level:?} unavailable")), 0.0))

@@ -490,6 +490,43 @@ pub fn relative_error(a: f64, b: f64) -> f64 {
 
 /// Replays a trajectory file; returns the largest relative error over all steps and elements.
 pub fn replay<F: Scalar>(t: &Value) -> Result<f64, String> {
+    replay_by::<F>(t, Way::Map).map(|(worst, _)| worst)
+}
+
+/// How a replay hands parameters to the optimizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    /// `update(&mut HashMap, &HashMap)`, the book's way in.
+    Map,
+    /// `update_named(&mut [Named])`, views of the same arrays.
+    Named,
+}
+
+/// Views of `params` and `grads` by key, in key order.
+pub fn named<'a, F: Scalar>(
+    params: &'a mut Params<F>,
+    grads: &'a Params<F>,
+) -> Vec<ndoptim::Named<'a, F>> {
+    let mut v: Vec<_> = params
+        .iter_mut()
+        .filter_map(|(k, p)| {
+            Some(ndoptim::Named::new(
+                k.as_str(),
+                p.view_mut(),
+                grads.get(k)?.view(),
+            ))
+        })
+        .collect();
+    v.sort_by(|a, b| a.key().cmp(b.key()));
+    v
+}
+
+/// Replays a trajectory file one way in; returns the largest relative error over all steps and
+/// elements, and the bits of every parameter after every step (and of every evaluation point).
+pub fn replay_by<F: Scalar>(
+    t: &Value,
+    way: Way,
+) -> Result<(f64, Vec<Vec<(String, Vec<usize>, Vec<u64>)>>), String> {
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
     const KNOWN: [&str; 9] = [
@@ -521,25 +558,38 @@ pub fn replay<F: Scalar>(t: &Value) -> Result<f64, String> {
     }
     let lrs = t["lr_per_step"].as_array();
     let mut worst = 0.0f64;
+    let mut trajectory = Vec::with_capacity(expected.len());
     for (i, (g, e)) in grads.iter().zip(expected).enumerate() {
         if let Some(lr) = lrs.and_then(|l| l.get(i)).and_then(Value::as_f64) {
             opt.set_learning_rate(lr).map_err(|e| e.to_string())?;
         }
-        opt.update(&mut p, &params(g)?)
-            .map_err(|e| format!("step {i}: {e}"))?;
+        let g = params(g)?;
+        match way {
+            Way::Map => opt.update(&mut p, &g),
+            Way::Named => opt.update_named(&mut named(&mut p, &g)),
+        }
+        .map_err(|e| format!("step {i}: {e}"))?;
+        trajectory.push(params_bits(&p));
         worst = worst.max(compare(&p, e).map_err(|e| format!("step {i}: {e}"))?);
         if let Some(ev) = expected_eval.and_then(|ev| ev.get(i)) {
             // The evaluation point, on a copy: eval() then train() need not give y back bit for
             // bit (the reference's file is made the same way).
-            let mut x = p.clone();
-            opt.eval(&mut x)
-                .map_err(|e| format!("step {i}: eval: {e}"))?;
+            let (mut x, unread) = (p.clone(), p.clone());
+            match way {
+                Way::Map => opt.eval(&mut x),
+                Way::Named => opt.eval_named(&mut named(&mut x, &unread)),
+            }
+            .map_err(|e| format!("step {i}: eval: {e}"))?;
             worst = worst.max(compare(&x, ev).map_err(|e| format!("step {i}, eval: {e}"))?);
-            opt.train(&mut x)
-                .map_err(|e| format!("step {i}: train: {e}"))?;
+            trajectory.push(params_bits(&x));
+            match way {
+                Way::Map => opt.train(&mut x),
+                Way::Named => opt.train_named(&mut named(&mut x, &unread)),
+            }
+            .map_err(|e| format!("step {i}: train: {e}"))?;
         }
     }
-    Ok(worst)
+    Ok((worst, trajectory))
 }
 
 /// The largest relative error of `got` against a file's `{"key": array}` map, every key of which
