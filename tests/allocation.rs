@@ -86,6 +86,14 @@ fn steps_after_the_first_do_not_allocate() {
             opt.update(&mut p, &g).unwrap();
         }
         let later = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        // The second way in, over views made once (making them is the caller's business).
+        let mut items = common::named(&mut p, &g);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            opt.update_named(&mut items).unwrap();
+        }
+        let later_named = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        drop(items);
         // Muon's matrix products are ndarray's, whose matrixmultiply backend allocates one
         // packing buffer per product: 3 products x 5 Newton-Schulz steps for each of the three
         // matrix keys (W1, W2 and conv, flattened), and nothing else.
@@ -94,6 +102,12 @@ fn steps_after_the_first_do_not_allocate() {
         } else {
             0
         };
+        assert_eq!(
+            later_named,
+            products,
+            "{} allocated {later_named} times in 10 named steps",
+            opt.name()
+        );
         assert_eq!(
             later,
             products,

@@ -143,6 +143,12 @@ fn rejects_hyperparameter<R: Rule<f64>>(mut opt: Engine<R, f64>, name: &str, val
         opt.update(&mut p, &g).unwrap_err().to_string(),
         err.to_string()
     );
+    assert_eq!(
+        opt.update_named(&mut common::named(&mut p, &g))
+            .unwrap_err()
+            .to_string(),
+        err.to_string()
+    );
     assert_eq!(params_bits(&p), before);
     assert_eq!(opt.state_keys().count(), 0);
     assert!(

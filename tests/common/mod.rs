@@ -493,6 +493,9 @@ pub fn replay<F: Scalar>(t: &Value) -> Result<f64, String> {
     replay_by::<F>(t, Way::Map).map(|(worst, _)| worst)
 }
 
+/// The bits of every parameter after every step of a replay.
+pub type Trajectory = Vec<Vec<(String, Vec<usize>, Vec<u64>)>>;
+
 /// How a replay hands parameters to the optimizer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Way {
@@ -523,10 +526,7 @@ pub fn named<'a, F: Scalar>(
 
 /// Replays a trajectory file one way in; returns the largest relative error over all steps and
 /// elements, and the bits of every parameter after every step (and of every evaluation point).
-pub fn replay_by<F: Scalar>(
-    t: &Value,
-    way: Way,
-) -> Result<(f64, Vec<Vec<(String, Vec<usize>, Vec<u64>)>>), String> {
+pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
     const KNOWN: [&str; 9] = [
