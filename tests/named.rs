@@ -137,7 +137,7 @@ fn slices_must_hold_their_shape() {
     // A shape whose size overflows is refused, not wrapped.
     let err = Named::from_slices("w", &[usize::MAX, 2], &mut data, &grad).unwrap_err();
     assert!(matches!(err, Error::SliceLength { .. }));
-    assert!(Named::from_slices("w", &[12], &mut data, &vec![0.0; 12]).is_ok());
+    assert!(Named::from_slices("w", &[12], &mut data, &[0.0; 12]).is_ok());
 }
 
 #[test]
