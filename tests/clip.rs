@@ -72,3 +72,24 @@ fn clip_grad_value_clamps_every_element() {
     assert_eq!(grads["w"], arr1(&[1.0, -0.5, -1.0]).into_dyn());
     assert!(clip_grad_value(&mut grads, f64::NAN).is_err());
 }
+
+#[test]
+fn views_clip_like_the_map_they_view() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/torch_clip_grad_norm.json");
+    let cases = common::read_json(&path).unwrap();
+    for case in cases.as_array().unwrap() {
+        for norm in [Norm::L1, Norm::L2, Norm::Infinity] {
+            let mut map = common::params::<f64>(&case["grads"]).unwrap();
+            let mut copy = map.clone();
+            // The views in the map's own order, so that the norms add up in the same order.
+            let mut views: Vec<_> = copy.values_mut().map(|g| g.view_mut()).collect();
+            let a = clip_grad_norm(&mut map, 0.5, norm, false).unwrap();
+            let b = clip_grad_norm(&mut views, 0.5, norm, false).unwrap();
+            clip_grad_value(&mut views[..], 0.01).unwrap();
+            clip_grad_value(&mut map, 0.01).unwrap();
+            assert_eq!(a.to_bits(), b.to_bits(), "{norm:?}");
+            drop(views);
+            assert_eq!(map, copy);
+        }
+    }
+}
