@@ -16,8 +16,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use ndarray::{ArrayD, IxDyn, Zip};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, AdamW, Adamax, Adan, Adopt, Asgd,
-    Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, RAdam, RmsProp, Rprop,
-    Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
+    Lamb, Lars, Lion, Momentum, Muon, NAdam, Named, Nesterov, Optimizer, Params, RAdam, RmsProp,
+    Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
 };
 
 /// Runs `f` on this thread alone: the single-thread figures, with or without the `rayon` feature.
@@ -241,6 +241,45 @@ fn steps(c: &mut Criterion) {
 }
 
 /// 1000 keys of 1000 elements against one key of 1e6: the difference is the per-key overhead.
+/// The per-key cost of the second way in against the map's: 1000 keys of 1000 elements held in
+/// vectors, as a model that keeps its own arrays would, with the list of views made every step
+/// (`rebuilt`) or once (`kept`); the map interface's figure is `keys-f32`.
+fn keys_named(c: &mut Criterion) {
+    let mut group = c.benchmark_group("keys-named-f32");
+    for (keys, n, label) in [(1000, 1000, "1000x1e3"), (1, 1_000_000, "1x1e6")] {
+        let (p0, g0) = model::<f32>(keys, n);
+        let mut sorted: Vec<_> = p0.into_iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let grads: Vec<_> = sorted.iter().map(|(k, _)| g0[k].clone()).collect();
+        for (name, mut opt, rw) in optimizers::<f32>()
+            .into_iter()
+            .filter(|o| ["SGD", "Adam", "AdamW", "Lion"].contains(&o.0))
+        {
+            let mut params = sorted.clone();
+            group.throughput(Throughput::Bytes(bytes::<f32>(rw, keys * n)));
+            group.bench_function(BenchmarkId::new(format!("{name}@rebuilt"), label), |b| {
+                b.iter(|| {
+                    let mut items: Vec<Named<'_, f32>> = params
+                        .iter_mut()
+                        .zip(&grads)
+                        .map(|((k, p), g)| Named::new(k.as_str(), p.view_mut(), g.view()))
+                        .collect();
+                    opt.update_named(black_box(&mut items)).unwrap()
+                })
+            });
+            let mut items: Vec<Named<'_, f32>> = params
+                .iter_mut()
+                .zip(&grads)
+                .map(|((k, p), g)| Named::new(k.as_str(), p.view_mut(), g.view()))
+                .collect();
+            group.bench_function(BenchmarkId::new(format!("{name}@kept"), label), |b| {
+                b.iter(|| opt.update_named(black_box(&mut items)).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
 fn keys(c: &mut Criterion) {
     let mut group = c.benchmark_group("keys-f32");
     for (keys, n, label) in [(1000, 1000, "1000x1e3"), (1, 1_000_000, "1x1e6")] {
@@ -404,6 +443,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
-    targets = steps, keys, levels, zip_reference, threads, muon
+    targets = steps, keys, keys_named, levels, zip_reference, threads, muon
 }
 criterion_main!(benches);

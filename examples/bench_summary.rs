@@ -150,6 +150,33 @@ fn main() {
         }
     }
 
+    // The second way in against the map, per key.
+    let named: Vec<&Bench> = benches
+        .iter()
+        .filter(|b| b.group == "keys-named-f32")
+        .collect();
+    if !named.is_empty() {
+        println!(
+            "\n| optimizer | map: overhead per key | update_named, views rebuilt each step | views kept |"
+        );
+        println!("|---|---|---|---|");
+        let per_key = |group: &str, id: &str| {
+            let many = by(&benches, group, &format!("{id}/1000x1e3"))?;
+            let one = by(&benches, group, &format!("{id}/1x1e6"))?;
+            Some((many - one) / 999.0)
+        };
+        let cell = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.0} ns"));
+        for b in named.iter().filter(|b| b.id.ends_with("@kept/1000x1e3")) {
+            let name = b.id.trim_end_matches("@kept/1000x1e3");
+            println!(
+                "| {name} | {} | {} | {} |",
+                cell(per_key("keys-f32", name)),
+                cell(per_key("keys-named-f32", &format!("{name}@rebuilt"))),
+                cell(per_key("keys-named-f32", &format!("{name}@kept"))),
+            );
+        }
+    }
+
     // Threads: the rayon feature against the serial path.
     let threads: Vec<&Bench> = benches
         .iter()
