@@ -119,6 +119,51 @@
 //! norms, matrix products), take the arrays whole through [`Step::parts`], with scratch space
 //! kept per key ([`Rule::scratch`]) for Muon's Newton–Schulz iteration.
 //!
+//! # Bring your own parameters
+//!
+//! The map is the book's way in, not the only one. A model whose layers keep `Array2` fields, an
+//! autodiff crate with its own variable store (on another ndarray version, say), a `nalgebra`
+//! matrix or a `Vec<f32>` hands its parameters over where they are, with
+//! [`Optimizer::update_named`]: a list of [`Named`] parameters, each a key, a mutable view of
+//! the parameter and a view of its gradient ([`Named::new`]), or two slices and a shape
+//! ([`Named::from_slices`]). It is the same engine: every check before anything is written (a
+//! key given twice, a gradient of another shape, a slice of the wrong length, a parameter
+//! reshaped under its state, a bad hyperparameter), lazy state by key, groups, the non-finite
+//! guard, checkpoints, schedules and [`clip`] (over a `Vec` of views), with results bit-identical
+//! to the map's (the conformance test replays every file both ways) and no allocation once every
+//! key has its state.
+//!
+//! ```
+//! use ndarray::{Array1, Array2};
+//! use ndoptim::{AdamW, Named, Optimizer};
+//!
+//! struct Layer { w: Array2<f32>, b: Array1<f32>, dw: Array2<f32>, db: Array1<f32> }
+//! let mut layer = Layer {
+//!     w: Array2::ones((4, 3)), b: Array1::zeros(3),
+//!     dw: Array2::from_elem((4, 3), 0.1), db: Array1::from_elem(3, -0.1),
+//! };
+//! let mut opt = AdamW::default();
+//! opt.update_named(&mut [
+//!     Named::new("layer.w", layer.w.view_mut(), layer.dw.view()),
+//!     Named::new("layer.b", layer.b.view_mut(), layer.db.view()),
+//! ])?;
+//! assert_eq!(opt.step_count("layer.w"), Some(1));
+//! # Ok::<(), ndoptim::Error>(())
+//! ```
+//!
+//! The rules:
+//! - **Keys carry the state.** Give a parameter the same key on every call; a new key gets fresh,
+//!   zero-filled state on its first update.
+//! - **A key that disappears keeps its state**, frozen, as a parameter without a gradient does in
+//!   the map; it resumes where it left off when the key returns. [`Optimizer::reset`] forgets
+//!   every key.
+//! - **Layouts**: any layout works and row-major contiguous views take the vectorized path. State
+//!   follows the shape's row-major order, so give a column-major buffer (nalgebra's) its shape
+//!   reversed; elementwise optimizers cannot tell, whole-tensor ones (Muon, Adafactor, LAMB, LARS)
+//!   read the axes from the shape.
+//! - Schedule-Free's [`Optimizer::eval_named`] and [`Optimizer::train_named`] move views as
+//!   [`Optimizer::eval`] and [`Optimizer::train`] move a map.
+//!
 //! # Training and evaluation points
 //!
 //! Schedule-Free trains at one point and evaluates at another: [`Optimizer::eval`] moves the
