@@ -558,6 +558,33 @@ impl Scheduler {
     pub fn epoch(&self) -> i64 {
         self.last_epoch
     }
+
+    /// Checks a scheduler that did not come from [`Scheduler::new`] (a checkpoint's, built by hand
+    /// or deserialised): its schedule's arguments as `new` checks them, finite non-negative rates,
+    /// and, for `Sequential`, one child per schedule, each checked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHyperparameter`], [`Error::IncompatibleOptions`] or [`Error::Checkpoint`]
+    /// saying what is wrong.
+    pub fn check(&self) -> Result<(), Error> {
+        validate(&self.schedule)?;
+        crate::check::learning_rate(self.base_lr)?;
+        crate::check::learning_rate(self.last_lr)?;
+        let children = match &self.schedule {
+            Schedule::Sequential { schedules, .. } => schedules.len(),
+            _ => 0,
+        };
+        if self.children.len() != children {
+            return Err(Error::Checkpoint {
+                reason: format!(
+                    "a scheduler with {} child schedulers where its schedule has {children}",
+                    self.children.len()
+                ),
+            });
+        }
+        self.children.iter().try_for_each(Scheduler::check)
+    }
 }
 
 fn validate(schedule: &Schedule) -> Result<(), Error> {

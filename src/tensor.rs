@@ -64,7 +64,10 @@ const FIRST_STEP_FLOOR: f64 = 1e-8;
 /// Scratch elements that [`newton_schulz`] needs for an `rows × cols` matrix.
 pub(crate) fn newton_schulz_scratch(rows: usize, cols: usize) -> usize {
     let (m, n) = (rows.min(cols), rows.max(cols));
-    2 * m * n + 2 * m * m
+    // m·n is the matrix's size; m·m is at most that.
+    (2 * m)
+        .saturating_mul(n)
+        .saturating_add((2 * m).saturating_mul(m))
 }
 
 /// Orthogonalises `g` (`rows × cols`, row-major) by Newton–Schulz iterations, in the element

@@ -6,6 +6,15 @@ use super::{Checkpoint, FORMAT_VERSION, KeyState, SlotState};
 use crate::engine::{Engine, Entry, Rule, Scalar};
 use crate::{Error, check};
 
+/// The largest step count a checkpoint may carry: bias corrections compute with `t` as an `f64`,
+/// exact up to 2^53, and the next update adds one.
+pub const MAX_STEP: u64 = 1 << 53;
+
+/// The number of elements of `shape`, if it fits in a `usize`.
+pub(crate) fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// The optimizer's complete state (see [`crate::checkpoint`]).
     pub fn checkpoint(&self) -> Checkpoint<R, R::KeyScalars, F> {
@@ -78,9 +87,24 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         }
         check::learning_rate(checkpoint.lr)?;
         checkpoint.rule.validate()?;
+        if let Some(scheduler) = &checkpoint.scheduler {
+            scheduler.check()?;
+        }
         let mut index = hashbrown::HashMap::with_capacity(checkpoint.keys.len());
         let mut entries = Vec::with_capacity(checkpoint.keys.len());
         for k in checkpoint.keys {
+            if elements(&k.shape).is_none() {
+                return bad(format!(
+                    "key {:?}: shape {:?} has more elements than this machine can address",
+                    k.key, k.shape
+                ));
+            }
+            if k.step > MAX_STEP {
+                return bad(format!(
+                    "key {:?}: step count {} is beyond 2^53, where f64 stops counting exactly",
+                    k.key, k.step
+                ));
+            }
             let spec = checkpoint.rule.slots(&k.key, &k.shape);
             for s in &k.slots {
                 if !spec.iter().any(|(name, _)| *name == s.name) {
@@ -93,12 +117,15 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                     ));
                 }
             }
-            let mut slots = Vec::with_capacity(spec.iter().map(|(_, s)| s.size()).sum());
+            // Every claim is checked against the data before anything is allocated by it.
+            let mut total = 0usize;
+            let mut sources = Vec::with_capacity(spec.len());
             for (name, shape) in &spec {
                 let Some(s) = k.slots.iter().find(|s| s.name == *name) else {
                     return bad(format!("key {:?}: slot {name:?} is missing", k.key));
                 };
-                if s.shape != shape.slice() || s.data.len() != shape.size() {
+                let size = elements(shape.slice());
+                if s.shape != shape.slice() || size != Some(s.data.len()) {
                     return bad(format!(
                         "key {:?}: slot {name:?} has shape {:?} ({} elements); a parameter of shape {:?} needs {:?}",
                         k.key,
@@ -108,7 +135,12 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                         shape.slice()
                     ));
                 }
-                slots.extend_from_slice(&s.data);
+                total += s.data.len();
+                sources.push(&s.data);
+            }
+            let mut slots = Vec::with_capacity(total);
+            for data in sources {
+                slots.extend_from_slice(data);
             }
             if k.slots.len() != spec.len() {
                 return bad(format!("key {:?}: a slot appears twice", k.key));

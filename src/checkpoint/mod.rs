@@ -19,6 +19,8 @@ use crate::schedule::Scheduler;
 
 mod engine;
 
+pub use engine::MAX_STEP;
+
 /// The version of the checkpoint layout; loading any other is an error.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -249,7 +251,11 @@ mod safetensors_io {
             let lr: f64 = serde_json::from_value(parse("lr")?).map_err(corrupt)?;
             let skipped_steps: u64 = field("skipped_steps")?.parse().map_err(corrupt)?;
             let metas: Vec<KeyMeta<K>> = serde_json::from_value(parse("keys")?).map_err(corrupt)?;
-            let scheduler = serde_json::from_value(parse("scheduler")?).map_err(corrupt)?;
+            let scheduler: Option<Scheduler> =
+                serde_json::from_value(parse("scheduler")?).map_err(corrupt)?;
+            if let Some(s) = &scheduler {
+                s.check()?;
+            }
             let tensors = SafeTensors::deserialize(bytes).map_err(corrupt)?;
             let mut expected = 0;
             let mut keys = Vec::with_capacity(metas.len());

@@ -189,7 +189,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         self.ready()?;
         // A stamp per call marks the keys that have state; keys new to the optimizer (only on
         // calls that create state, which allocate anyway) go through a set.
-        self.calls += 1;
+        self.calls = self.calls.wrapping_add(1);
         let mut fresh: Option<hashbrown::HashSet<&str>> = None;
         for item in items {
             let key = item.key;
@@ -247,7 +247,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                 key: key.to_string(),
             });
         }
-        self.skipped += 1;
+        self.skipped = self.skipped.saturating_add(1);
         Ok(true)
     }
 

@@ -351,10 +351,14 @@ impl<F: Scalar> Rule<F> for MuonRule {
         if !self.is_muon(key, shape) {
             return 0;
         }
-        let n: usize = shape.iter().product();
+        // Checked: a shape claimed by a checkpoint is checked against its data before this runs,
+        // but a rule must not overflow whatever it is asked.
+        let Some(n) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+            return 0;
+        };
         let rows = shape[0];
         let cols = n.checked_div(rows).unwrap_or(0);
-        n + newton_schulz_scratch(rows, cols)
+        n.saturating_add(newton_schulz_scratch(rows, cols))
     }
 
     fn step(&self, mut step: Step<'_, F>, _: &mut ()) {
