@@ -210,3 +210,64 @@ fn nan_and_infinity_survive_a_round_trip() {
     );
     drop(adam);
 }
+
+#[test]
+fn claims_beyond_the_data_are_refused_before_anything_is_allocated() {
+    let (mut p, g) = model(0);
+    let mut opt = Adam::<f32>::pytorch();
+    opt.update(&mut p, &g).unwrap();
+    let before = state_bits(&opt);
+    // The file: key "W1" claiming [1e12, 3] with slots of 12 elements.
+    let mut huge = opt.checkpoint();
+    huge.keys[0].shape = vec![1_000_000_000_000, 3];
+    let err = opt.restore(huge).unwrap_err().to_string();
+    assert!(err.contains("[1000000000000, 3]"), "{err}");
+    let mut overflowing = opt.checkpoint();
+    overflowing.keys[0].shape = vec![usize::MAX, 2];
+    let err = opt.restore(overflowing).unwrap_err().to_string();
+    assert!(
+        err.contains("more elements than this machine can address"),
+        "{err}"
+    );
+    let mut steps = opt.checkpoint();
+    steps.keys[0].step = u64::MAX;
+    let err = opt.restore(steps).unwrap_err().to_string();
+    assert!(err.contains("beyond 2^53"), "{err}");
+    // The same through a safetensors file.
+    let mut file_ckpt = opt.checkpoint();
+    file_ckpt.keys[0].step = u64::MAX;
+    let err = opt
+        .load_safetensors(&file_ckpt.to_safetensors().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("beyond 2^53"), "{err}");
+    assert_eq!(state_bits(&opt), before);
+    // A step count at the bound loads and steps.
+    let mut edge = opt.checkpoint();
+    edge.keys
+        .iter_mut()
+        .for_each(|k| k.step = ndoptim::checkpoint::MAX_STEP);
+    opt.restore(edge).unwrap();
+    opt.update(&mut p, &g).unwrap();
+}
+
+#[test]
+fn a_checkpoints_scheduler_is_checked_like_a_new_one() {
+    let (mut p, g) = model(0);
+    let mut opt = Sgd::<f32>::default();
+    let scheduler = Scheduler::new(
+        Schedule::StepLR {
+            step_size: 2,
+            gamma: 0.5,
+        },
+        &mut opt,
+    )
+    .unwrap();
+    opt.update(&mut p, &g).unwrap();
+    let mut c = opt.checkpoint();
+    let mut text = serde_json::to_value(&scheduler).unwrap();
+    text["schedule"]["StepLR"]["step_size"] = serde_json::json!(0);
+    c.scheduler = Some(serde_json::from_value(text).unwrap());
+    let err = opt.restore(c).unwrap_err().to_string();
+    assert!(err.contains("step_size"), "{err}");
+}

@@ -50,6 +50,10 @@ pub enum MnistError {
         images: usize,
         labels: usize,
     },
+    TooLarge {
+        path: PathBuf,
+        dims: Vec<usize>,
+    },
     BadLabel {
         path: PathBuf,
         label: u8,
@@ -83,13 +87,19 @@ impl fmt::Display for MnistError {
             } => {
                 write!(
                     f,
-                    "{}: truncated: {found} bytes of data, the header announces {expected}",
+                    "{}: truncated or too long: {found} bytes of data, the header announces {expected}",
                     path.display()
                 )
             }
             MnistError::CountMismatch { images, labels } => {
                 write!(f, "{images} images but {labels} labels")
             }
+            MnistError::TooLarge { path, dims } => write!(
+                f,
+                "{}: the header announces dimensions {dims:?}, more than the {} bytes this loader reads",
+                path.display(),
+                MAX_BYTES
+            ),
             MnistError::BadLabel { path, label } => {
                 write!(f, "{}: label {label} is not a digit", path.display())
             }
@@ -99,16 +109,27 @@ impl fmt::Display for MnistError {
 
 impl std::error::Error for MnistError {}
 
-/// The contents of a file, gunzipped when it starts with gzip's magic bytes.
+/// The largest IDX file the loader reads (the whole of MNIST is 55 MB): a header that claims more
+/// is an error, not an allocation.
+pub const MAX_BYTES: usize = 1 << 30;
+
+/// The contents of a file, gunzipped when it starts with gzip's magic bytes, and at most
+/// `MAX_BYTES + 1` of them (one more than allowed, to tell a file that is too long).
 fn read(path: &Path) -> Result<Vec<u8>, MnistError> {
     let io = |source| MnistError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let raw = std::fs::read(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut raw = Vec::new();
+    file.take(MAX_BYTES as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(io)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
+        // A small gzip file can inflate to anything: read no more than the limit.
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
+            .take(MAX_BYTES as u64 + 1)
             .read_to_end(&mut out)
             .map_err(io)?;
         Ok(out)
@@ -117,9 +138,19 @@ fn read(path: &Path) -> Result<Vec<u8>, MnistError> {
     }
 }
 
-/// An IDX file's dimensions and data, checked against `magic`.
-fn idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), MnistError> {
+/// An IDX file's dimensions and data, checked against `magic`: the header's counts are checked
+/// (with checked arithmetic) against the bytes that are there before anything is copied.
+pub fn idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), MnistError> {
     let bytes = read(path)?;
+    parse_idx(path, &bytes, magic)
+}
+
+/// [`idx`] on bytes already read.
+pub fn parse_idx(
+    path: &Path,
+    bytes: &[u8],
+    magic: u32,
+) -> Result<(Vec<usize>, Vec<u8>), MnistError> {
     let word = |i: usize| -> Option<u32> {
         Some(u32::from_be_bytes(
             bytes.get(4 * i..4 * i + 4)?.try_into().ok()?,
@@ -144,15 +175,23 @@ fn idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), MnistError> {
         .collect::<Option<_>>()
         .ok_or_else(|| truncated(4 * (rank + 1)))?;
     let header = 4 * (rank + 1);
-    let size: usize = dims.iter().product();
-    if bytes.len() - header != size {
+    let size = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_BYTES)
+        .ok_or_else(|| MnistError::TooLarge {
+            path: path.to_path_buf(),
+            dims: dims.clone(),
+        })?;
+    let data = &bytes[header.min(bytes.len())..];
+    if data.len() != size {
         return Err(MnistError::Truncated {
             path: path.to_path_buf(),
             expected: size,
-            found: bytes.len() - header,
+            found: data.len(),
         });
     }
-    Ok((dims, bytes[header..].to_vec()))
+    Ok((dims, data.to_vec()))
 }
 
 /// Images and labels from a pair of IDX files.
