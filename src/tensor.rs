@@ -1,5 +1,6 @@
-//! Whole-tensor pieces that rules needing more than one element at a time share: views of a key's
-//! state slots, norms and trust ratios (LAMB, LARS), and Newton–Schulz orthogonalisation (Muon).
+//! Whole-tensor pieces that rules needing more than one element at a time share: element walks
+//! in row-major order over any layout, trust ratios (LAMB, LARS), and Newton–Schulz
+//! orthogonalisation (Muon).
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayRefD, ArrayViewMut2};
