@@ -23,7 +23,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::state_bits;
-use ndarray::{ArrayD, Dimension, IxDyn};
 use ndoptim::schedule::{Schedule, Scheduler};
 use ndoptim::{Engine, Optimizer, Params, Rule};
 use serde::Serialize;
@@ -75,23 +74,7 @@ impl Rng {
 }
 
 fn model(step: usize) -> (Params<f32>, Params<f32>) {
-    let shapes: [(&str, &[usize]); 3] = [("W1", &[3, 4]), ("b1", &[4]), ("W2", &[4, 2, 2])];
-    let make = |k: usize, s: &[usize], scale: f32| {
-        ArrayD::from_shape_fn(IxDyn(s), |ix| {
-            ((k * 7 + ix.slice().iter().sum::<usize>() * 3 + step) % 11) as f32 * scale - 0.4
-        })
-    };
-    let p = shapes
-        .iter()
-        .enumerate()
-        .map(|(k, (n, s))| (n.to_string(), make(k, s, 0.1)))
-        .collect();
-    let g = shapes
-        .iter()
-        .enumerate()
-        .map(|(k, (n, s))| (n.to_string(), make(k + 2, s, 0.05)))
-        .collect();
-    (p, g)
+    common::small_model(&[("W1", &[3, 4]), ("b1", &[4]), ("W2", &[4, 2, 2])], step)
 }
 
 /// A safetensors file's header as JSON, and its data.

@@ -6,32 +6,19 @@
 mod common;
 
 use common::{named, params_bits, state_bits};
-use ndarray::{ArrayD, Dimension, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use ndoptim::{Engine, Error, Group, Named, NonFinite, Optimizer, Params, Rule, Sgd};
 
 fn model(step: usize) -> (Params<f64>, Params<f64>) {
-    let shapes: [(&str, &[usize]); 4] = [
-        ("W1", &[3, 4]),
-        ("b1", &[4]),
-        ("W2", &[4, 2, 2]),
-        ("s", &[]),
-    ];
-    let make = |k: usize, s: &[usize], scale: f64| {
-        ArrayD::from_shape_fn(IxDyn(s), |ix| {
-            ((k * 7 + ix.slice().iter().sum::<usize>() * 3 + step) % 11) as f64 * scale - 0.4
-        })
-    };
-    let p = shapes
-        .iter()
-        .enumerate()
-        .map(|(k, (n, s))| (n.to_string(), make(k, s, 0.1)))
-        .collect();
-    let g = shapes
-        .iter()
-        .enumerate()
-        .map(|(k, (n, s))| (n.to_string(), make(k + 2, s, 0.05)))
-        .collect();
-    (p, g)
+    common::small_model(
+        &[
+            ("W1", &[3, 4]),
+            ("b1", &[4]),
+            ("W2", &[4, 2, 2]),
+            ("s", &[]),
+        ],
+        step,
+    )
 }
 
 /// After two good named steps, each bad call is refused and changes nothing.

@@ -12,6 +12,30 @@ use ndoptim::{
 };
 use serde_json::{Map, Value};
 
+/// A small model and the gradients of step `step`: parameters of the given shapes with values
+/// in [-0.4, 0.6), gradients half their scale, both varying with the key, the element and the step.
+pub fn small_model<F: Scalar>(shapes: &[(&str, &[usize])], step: usize) -> (Params<F>, Params<F>) {
+    use ndarray::Dimension;
+    let make = |k: usize, s: &[usize], scale: f64| {
+        ArrayD::from_shape_fn(IxDyn(s), |ix| {
+            let v =
+                ((k * 7 + ix.slice().iter().sum::<usize>() * 3 + step) % 11) as f64 * scale - 0.4;
+            F::from(v).unwrap_or_else(F::nan)
+        })
+    };
+    let p = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, (n, s))| (n.to_string(), make(k, s, 0.1)))
+        .collect();
+    let g = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, (n, s))| (n.to_string(), make(k + 2, s, 0.05)))
+        .collect();
+    (p, g)
+}
+
 /// Reads a JSON file.
 pub fn read_json(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
