@@ -132,46 +132,30 @@ fn rewrites(file: &[u8]) -> Vec<Vec<u8>> {
         keys(&|k| k["slots"] = json!([])),
         keys(&|k| k["key"] = json!("not a key")),
         keys(&|k| k["scalars"] = json!({"x": 1})),
-        meta(&|m| {
-            m.insert("keys".into(), Value::String("not json".into()));
-        }),
-        meta(&|m| {
-            m.insert("keys".into(), Value::String("[]".into()));
-        }),
-        meta(&|m| {
-            m.insert("format".into(), Value::String("2".into()));
-        }),
-        meta(&|m| {
-            m.insert("format".into(), Value::String("-1".into()));
-        }),
-        meta(&|m| {
-            m.insert("dtype".into(), Value::String("f64".into()));
-        }),
-        meta(&|m| {
-            m.insert("lr".into(), Value::String("-1".into()));
-        }),
-        meta(&|m| {
-            m.insert("lr".into(), Value::String("1e400".into()));
-        }),
-        meta(&|m| {
-            m.insert(
-                "skipped_steps".into(),
-                Value::String("18446744073709551615".into()),
-            );
-        }),
-        meta(&|m| {
-            m.insert("scheduler".into(), Value::String("not json".into()));
-        }),
-        meta(&|m| {
-            let bad = json!({"schedule": {"StepLR": {"step_size": 0, "gamma": 0.1}}, "base_lr": 0.1,
-                "last_epoch": 0, "step_count": 1, "last_lr": 0.1, "t_cur": 0, "t_i": 0, "best": null,
-                "bad_epochs": 0, "cooldown_left": 0, "children": []});
-            m.insert("scheduler".into(), Value::String(bad.to_string()));
-        }),
-        meta(&|m| {
-            m.insert("hyperparameters".into(), Value::String("{}".into()));
-        }),
     ];
+    let bad_scheduler =
+        json!({"schedule": {"StepLR": {"step_size": 0, "gamma": 0.1}}, "base_lr": 0.1,
+        "last_epoch": 0, "step_count": 1, "last_lr": 0.1, "t_cur": 0, "t_i": 0, "best": null,
+        "bad_epochs": 0, "cooldown_left": 0, "children": []})
+        .to_string();
+    // Metadata fields replaced by strings of the wrong kind or out of range.
+    for (field, value) in [
+        ("keys", "not json"),
+        ("keys", "[]"),
+        ("format", "2"),
+        ("format", "-1"),
+        ("dtype", "f64"),
+        ("lr", "-1"),
+        ("lr", "1e400"),
+        ("skipped_steps", "18446744073709551615"),
+        ("scheduler", "not json"),
+        ("scheduler", &bad_scheduler),
+        ("hyperparameters", "{}"),
+    ] {
+        out.push(meta(&|m| {
+            m.insert(field.into(), Value::String(value.into()));
+        }));
+    }
     for field in [
         "format",
         "optimizer",
