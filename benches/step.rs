@@ -4,7 +4,8 @@
 //!   written, the gradient read), the memory-bandwidth limit of that access pattern;
 //! - `naive-X`: the book's NumPy written with ndarray arithmetic and temporaries, for SGD,
 //!   Momentum, AdaGrad and Adam;
-//! - `keys`: 1000 keys of 1000 elements against one key of 1e6, the per-key overhead.
+//! - `keys`: 1000 keys of 1000 elements against one key of 1e6, the per-key overhead;
+//! - `keys-floor`: 1000 keys of 1000 elements against a plain loop over the same kind of arrays.
 //!
 //! Throughput is the bytes a step moves. Summarise with
 //! `cargo run --release --example bench_summary` (see the README's Performance section).
@@ -295,6 +296,122 @@ fn keys(c: &mut Criterion) {
     group.finish();
 }
 
+/// The per-key cost against its floor: 1000 separately allocated arrays of 1000 elements (each
+/// parameter next to its gradient, in key order, state after them), stepped by a plain loop in
+/// allocation order compiled for the CPU (`floor`), by the map interface (`map`) and by
+/// `update_named` over views made once (`named`). (engine - floor) / 1000 is what the engine adds
+/// per key.
+fn keys_floor(c: &mut Criterion) {
+    const KEYS: usize = 1000;
+    const N: usize = 1000;
+    let mut group = c.benchmark_group("keys-floor-f32");
+    let value = |i: usize| 0.5 + (i % 7) as f32 * 0.1;
+    let grad = |i: usize| ((i % 11) as f32 - 5.0) * 0.01;
+    for (name, rw) in [("SGD", 1), ("Adam", 3)] {
+        group.throughput(Throughput::Bytes(bytes::<f32>(rw, KEYS * N)));
+        // The floor's arrays, allocated as the model's below.
+        let mut arrays: Vec<(Vec<f32>, Vec<f32>)> = (0..KEYS)
+            .map(|_| ((0..N).map(value).collect(), (0..N).map(grad).collect()))
+            .collect();
+        let mut state: Vec<Vec<f32>> = (0..KEYS).map(|_| vec![0.0; (rw - 1) * N]).collect();
+        let mut t = 0;
+        group.bench_function(BenchmarkId::new(format!("{name}@floor"), "1000x1e3"), |b| {
+            b.iter(|| {
+                t += 1;
+                floor(name, &mut arrays, &mut state, t);
+            })
+        });
+        let (mut params, mut grads) = (Params::new(), Params::new());
+        let mut keys = Vec::new();
+        for k in 0..KEYS {
+            let key = format!("w{k}");
+            params.insert(
+                key.clone(),
+                ArrayD::from_shape_fn(IxDyn(&[N]), |i| value(i[0])),
+            );
+            grads.insert(
+                key.clone(),
+                ArrayD::from_shape_fn(IxDyn(&[N]), |i| grad(i[0])),
+            );
+            keys.push(key);
+        }
+        let mut opt = optimizers::<f32>()
+            .into_iter()
+            .find(|o| o.0 == name)
+            .map(|o| o.1)
+            .expect("benchmarked optimizer");
+        group.bench_function(BenchmarkId::new(format!("{name}@map"), "1000x1e3"), |b| {
+            b.iter(|| {
+                opt.update(black_box(&mut params), black_box(&grads))
+                    .unwrap()
+            })
+        });
+        opt.reset();
+        let mut by_key: std::collections::HashMap<&String, &mut ArrayD<f32>> =
+            params.iter_mut().collect();
+        let mut items: Vec<Named<'_, f32>> = keys
+            .iter()
+            .filter_map(|k| {
+                let p = by_key.remove(k)?;
+                Some(Named::new(k.as_str(), p.view_mut(), grads[k].view()))
+            })
+            .collect();
+        group.bench_function(BenchmarkId::new(format!("{name}@named"), "1000x1e3"), |b| {
+            b.iter(|| opt.update_named(black_box(&mut items)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// The floor of a step over separate arrays: SGD or the book's Adam written as a plain loop (as
+/// one would in C), in allocation order, compiled for the best instruction set the CPU has.
+fn floor(name: &str, arrays: &mut [(Vec<f32>, Vec<f32>)], state: &mut [Vec<f32>], t: i32) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked above).
+        return unsafe { floor_avx512(name, arrays, state, t) };
+    }
+    floor_loop(name, arrays, state, t)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn floor_avx512(
+    name: &str,
+    arrays: &mut [(Vec<f32>, Vec<f32>)],
+    state: &mut [Vec<f32>],
+    t: i32,
+) {
+    floor_loop(name, arrays, state, t)
+}
+
+#[inline(always)]
+fn floor_loop(name: &str, arrays: &mut [(Vec<f32>, Vec<f32>)], state: &mut [Vec<f32>], t: i32) {
+    let (lr, b1, b2, eps) = (1e-3f32, 0.9f32, 0.999f32, 1e-7f32);
+    if name == "SGD" {
+        let lr = 0.01f32;
+        for (p, g) in arrays.iter_mut() {
+            let n = p.len();
+            for (p, &g) in p.iter_mut().zip(&g[..n]) {
+                *p -= lr * g;
+            }
+        }
+        return;
+    }
+    let t = t.min(10_000);
+    let step = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+    for ((p, g), s) in arrays.iter_mut().zip(state.iter_mut()) {
+        // One length for every slice, as a C loop has: without it the loop runs 1.5x slower.
+        let n = p.len();
+        let (m, v) = s.split_at_mut(n);
+        for (((p, &g), m), v) in p.iter_mut().zip(&g[..n]).zip(&mut m[..n]).zip(&mut v[..n]) {
+            *m += (1.0 - b1) * (g - *m);
+            *v += (1.0 - b2) * (g * g - *v);
+            *p -= step * *m / (v.sqrt() + eps);
+        }
+    }
+}
+
 /// The optimizers compared across instruction-set levels.
 const LEVELS: [&str; 6] = [
     "SGD",
@@ -443,6 +560,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
-    targets = steps, keys, keys_named, levels, zip_reference, threads, muon
+    targets = steps, keys, keys_named, keys_floor, levels, zip_reference, threads, muon
 }
 criterion_main!(benches);

@@ -150,6 +150,38 @@ fn main() {
         }
     }
 
+    // The per-key cost against the floor of separate arrays.
+    let floors: Vec<&Bench> = benches
+        .iter()
+        .filter(|b| b.group == "keys-floor-f32" && b.id.contains("@floor/"))
+        .collect();
+    if !floors.is_empty() {
+        println!(
+            "\n| optimizer (1000 keys × 1e3) | floor: plain loop | map | above the floor, per key | `update_named`, views kept | above the floor, per key |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for f in floors {
+            let name = f.id.trim_end_matches("@floor/1000x1e3");
+            let way = |way: &str| {
+                by(
+                    &benches,
+                    "keys-floor-f32",
+                    &format!("{name}@{way}/1000x1e3"),
+                )
+            };
+            let cells = |t: Option<f64>| {
+                t.map_or(("–".into(), "–".into()), |t| {
+                    (time(t), format!("{:.0} ns", (t - f.median_ns) / 1000.0))
+                })
+            };
+            let ((map, map_key), (named, named_key)) = (cells(way("map")), cells(way("named")));
+            println!(
+                "| {name} | {} | {map} | {map_key} | {named} | {named_key} |",
+                time(f.median_ns)
+            );
+        }
+    }
+
     // The second way in against the map, per key.
     let named: Vec<&Bench> = benches
         .iter()

@@ -207,7 +207,7 @@ pub(crate) fn scalar_state(x: f64) -> f64 {
 
 /// `1 − βᵗ`, the bias correction of a running average after `t` steps.
 pub(crate) fn bias_correction(beta: f64, t: u64) -> f64 {
-    1.0 - beta.powf(t as f64)
+    1.0 - pow(beta, t as f64)
 }
 
 /// optax's `add_decayed_weights(λ)` followed by `scale_by_learning_rate(lr)` and
@@ -249,4 +249,26 @@ pub(crate) fn clip_nan<F: Scalar>(x: F, c: F) -> F {
     } else {
         x
     }
+}
+
+/// `base.powf(exp)`, remembered: the bias corrections of every key of a step raise the same
+/// betas to the same step count, and `powf` costs as much as the rest of a small key's set-up.
+pub(crate) fn pow(base: f64, exp: f64) -> f64 {
+    use std::cell::Cell;
+    const WAYS: usize = 4;
+    thread_local! {
+        static MEMO: Cell<[Option<(u64, u64, f64)>; WAYS]> = const { Cell::new([None; WAYS]) };
+    }
+    let key = (base.to_bits(), exp.to_bits());
+    MEMO.with(|memo| {
+        let mut ways = memo.get();
+        if let Some((_, _, v)) = ways.iter().flatten().find(|w| (w.0, w.1) == key) {
+            return *v;
+        }
+        let v = base.powf(exp);
+        ways.rotate_right(1);
+        ways[0] = Some((key.0, key.1, v));
+        memo.set(ways);
+        v
+    })
 }

@@ -157,7 +157,6 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                 scalars: k.scalars,
                 slots,
                 scratch,
-                seen: 0,
             });
         }
         self.rule = checkpoint.rule;
@@ -165,6 +164,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         self.skipped = checkpoint.skipped_steps;
         self.index = index;
         self.entries = entries;
+        self.resort = true;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayRefD, ArrayViewD, Dimension, IxDyn};
 
+use super::plan::{Plan, Spare, Task};
 use super::{Mode, Params, Rule, Scalar, Step, cast};
 use crate::{Error, Group, Named, Optimizer, check};
 
@@ -18,8 +19,6 @@ pub(crate) struct Entry<F, K> {
     pub(crate) slots: Vec<F>,
     /// The rule's scratch space: not state, never checkpointed.
     pub(crate) scratch: Vec<F>,
-    /// The last [`Optimizer::update_named`] call that named the key, to catch a key given twice.
-    pub(crate) seen: u64,
 }
 
 /// An optimizer: a [`Rule`] with a learning rate and per-key state, driven by one generic engine.
@@ -33,17 +32,18 @@ pub struct Engine<R: Rule<F>, F: Scalar> {
     /// Each key's position in `entries`. hashbrown, for its fast hasher and `entry_ref`: one
     /// lookup per key and step, copying the key only when it inserts.
     pub(crate) index: hashbrown::HashMap<String, usize>,
-    /// The keys' state in order of first update; positions let a parallel step hand each key's
-    /// state to its own task.
+    /// The keys' state, in the order of their parameters in memory (see `plan`).
     pub(crate) entries: Vec<Entry<F, R::KeyScalars>>,
+    /// Whether the last step found `entries` out of memory order (or a restore replaced them).
+    pub(crate) resort: bool,
+    /// The allocation each call gathers its keys in.
+    pub(crate) spare: Spare<F>,
     /// Per-key hyperparameters, first match wins.
     pub(crate) groups: Vec<Group>,
     /// What a gradient holding NaN or infinity does.
     pub(crate) non_finite: NonFinite,
     /// Steps skipped by [`NonFinite::Skip`].
     pub(crate) skipped: u64,
-    /// Counts [`Optimizer::update_named`] calls, for the keys' `seen` stamps.
-    pub(crate) calls: u64,
 }
 
 /// What [`Optimizer::update`] does with gradients that hold NaN or infinity.
@@ -76,7 +76,8 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             groups: Vec::new(),
             non_finite: NonFinite::Propagate,
             skipped: 0,
-            calls: 0,
+            resort: false,
+            spare: Spare::default(),
         }
     }
 
@@ -171,40 +172,138 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         self.entry(key).map(|s| &s.scalars)
     }
 
-    /// Every check of an update, before anything is written.
-    fn check(&self, params: &Params<F>, grads: &Params<F>) -> Result<(), Error> {
+    /// The keys of a map update, each checked and placed: every check before anything is
+    /// written.
+    ///
+    /// The two maps meet through the index, one lookup per key and map: the gradients of keys
+    /// with state wait at their entry's place for their parameters. Only keys new to the
+    /// optimizer are looked up in the caller's map (SipHash, and a cache miss on its buckets).
+    fn plan<'a>(
+        &mut self,
+        params: &'a mut Params<F>,
+        grads: &'a Params<F>,
+    ) -> Result<Plan<'a, F>, Error> {
         self.ready()?;
+        let mut plan = self.spare.lend(self.entries.len());
+        let mut new_grads = 0;
+        // Each lookup reads a key that a step's data has pushed out of the caches: asking for
+        // the keys a few places ahead overlaps those misses.
+        let mut ahead = grads.keys().skip(AHEAD);
         for (key, g) in grads {
-            let p = params
-                .get(key)
-                .ok_or_else(|| Error::UnknownKey { key: key.clone() })?;
-            self.check_pair(key, p.shape(), g.shape())?;
-        }
-        Ok(())
-    }
-
-    /// Every check of a named update, before anything is written: as [`Engine::check`], with a
-    /// key given twice in place of an unknown key.
-    fn check_named(&mut self, items: &[Named<'_, F>]) -> Result<(), Error> {
-        self.ready()?;
-        // A stamp per call marks the keys that have state; keys new to the optimizer (only on
-        // calls that create state, which allocate anyway) go through a set.
-        self.calls = self.calls.wrapping_add(1);
-        let mut fresh: Option<hashbrown::HashSet<&str>> = None;
-        for item in items {
-            let key = item.key;
-            self.check_pair(key, item.param.shape(), item.grad.shape())?;
-            let twice = match self.index.get(key).and_then(|&i| self.entries.get_mut(i)) {
-                Some(e) => std::mem::replace(&mut e.seen, self.calls) == self.calls,
-                None => !fresh.get_or_insert_with(Default::default).insert(key),
-            };
-            if twice {
-                return Err(Error::DuplicateKey {
-                    key: key.to_string(),
-                });
+            ahead.next().inspect(|k| prefetch(k.as_ptr(), 1));
+            match self
+                .index
+                .get(key.as_str())
+                .and_then(|&i| plan.grads.get_mut(i))
+            {
+                Some(place) => {
+                    *place = Some(g);
+                    plan.unmatched += 1;
+                }
+                None => new_grads += 1,
             }
         }
-        Ok(())
+        let mut ahead = params.keys().skip(AHEAD);
+        for key in params.keys() {
+            ahead.next().inspect(|k| prefetch(k.as_ptr(), 1));
+            plan.positions.push(self.index.get(key.as_str()).copied());
+        }
+        let positions = std::mem::take(&mut plan.positions);
+        for (n, ((key, p), &i)) in params.iter_mut().zip(&positions).enumerate() {
+            if let Some(&Some(j)) = positions.get(n + AHEAD) {
+                if let Some(e) = self.entries.get(j) {
+                    prefetch(std::ptr::from_ref(e), 2);
+                }
+                if let Some(Some(g)) = plan.grads.get(j) {
+                    prefetch(std::ptr::from_ref(*g).cast::<u8>(), 2);
+                }
+            }
+            let g = match i {
+                Some(i) => plan.grads.get_mut(i).and_then(Option::take),
+                None if new_grads > 0 => grads.get(key).map(|g| &**g),
+                None => None,
+            };
+            if let Some(g) = g {
+                if i.is_some() {
+                    plan.unmatched -= 1;
+                } else {
+                    new_grads -= 1;
+                }
+                self.place(
+                    &mut plan,
+                    i,
+                    Task {
+                        key,
+                        params: p,
+                        grads: g,
+                    },
+                )?;
+            }
+        }
+        plan.positions = positions;
+        plan.unmatched += new_grads;
+        Ok(plan)
+    }
+
+    /// The keys of a named update, as [`Engine::plan`], with a key given twice in place of an
+    /// unknown key.
+    fn plan_named<'a>(&mut self, items: &'a mut [Named<'_, F>]) -> Result<Plan<'a, F>, Error> {
+        self.ready()?;
+        let mut plan = self.spare.lend(self.entries.len());
+        for n in items {
+            let task = Task {
+                key: n.key,
+                params: &mut n.param,
+                grads: &n.grad,
+            };
+            self.place(&mut plan, self.index.get(n.key).copied(), task)?;
+        }
+        plan.check_fresh()?;
+        Ok(plan)
+    }
+
+    /// Checks one key against its gradient and against its state, the entry at `i` if it has
+    /// one, and files it in `plan`.
+    fn place<'a>(
+        &self,
+        plan: &mut Plan<'a, F>,
+        i: Option<usize>,
+        task: Task<'a, F>,
+    ) -> Result<(), Error> {
+        let (key, shape) = (task.key, task.params.shape());
+        if !same(shape, task.grads.shape()) {
+            return Err(Error::ShapeMismatch {
+                key: key.to_string(),
+                param_shape: shape.to_vec(),
+                grad_shape: task.grads.shape().to_vec(),
+            });
+        }
+        plan.elements += task.params.len();
+        let Some(i) = i else {
+            plan.fresh.push(task);
+            return Ok(());
+        };
+        if let Some(e) = self
+            .entries
+            .get(i)
+            .filter(|e| !same(e.shape.slice(), shape))
+        {
+            return Err(Error::StateShapeMismatch {
+                key: key.to_string(),
+                state_shape: e.shape.slice().to_vec(),
+                param_shape: shape.to_vec(),
+            });
+        }
+        match plan.known.get_mut(i) {
+            Some(Some(_)) => Err(Error::DuplicateKey {
+                key: key.to_string(),
+            }),
+            Some(place) => {
+                *place = Some(task);
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// The checks of every update that do not depend on its keys.
@@ -214,18 +313,6 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             return Err(Error::EvalMode);
         }
         Ok(())
-    }
-
-    /// A parameter against its gradient and its state.
-    fn check_pair(&self, key: &str, param: &[usize], grad: &[usize]) -> Result<(), Error> {
-        if param != grad {
-            return Err(Error::ShapeMismatch {
-                key: key.to_string(),
-                param_shape: param.to_vec(),
-                grad_shape: grad.to_vec(),
-            });
-        }
-        self.state_fits(key, param)
     }
 
     /// Whether the non-finite guard skips this step (counting it), or refuses it.
@@ -249,14 +336,6 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         }
         self.skipped = self.skipped.saturating_add(1);
         Ok(true)
-    }
-
-    /// One key's step, its state created first if it has none.
-    fn step_one(&mut self, key: &str, p: &mut ArrayRefD<F>, g: &ArrayRefD<F>) {
-        let i = self.position(key, p.shape());
-        if let Some(e) = self.entries.get_mut(i) {
-            step_key(&self.rule, self.lr, &self.groups, key, p, g, e);
-        }
     }
 
     /// Whether `key`'s state, if it has any, was made for a parameter of `shape`.
@@ -304,36 +383,100 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         self.rule.set_mode(mode);
     }
 
-    /// The position of `key`'s state, created for a parameter of `shape` if it has none yet.
-    fn position(&mut self, key: &str, shape: &[usize]) -> usize {
-        let (entries, rule, lr, groups) = (&mut self.entries, &self.rule, self.lr, &self.groups);
-        *self.index.entry_ref(key).or_insert_with(|| {
-            let mut entry = new_entry(rule, lr, key, shape);
-            entry.group = groups.iter().position(|g| g.selects(key));
-            entries.push(entry);
-            entries.len() - 1
-        })
+    /// Steps every key of a checked plan: state first created for new keys, then each key in
+    /// memory order (or, with the `rayon` feature and enough elements, in parallel).
+    fn run(&mut self, mut plan: Plan<'_, F>) -> Result<(), Error> {
+        if self.skips(plan.tasks().map(|t| (t.key, t.grads)))? {
+            self.spare.keep(plan);
+            return Ok(());
+        }
+        if !plan.fresh.is_empty() {
+            plan.fresh.sort_unstable_by_key(Task::address);
+            self.resort |= plan.known.iter().flatten().any(|t| {
+                plan.fresh
+                    .first()
+                    .is_some_and(|f| t.address() > f.address())
+            });
+            // The index's keys first, so that small allocations lie side by side in memory (and
+            // in cache when looked up), not between the large slot arrays.
+            self.index.reserve(plan.fresh.len());
+            for (i, task) in plan.fresh.iter().enumerate() {
+                self.index
+                    .insert(task.key.to_string(), self.entries.len() + i);
+            }
+            for task in plan.fresh.drain(..) {
+                let mut entry = new_entry(&self.rule, self.lr, task.key, task.params.shape());
+                entry.group = self.groups.iter().position(|g| g.selects(task.key));
+                self.entries.push(entry);
+                plan.known.push(Some(task));
+            }
+        }
+        if self.resort {
+            self.sort_by_memory(&mut plan.known);
+        }
+        let (rule, lr, groups) = (&self.rule, self.lr, &self.groups[..]);
+        #[cfg(feature = "rayon")]
+        if crate::parallel::worth_it(plan.elements) && plan.tasks().nth(1).is_some() {
+            use rayon::prelude::*;
+            plan.known
+                .par_iter_mut()
+                .zip(self.entries.par_iter_mut())
+                .for_each(|(task, e)| {
+                    if let Some(t) = task.take() {
+                        step_key(rule, lr, groups, t, e);
+                    }
+                });
+            self.spare.keep(plan);
+            return Ok(());
+        }
+        let mut last = 0;
+        let mut keys = (plan.known.iter_mut().zip(&mut self.entries))
+            .filter_map(|(t, e)| Some((t.take()?, e)))
+            .peekable();
+        while let Some((t, e)) = keys.next() {
+            if let Some((next, e)) = keys.peek() {
+                prefetch(next.params.as_ptr(), LINES);
+                prefetch(next.grads.as_ptr(), LINES);
+                // Each slot of the state starts a stream of its own.
+                for slot in e.slots.chunks(next.params.len().max(1)) {
+                    prefetch(slot.as_ptr(), LINES);
+                }
+            }
+            self.resort |= t.address() < last;
+            last = t.address();
+            step_key(rule, lr, groups, t, e);
+        }
+        self.spare.keep(plan);
+        Ok(())
     }
 
-    /// The keys' updates as parallel tasks (the `rayon` feature, large steps).
-    #[cfg(feature = "rayon")]
-    fn update_parallel(&mut self, work: Vec<(&str, &mut ArrayRefD<F>, &ArrayRefD<F>)>) {
-        use rayon::prelude::*;
-        let mut work: Vec<_> = work
+    /// Puts the entries (and the plan's tasks with them) in the order of this call's parameters
+    /// in memory; keys absent from the call go last, in their previous order.
+    fn sort_by_memory(&mut self, known: &mut [Option<Task<'_, F>>]) {
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        order.sort_by_key(|&i| {
+            known
+                .get(i)
+                .and_then(Option::as_ref)
+                .map_or(usize::MAX, Task::address)
+        });
+        let mut moved_to = vec![0; order.len()];
+        for (to, &from) in order.iter().enumerate() {
+            moved_to[from] = to;
+        }
+        for i in self.index.values_mut() {
+            *i = moved_to[*i];
+        }
+        let mut entries: Vec<_> = std::mem::take(&mut self.entries)
             .into_iter()
-            .map(|(k, p, g)| (self.position(k, p.shape()), k, p, g))
+            .map(Some)
             .collect();
-        // Hand each task its own entry: walk the entries once in position order.
-        work.sort_unstable_by_key(|w| w.0);
-        let mut entries = self.entries.iter_mut().enumerate();
-        let tasks: Vec<_> = work
-            .into_iter()
-            .filter_map(|(i, k, p, g)| entries.find(|(j, _)| *j == i).map(|(_, e)| (k, p, g, e)))
-            .collect();
-        let (rule, lr, groups) = (&self.rule, self.lr, &self.groups[..]);
-        tasks
-            .into_par_iter()
-            .for_each(|(k, p, g, e)| step_key(rule, lr, groups, k, p, g, e));
+        self.entries = order.iter().filter_map(|&i| entries[i].take()).collect();
+        let mut tasks: Vec<_> = known.iter_mut().map(Option::take).collect();
+        for (place, &i) in known.iter_mut().zip(&order) {
+            *place = tasks[i].take();
+        }
+        self.resort = false;
     }
 
     /// [`Optimizer::eval`] and [`Optimizer::train`] on a map.
@@ -355,46 +498,20 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
 impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
-        self.check(params, grads)?;
-        if self.skips(grads.iter().map(|(k, g)| (k.as_str(), &**g)))? {
-            return Ok(());
+        let plan = self.plan(params, grads)?;
+        if plan.unmatched > 0 {
+            drop(plan);
+            let key = grads.keys().find(|k| !params.contains_key(*k));
+            return Err(Error::UnknownKey {
+                key: key.cloned().unwrap_or_default(),
+            });
         }
-        #[cfg(feature = "rayon")]
-        if grads.len() > 1 && crate::parallel::worth_it(grads.values().map(|g| g.len()).sum()) {
-            let work = params
-                .iter_mut()
-                .filter_map(|(k, p)| Some((k.as_str(), &mut **p, &**grads.get(k)?)))
-                .collect();
-            self.update_parallel(work);
-            return Ok(());
-        }
-        for (key, g) in grads {
-            if let Some(p) = params.get_mut(key) {
-                self.step_one(key, p, g); // always: `check` found every key
-            }
-        }
-        Ok(())
+        self.run(plan)
     }
 
     fn update_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
-        self.check_named(params)?;
-        if self.skips(params.iter().map(|n| (n.key, &*n.grad)))? {
-            return Ok(());
-        }
-        #[cfg(feature = "rayon")]
-        if params.len() > 1 && crate::parallel::worth_it(params.iter().map(|n| n.grad.len()).sum())
-        {
-            let work = params
-                .iter_mut()
-                .map(|n| (n.key, &mut *n.param, &*n.grad))
-                .collect();
-            self.update_parallel(work);
-            return Ok(());
-        }
-        for n in params {
-            self.step_one(n.key, &mut n.param, &n.grad);
-        }
-        Ok(())
+        let plan = self.plan_named(params)?;
+        self.run(plan)
     }
 
     fn learning_rate(&self) -> f64 {
@@ -410,6 +527,7 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
     fn reset(&mut self) {
         self.index.clear();
         self.entries.clear();
+        self.resort = false;
     }
 
     fn name(&self) -> &'static str {
@@ -438,21 +556,19 @@ fn step_key<R: Rule<F>, F: Scalar>(
     rule: &R,
     lr: f64,
     groups: &[Group],
-    key: &str,
-    params: &mut ArrayRefD<F>,
-    grads: &ArrayRefD<F>,
+    task: Task<'_, F>,
     entry: &mut Entry<F, R::KeyScalars>,
 ) {
     entry.step += 1;
     let group = entry.group.and_then(|i| groups.get(i));
     let step = Step {
-        key,
+        key: task.key,
         lr: lr * group.map_or(1.0, |g| g.lr_scale),
         weight_decay: group.and_then(|g| g.weight_decay),
         trust_ratio: group.is_none_or(|g| g.trust_ratio),
         t: entry.step,
-        params,
-        grads,
+        params: task.params,
+        grads: task.grads,
         state: &mut entry.slots,
         scratch: &mut entry.scratch,
     };
@@ -479,6 +595,32 @@ pub(crate) fn new_entry<R: Rule<F>, F: Scalar>(
         scalars: R::KeyScalars::default(),
         slots,
         scratch: vec![F::zero(); rule.scratch(key, shape)],
-        seen: 0,
     }
+}
+
+/// How many keys ahead a plan asks for the keys it will look up.
+const AHEAD: usize = 8;
+
+/// How many cache lines of each of the next key's arrays a step asks for in advance.
+const LINES: usize = 4;
+
+/// Asks for the first cache lines of an array that the next key reads, so that they arrive
+/// while this key computes.
+#[inline(always)]
+fn prefetch<T: ?Sized>(p: *const T, lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in 0..lines {
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>().wrapping_add(64 * line));
+        }
+    }
+}
+
+/// Whether two shapes are equal, compared inline: slice equality calls `memcmp`, which costs more
+/// than the comparison of a few dimensions, once per key and step.
+#[inline(always)]
+fn same(a: &[usize], b: &[usize]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }

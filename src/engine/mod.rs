@@ -3,6 +3,7 @@
 //!
 //! - `driver`: [`Engine`], which walks the maps, checks every call whole and keeps per-key state;
 //! - `rule`: the [`Rule`] trait, an algorithm's hyperparameters and its update of one key;
+//! - `plan`: one call's keys, gathered and checked in one pass and stepped in memory order;
 //! - `step`: [`Step`], one key's update as a rule sees it;
 //! - `fused`: [`Slots`] and the fused per-element pass, dispatched by instruction set and (with
 //!   the `rayon` feature) split across threads.
@@ -11,6 +12,7 @@
 
 mod driver;
 mod fused;
+mod plan;
 mod rule;
 mod step;
 

@@ -1,7 +1,7 @@
 //! Adam: the book's, the paper's and PyTorch's, with PyTorch's options.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::GradientOptions;
+use crate::parts::{GradientOptions, pow};
 use crate::{Error, check};
 
 /// Where Adam's ε goes, and with it each reference's arithmetic. The two agree except where `√v`
@@ -153,7 +153,7 @@ impl<F: Scalar> Rule<F> for AdamRule {
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
         let (lr, t) = (step.lr(), step.t() as f64);
         let [beta1, beta2] = self.betas;
-        let (bc1, bc2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
+        let (bc1, bc2) = (1.0 - pow(beta1, t), 1.0 - pow(beta2, t));
         let (c1, c2, b2, eps): (F, F, F, F) =
             (cast(1.0 - beta1), cast(1.0 - beta2), cast(beta2), cast(self.eps));
         // Each reference's arithmetic: the first moments are the same operations; the second

@@ -1,7 +1,7 @@
 //! Adamax: Adam with the infinity norm.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, Lerp};
+use crate::parts::{GradientOptions, Lerp, bias_correction};
 use crate::{Error, check};
 
 /// Adamax (Kingma & Ba, 2015, section 7.1), Adam's variant with an exponentially weighted
@@ -60,7 +60,7 @@ impl<F: Scalar> Rule<F> for AdamaxRule {
 
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
         let [beta1, beta2] = self.betas;
-        let clr: F = cast(step.lr() / (1.0 - beta1.powf(step.t() as f64)));
+        let clr: F = cast(step.lr() / bias_correction(beta1, step.t()));
         let (mean, b2, eps): (Lerp<F>, F, F) = (Lerp::new(1.0 - beta1), cast(beta2), cast(self.eps));
         self.options.for_each(step, move |p, g, [m, u]: &mut [F; 2]| {
             *m = mean.apply(*m, g);

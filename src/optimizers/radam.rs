@@ -1,7 +1,7 @@
 //! RAdam: Adam with a rectified adaptive learning rate.
 
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, Lerp};
+use crate::parts::{GradientOptions, Lerp, pow};
 use crate::{Error, check};
 
 /// RAdam (Liu et al., 2020, "On the Variance of the Adaptive Learning Rate and Beyond"), as
@@ -65,9 +65,9 @@ impl<F: Scalar> Rule<F> for RAdamRule {
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
         let (lr, t) = (step.lr(), step.t() as f64);
         let [beta1, beta2] = self.betas;
-        let (bc1, bc2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
+        let (bc1, bc2) = (1.0 - pow(beta1, t), 1.0 - pow(beta2, t));
         let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
-        let rho_t = rho_inf - 2.0 * t * beta2.powf(t) / bc2;
+        let rho_t = rho_inf - 2.0 * t * pow(beta2, t) / bc2;
         let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
         let mean = Lerp::new(1.0 - beta1);
         let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
