@@ -190,7 +190,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         // the keys a few places ahead overlaps those misses.
         let mut ahead = grads.keys().skip(AHEAD);
         for (key, g) in grads {
-            ahead.next().inspect(|k| prefetch(k.as_ptr(), 1));
+            ahead.next().inspect(|k| prefetch(k.as_ptr(), k.len()));
             match self
                 .index
                 .get(key.as_str())
@@ -205,17 +205,17 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         }
         let mut ahead = params.keys().skip(AHEAD);
         for key in params.keys() {
-            ahead.next().inspect(|k| prefetch(k.as_ptr(), 1));
+            ahead.next().inspect(|k| prefetch(k.as_ptr(), k.len()));
             plan.positions.push(self.index.get(key.as_str()).copied());
         }
         let positions = std::mem::take(&mut plan.positions);
         for (n, ((key, p), &i)) in params.iter_mut().zip(&positions).enumerate() {
             if let Some(&Some(j)) = positions.get(n + AHEAD) {
                 if let Some(e) = self.entries.get(j) {
-                    prefetch(std::ptr::from_ref(e), 2);
+                    prefetch(std::ptr::from_ref(e), size_of_val(e));
                 }
                 if let Some(Some(g)) = plan.grads.get(j) {
-                    prefetch(std::ptr::from_ref(*g).cast::<u8>(), 2);
+                    prefetch(std::ptr::from_ref(*g).cast::<u8>(), 128);
                 }
             }
             let g = match i {
@@ -435,11 +435,12 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             .peekable();
         while let Some((t, e)) = keys.next() {
             if let Some((next, e)) = keys.peek() {
-                prefetch(next.params.as_ptr(), LINES);
-                prefetch(next.grads.as_ptr(), LINES);
+                let bytes = next.params.len() * size_of::<F>();
+                prefetch(next.params.as_ptr(), bytes);
+                prefetch(next.grads.as_ptr(), bytes);
                 // Each slot of the state starts a stream of its own.
                 for slot in e.slots.chunks(next.params.len().max(1)) {
-                    prefetch(slot.as_ptr(), LINES);
+                    prefetch(slot.as_ptr(), size_of_val(slot));
                 }
             }
             self.resort |= t.address() < last;
@@ -601,19 +602,29 @@ pub(crate) fn new_entry<R: Rule<F>, F: Scalar>(
 /// How many keys ahead a plan asks for the keys it will look up.
 const AHEAD: usize = 8;
 
-/// How many cache lines of each of the next key's arrays a step asks for in advance.
-const LINES: usize = 4;
+/// How many cache lines of each of the next key's arrays a step asks for in advance (measured:
+/// 4 and 32 lines leave more time per key than 16, on 1000 keys of 1000 `f32`).
+const LINES: usize = 16;
 
-/// Asks for the first cache lines of an array that the next key reads, so that they arrive
-/// while this key computes.
+/// Asks for the first cache lines (at most [`LINES`]) of `bytes` bytes at `p` that a coming step
+/// reads, so that they arrive while the current one computes.
 #[inline(always)]
-fn prefetch<T: ?Sized>(p: *const T, lines: usize) {
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn prefetch<T: ?Sized>(p: *const T, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
-    for line in 0..lines {
-        // SAFETY: a prefetch is a hint that never faults, whatever the address.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>().wrapping_add(64 * line));
+    {
+        let line = |i: usize| {
+            // SAFETY: a prefetch is a hint that never faults, whatever the address.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>().wrapping_add(64 * i));
+            }
+        };
+        // A count known at compile time for large arrays: the loop unrolls (measured faster).
+        if bytes >= 64 * LINES {
+            (0..LINES).for_each(line);
+        } else {
+            (0..bytes.div_ceil(64)).for_each(line);
         }
     }
 }
