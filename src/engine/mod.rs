@@ -25,6 +25,7 @@ use num_traits::Float;
 pub(crate) use driver::Entry;
 pub use driver::{Engine, NonFinite};
 pub use fused::Slots;
+pub(crate) use fused::{for_each_slice, sum_slice};
 pub use rule::{Mode, Rule};
 pub use step::{Parts, Step};
 

@@ -2,7 +2,7 @@
 
 use ndarray::IxDyn;
 
-use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast, for_each_slice, sum_slice};
 use crate::parts::{GradientOptions, Lerp};
 use crate::{Error, check};
 
@@ -74,21 +74,6 @@ impl<F: Scalar> Adafactor<F> {
     }
 }
 
-/// `√(Σx²)` in the element type, as `torch.norm`: summed in eight interleaved partial sums (as
-/// a vectorized reduction does) rather than one chain of dependent additions.
-fn norm<'a, F: Scalar>(xs: impl IntoIterator<Item = &'a F>) -> F {
-    sum(xs.into_iter().map(|&x| x * x)).sqrt()
-}
-
-/// A sum in eight interleaved partial sums.
-fn sum<F: Scalar>(xs: impl IntoIterator<Item = F>) -> F {
-    let mut lanes = [F::zero(); 8];
-    for (i, x) in xs.into_iter().enumerate() {
-        lanes[i % 8] = lanes[i % 8] + x;
-    }
-    lanes.iter().fold(F::zero(), |s, &x| s + x)
-}
-
 impl<F: Scalar> Rule<F> for AdafactorRule {
     type KeyScalars = ();
     const NAME: &'static str = "Adafactor";
@@ -123,13 +108,21 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
         vec![("row_var", IxDyn(&row)), ("col_var", IxDyn(&col))]
     }
 
+    fn scratch(&self, _key: &str, shape: &[usize]) -> usize {
+        // Eight partial sums per column, for the column statistics of a matrix.
+        match shape {
+            [.., _, c] => c.saturating_mul(8),
+            _ => 0,
+        }
+    }
+
     fn step(&self, step: Step<'_, F>, _: &mut ()) {
         let (lr, t, wd) = (step.lr(), step.t() as f64, step.weight_decay());
         let Parts {
             params: p,
             grads: g,
             state,
-            ..
+            scratch,
         } = step.parts();
         if p.is_empty() {
             return;
@@ -141,12 +134,12 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
         let g = g.as_standard_layout();
         let Some(gs) = g.as_slice() else { return };
         match p.as_slice_mut() {
-            Some(ps) => self.update(lr, t, wd, ps, gs, shape, state),
+            Some(ps) => self.update(lr, t, wd, ps, gs, shape, state, scratch),
             None => {
                 // Other layouts run on a row-major copy (the one case that allocates).
                 let mut copy = p.as_standard_layout().into_owned();
                 if let Some(ps) = copy.as_slice_mut() {
-                    self.update(lr, t, wd, ps, gs, shape, state);
+                    self.update(lr, t, wd, ps, gs, shape, state, scratch);
                 }
                 p.assign(&copy);
             }
@@ -154,21 +147,32 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
     }
 }
 
-/// A pass over one row: its parameters, its gradient, its row factor, the column factors and the
-/// mean row factor of its matrix.
-type RowPass<'a, F> = dyn FnMut(&mut [F], &[F], F, &[F], F) + 'a;
-
 impl AdafactorRule {
-    /// One step on row-major data: statistics, the update's RMS, then the update.
-    /// `shape` is (number of axes, rows, columns).
+    /// One step on row-major data: statistics, the update's RMS, then the update. `shape` is
+    /// (number of axes, rows, columns).
+    ///
+    /// Every pass is the engine's dispatched fused loop or eight-lane sum over a contiguous run
+    /// (a row, or a whole vector), so that it vectorizes for the CPU; each sum adds its terms in
+    /// the order of the reference's vectorized reduction (element `i` into lane `i % 8`).
     #[allow(clippy::too_many_arguments)] // one step's inputs, split out of `step` for the layouts
-    fn update<F: Scalar>(&self, lr: f64, t: f64, wd: Option<f64>, p: &mut [F], g: &[F], shape: (usize, usize, usize), state: &mut [F]) {
+    fn update<F: Scalar>(
+        &self,
+        lr: f64,
+        t: f64,
+        wd: Option<f64>,
+        p: &mut [F],
+        g: &[F],
+        shape: (usize, usize, usize),
+        state: &mut [F],
+        scratch: &mut [F],
+    ) {
         let n = p.len();
         let eps1: F = self.eps1.map_or(F::epsilon(), cast);
         let floor = eps1 * eps1;
         let lerp = Lerp::<F>::new(t.powf(self.beta2_decay));
         let rho = lr.min(1.0 / t.sqrt());
-        let rms_p = norm(p.iter()).to_f64().unwrap_or(f64::NAN) / (n as f64).sqrt();
+        let [squares_p] = sum_slice::<F, [F; 0], 1>(p, g, &[], &|p, _, _| [p * p]);
+        let rms_p = squares_p.sqrt().to_f64().unwrap_or(f64::NAN) / (n as f64).sqrt();
         let alpha = self.eps2.max(rms_p) * rho;
         let (sign, keep) = (self.options.sign::<F>(), self.options.keep::<F>(lr, wd));
 
@@ -179,31 +183,39 @@ impl AdafactorRule {
         if nd >= 2 {
             let (r_f, c_f): (F, F) = (cast(r as f64), cast(c as f64));
             for (v, row) in rows.iter_mut().zip(g.chunks_exact(c)) {
-                let root = norm(row);
+                let [squares] = sum_slice::<F, [F; 0], 1>(row, row, &[], &|_, x, _| [x * x]);
+                let root = squares.sqrt();
                 *v = lerp.apply(*v, root * root / c_f);
             }
-            for (b, matrix) in g.chunks_exact(r * c).enumerate() {
-                for (j, v) in cols[b * c..(b + 1) * c].iter_mut().enumerate() {
-                    let root = norm(matrix.iter().skip(j).step_by(c));
+            // Column sums across rows: row i adds into partial sum i % 8 of every column.
+            let lanes = &mut scratch[..8 * c];
+            for (matrix, cols) in g.chunks_exact(r * c).zip(cols.chunks_exact_mut(c)) {
+                lanes.fill(F::zero());
+                for (i, row) in matrix.chunks_exact(c).enumerate() {
+                    let lane = &mut lanes[(i % 8) * c..(i % 8 + 1) * c];
+                    for_each_slice::<F, [F; 0]>(lane, row, [], &move |s, x, _| *s = *s + x * x);
+                }
+                for (j, v) in cols.iter_mut().enumerate() {
+                    let squares = (0..8).fold(F::zero(), |s, l| s + lanes[l * c + j]);
+                    let root = squares.sqrt();
                     *v = lerp.apply(*v, root * root / r_f);
                 }
             }
         } else {
-            for (v, &x) in rows.iter_mut().zip(g) {
-                *v = lerp.apply(*v, x * x);
-            }
+            for_each_slice::<F, [F; 0]>(rows, g, [], &move |v, x, _| *v = lerp.apply(*v, x * x));
         }
         // A vector is one row of factor 1 whose column factors are its variances, with mean 1:
         // `1·v/1` is exactly `v`, so one loop serves both.
         let one = [F::one()];
         let (rows, cols, r, mean_of) = if nd >= 2 {
-            (&*rows, &*cols, r, true)
+            (&*rows, cols, r, true)
         } else {
-            (&one[..], &*rows, 1, false)
+            (&one[..], rows, 1, false)
         };
         let inv_root = move |rv: F, cv: F, mean: F| F::one() / (rv * cv / mean).max(floor).sqrt();
-        // Runs `f(p_row, g_row, row factor, column factors, mean row factor)` row by row.
-        let for_rows = |p: &mut [F], f: &mut RowPass<'_, F>| {
+        // Each row: its parameters and gradient, its row factor, its matrix's column factors and
+        // mean row factor.
+        let mut rows_of = |p: &mut [F], f: RowPass<'_, F>| {
             let matrices = p.chunks_exact_mut(r * c).zip(g.chunks_exact(r * c));
             for (b, (pm, gm)) in matrices.enumerate() {
                 let row_factors = &rows[b * r..(b + 1) * r];
@@ -212,27 +224,31 @@ impl AdafactorRule {
                 } else {
                     F::one()
                 };
-                let col_factors = &cols[b * c..(b + 1) * c];
-                for ((pr, gr), &rv) in pm.chunks_exact_mut(c).zip(gm.chunks_exact(c)).zip(row_factors) {
-                    f(pr, gr, rv, col_factors, mean);
+                let col_factors = &mut cols[b * c..(b + 1) * c];
+                let rows = pm.chunks_exact_mut(c).zip(gm.chunks_exact(c)).zip(row_factors);
+                for ((pr, gr), &rv) in rows {
+                    f(pr, gr, rv, &mut *col_factors, mean);
                 }
             }
         };
 
         let mut squares = F::zero();
-        for_rows(p, &mut |_, gr, rv, cf, mean| {
-            squares = squares
-                + sum(gr.iter().zip(cf).map(|(&x, &cv)| {
-                    let u = inv_root(rv, cv, mean) * x;
-                    u * u
-                }));
+        rows_of(p, &mut |pr, gr, rv, cf, mean| {
+            let [row] = sum_slice::<F, [F; 1], 1>(pr, gr, &[cf], &move |_, x, &[cv]| {
+                let u = inv_root(rv, cv, mean) * x;
+                [u * u]
+            });
+            squares = squares + row;
         });
         let rms_u = squares.sqrt().to_f64().unwrap_or(f64::NAN) / ((n as f64).sqrt() * self.d);
         let coef: F = cast(-alpha / rms_u.max(1.0));
-        for_rows(p, &mut |pr, gr, rv, cf, mean| {
-            for ((p, &x), &cv) in pr.iter_mut().zip(gr).zip(cf) {
+        rows_of(p, &mut |pr, gr, rv, cf, mean| {
+            for_each_slice::<F, [F; 1]>(pr, gr, [cf], &move |p, x, &mut [cv]| {
                 *p = *p * keep + coef * (inv_root(rv, cv, mean) * (x * sign));
-            }
+            });
         });
     }
 }
+
+/// A pass over the rows of a step: `f(p_row, g_row, row factor, column factors, mean row factor)`.
+type RowPass<'a, F> = &'a mut dyn FnMut(&mut [F], &[F], F, &mut [F], F);
