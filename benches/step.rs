@@ -443,13 +443,14 @@ fn floor_loop(name: &str, arrays: &mut [(Vec<f32>, Vec<f32>)], state: &mut [Vec<
 }
 
 /// The optimizers compared across instruction-set levels.
-const LEVELS: [&str; 6] = [
+const LEVELS: [&str; 7] = [
     "SGD",
     "SGD-momentum",
     "AdaGrad",
     "Adam",
     "AdamW",
     "Adadelta",
+    "Adafactor",
 ];
 
 /// The fused passes at each instruction-set level the CPU has, in one build.
