@@ -192,7 +192,8 @@
 //! The companions PyTorch users reach for, each exact to its reference: learning-rate schedules
 //! ([`schedule`], every `torch.optim.lr_scheduler` class), gradient clipping ([`clip`]),
 //! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
-//! the `safetensors` feature) and a guard against non-finite gradients ([`NonFinite`]):
+//! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]) and weight
+//! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]):
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -253,6 +254,7 @@
 
 #[macro_use]
 mod macros;
+pub mod average;
 mod check;
 pub mod checkpoint;
 pub mod clip;

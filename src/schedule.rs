@@ -82,6 +82,14 @@ pub enum Schedule {
     },
     /// `ReduceLROnPlateau`, stepped with [`Scheduler::step_metric`].
     ReduceLROnPlateau(Plateau),
+    /// `swa_utils.SWALR`: from the optimizer's rate to `swa_lr` over `anneal_epochs` epochs,
+    /// by cosine (`cos`) or linearly, then `swa_lr`: the learning rate of stochastic weight
+    /// averaging ([`crate::average::Average::swa`]).
+    SwaLR {
+        swa_lr: f64,
+        anneal_epochs: u64,
+        cos: bool,
+    },
 }
 
 /// The amplitude policy of [`Schedule::CyclicLR`].
@@ -399,6 +407,34 @@ impl Scheduler {
                 };
                 base + height * factor
             }
+            Schedule::SwaLR {
+                swa_lr,
+                anneal_epochs,
+                cos,
+            } => {
+                // PyTorch's recursive form: the rate before annealing is recovered from the
+                // current one, then moved `alpha` of the way to `swa_lr`.
+                let anneal = |t: f64| {
+                    if *cos {
+                        (1.0 - (PI * t).cos()) / 2.0
+                    } else {
+                        t
+                    }
+                };
+                let mut step = self.step_count as f64 - 1.0;
+                if *anneal_epochs == 0 {
+                    step = step.max(1.0);
+                }
+                let span = (*anneal_epochs).max(1) as f64;
+                let prev_alpha = anneal(((step - 1.0) / span).clamp(0.0, 1.0));
+                let prev = if prev_alpha == 1.0 {
+                    *swa_lr
+                } else {
+                    (lr - prev_alpha * swa_lr) / (1.0 - prev_alpha)
+                };
+                let alpha = anneal((step / span).clamp(0.0, 1.0));
+                swa_lr * alpha + prev * (1.0 - alpha)
+            }
             Schedule::Sequential { .. }
             | Schedule::ReduceLROnPlateau(_)
             | Schedule::CosineAnnealingWarmRestarts { .. } => lr,
@@ -659,6 +695,7 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             }
             Ok(())
         }
+        Schedule::SwaLR { swa_lr, .. } => crate::check::learning_rate(*swa_lr),
         Schedule::MultiStepLR { .. } | Schedule::ExponentialLR { .. } => Ok(()),
     }
 }

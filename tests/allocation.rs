@@ -5,7 +5,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::Params;
@@ -14,17 +13,22 @@ mod common;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    // Const-initialised: reading it never allocates, so the allocator may.
+    // Const-initialised: reading them never allocates, so the allocator may. Per thread, so
+    // that tests running side by side count only their own.
     static COUNTED: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
 }
 
 fn count() {
     if COUNTED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
     }
+}
+
+/// Allocations counted on this thread so far.
+fn allocations() -> usize {
+    COUNT.with(Cell::get)
 }
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
@@ -77,22 +81,22 @@ fn steps_after_the_first_do_not_allocate() {
         // Adafactor's row and column passes take lane views, which IxDyn keeps inline only up to
         // rank 4.
         let (mut p, g) = model(opt.name() != "Adafactor");
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         opt.update(&mut p, &g).unwrap();
-        let first = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let first = allocations() - before;
         assert!(first > 0, "{}: the first step creates state", opt.name());
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         for _ in 0..10 {
             opt.update(&mut p, &g).unwrap();
         }
-        let later = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let later = allocations() - before;
         // The second way in, over views made once (making them is the caller's business).
         let mut items = common::named(&mut p, &g);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         for _ in 0..10 {
             opt.update_named(&mut items).unwrap();
         }
-        let later_named = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let later_named = allocations() - before;
         drop(items);
         // Muon's matrix products are ndarray's, whose matrixmultiply backend allocates one
         // packing buffer per product: 3 products x 5 Newton-Schulz steps for each of the three
@@ -114,5 +118,27 @@ fn steps_after_the_first_do_not_allocate() {
             "{} allocated {later} times in 10 steps",
             opt.name()
         );
+    }
+}
+
+#[test]
+fn averages_after_the_first_update_do_not_allocate() {
+    use ndoptim::average::Average;
+    COUNTED.with(|c| c.set(true));
+    for mut avg in [
+        Average::ema(0.9),
+        Average::ema_from_zero(0.9).warmup(true),
+        Average::swa(),
+    ] {
+        let (p, _) = model(true);
+        avg.update(&p).unwrap();
+        let mut eval = p.clone();
+        let before = allocations();
+        for _ in 0..10 {
+            avg.update(&p).unwrap();
+            avg.copy_to(&mut eval).unwrap();
+        }
+        let later = allocations() - before;
+        assert_eq!(later, 0, "{:?} allocated {later} times", avg.averaging());
     }
 }

@@ -405,9 +405,8 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                     .insert(task.key.to_string(), self.entries.len() + i);
             }
             for task in plan.fresh.drain(..) {
-                let mut entry = new_entry(&self.rule, self.lr, task.key, task.params.shape());
-                entry.group = self.groups.iter().position(|g| g.selects(task.key));
-                self.entries.push(entry);
+                self.entries
+                    .push(self.new_entry(task.key, task.params.shape()));
                 plan.known.push(Some(task));
             }
         }
@@ -478,6 +477,25 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             *place = tasks[i].take();
         }
         self.resort = false;
+    }
+
+    /// Fresh state for `key`, a parameter of `shape`, in the first group that selects it.
+    fn new_entry(&self, key: &str, shape: &[usize]) -> Entry<F, R::KeyScalars> {
+        let mut entry = new_entry(&self.rule, self.lr, key, shape);
+        entry.group = self.groups.iter().position(|g| g.selects(key));
+        entry
+    }
+
+    /// The position of `key`'s state, created for a parameter of `shape` if it has none: for
+    /// the crate's other keepers of per-key state ([`crate::average::Average`]).
+    pub(crate) fn position_of(&mut self, key: &str, shape: &[usize]) -> usize {
+        if let Some(&i) = self.index.get(key) {
+            return i;
+        }
+        let entry = self.new_entry(key, shape);
+        self.index.insert(key.to_string(), self.entries.len());
+        self.entries.push(entry);
+        self.entries.len() - 1
     }
 
     /// [`Optimizer::eval`] and [`Optimizer::train`] on a map.
@@ -577,7 +595,7 @@ fn step_key<R: Rule<F>, F: Scalar>(
 }
 
 /// Fresh state for a parameter of `shape`.
-pub(crate) fn new_entry<R: Rule<F>, F: Scalar>(
+fn new_entry<R: Rule<F>, F: Scalar>(
     rule: &R,
     lr: f64,
     key: &str,

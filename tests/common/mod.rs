@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
+use ndoptim::average::Average;
+use ndoptim::schedule::{Schedule, Scheduler};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
     Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, RAdam,
@@ -397,6 +399,17 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
     h.null("mask")?;
     h.null("mu_dtype")?;
     let o: Box<dyn Optimizer<F>> = match name {
+        "sgd" => {
+            h.null("accumulator_dtype")?;
+            // optax's trace (`t = g + momentum t`, update `-lr t`) is PyTorch's buffer without
+            // dampening.
+            let o = opt(lr, Sgd::<F>::default(), Sgd::lr);
+            let o = opt(h.take("momentum")?, o, Sgd::momentum);
+            Box::new(match h.flag("nesterov")? {
+                Some(n) => o.nesterov(n),
+                None => o,
+            })
+        }
         "adan" => {
             let o = opt(lr, Adan::<F>::default(), Adan::lr);
             let o = opt(h.take("b1")?, o, Adan::b1);
@@ -553,7 +566,7 @@ pub fn named<'a, F: Scalar>(
 pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 9] = [
+    const KNOWN: [&str; 12] = [
         "optimizer",
         "reference",
         "dtype",
@@ -563,6 +576,9 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "grads",
         "expected",
         "expected_eval",
+        "averaging",
+        "expected_average",
+        "scheduler",
     ];
     if let Some(field) = t
         .as_object()
@@ -581,11 +597,25 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         return Err("expected_eval and expected differ in length".into());
     }
     let lrs = t["lr_per_step"].as_array();
+    let mut average = averaging::<F>(&t["averaging"])?;
+    let expected_average = t["expected_average"].as_array();
+    if average.is_some() != expected_average.is_some() {
+        return Err("averaging and expected_average come together".into());
+    }
+    // A scheduler drives the rate; `lr_per_step` is then what it must give.
+    let mut scheduler = match scheduler(&t["scheduler"])? {
+        Some(s) => Some(Scheduler::new(s, &mut *opt).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let mut worst = 0.0f64;
     let mut trajectory = Vec::with_capacity(expected.len());
     for (i, (g, e)) in grads.iter().zip(expected).enumerate() {
         if let Some(lr) = lrs.and_then(|l| l.get(i)).and_then(Value::as_f64) {
-            opt.set_learning_rate(lr).map_err(|e| e.to_string())?;
+            if scheduler.is_some() {
+                worst = worst.max(relative_error(opt.learning_rate(), lr));
+            } else {
+                opt.set_learning_rate(lr).map_err(|e| e.to_string())?;
+            }
         }
         let g = params(g)?;
         match way {
@@ -595,6 +625,17 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         .map_err(|e| format!("step {i}: {e}"))?;
         trajectory.push(params_bits(&p));
         worst = worst.max(compare(&p, e).map_err(|e| format!("step {i}: {e}"))?);
+        if let (Some(avg), Some(want)) = (&mut average, expected_average.and_then(|a| a.get(i))) {
+            avg.update(&p)
+                .map_err(|e| format!("step {i}: average: {e}"))?;
+            let got = avg.averages();
+            worst = worst.max(compare(&got, want).map_err(|e| format!("step {i}, average: {e}"))?);
+            trajectory.push(params_bits(&got));
+        }
+        if let Some(s) = &mut scheduler {
+            s.step(&mut *opt)
+                .map_err(|e| format!("step {i}: scheduler: {e}"))?;
+        }
         if let Some(ev) = expected_eval.and_then(|ev| ev.get(i)) {
             // The evaluation point, on a copy: eval() then train() need not give y back bit for
             // bit (the reference's file is made the same way).
@@ -614,6 +655,79 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         }
     }
     Ok((worst, trajectory))
+}
+
+/// The average a file's `averaging` describes (`None` without one).
+fn averaging<F: Scalar>(v: &Value) -> Result<Option<Average<F>>, String> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let mut h = Hyper::new(v);
+    // Descriptions, not options.
+    for text in ["class", "formula", "input"] {
+        h.text(text)?;
+    }
+    let avg = match (h.text("kind")?.as_deref(), h.text("transform")?.as_deref()) {
+        (Some("ema"), None) => {
+            h.null("avg_fn")?;
+            h.text("multi_avg_fn")?;
+            if h.flag("use_buffers")? == Some(true) {
+                return Err("AveragedModel over buffers".into());
+            }
+            Average::ema(h.take("decay")?.ok_or("no decay")?)
+        }
+        (Some("swa"), None) => {
+            h.null("avg_fn")?;
+            h.null("multi_avg_fn")?;
+            if h.flag("use_buffers")? == Some(true) {
+                return Err("AveragedModel over buffers".into());
+            }
+            Average::swa()
+        }
+        (None, Some("optax.ema")) => {
+            h.null("accumulator_dtype")?;
+            let avg = Average::ema_from_zero(h.take("decay")?.ok_or("no decay")?);
+            match h.flag("debias")? {
+                Some(d) => avg.debias(d),
+                None => avg,
+            }
+        }
+        other => return Err(format!("ndoptim lacks the average {other:?}")),
+    };
+    h.finish()?;
+    Ok(Some(avg))
+}
+
+/// The schedule a file's `scheduler` describes (`None` without one).
+fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let mut h = Hyper::new(v);
+    h.text("note")?;
+    let class = h.text("class")?.unwrap_or_default();
+    let mut args = Hyper::new(&v["args"]);
+    h.0.remove("args");
+    h.finish()?;
+    let schedule = match class.as_str() {
+        "torch.optim.swa_utils.SWALR" => {
+            if args.take("last_epoch")? != Some(-1.0) {
+                return Err("SWALR resumed from an epoch".into());
+            }
+            Schedule::SwaLR {
+                swa_lr: args.take("swa_lr")?.ok_or("no swa_lr")?,
+                anneal_epochs: args.take("anneal_epochs")?.ok_or("no anneal_epochs")? as u64,
+                cos: match args.text("anneal_strategy")?.as_deref() {
+                    Some("cos") | None => true,
+                    Some("linear") => false,
+                    Some(other) => return Err(format!("anneal_strategy {other}")),
+                },
+            }
+        }
+        other => return Err(format!("ndoptim lacks the scheduler {other}")),
+    };
+    args.finish()?;
+    Ok(Some(schedule))
 }
 
 /// The largest relative error of `got` against a file's `{"key": array}` map, every key of which
