@@ -192,8 +192,9 @@
 //! The companions PyTorch users reach for, each exact to its reference: learning-rate schedules
 //! ([`schedule`], every `torch.optim.lr_scheduler` class), gradient clipping ([`clip`]),
 //! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
-//! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]) and weight
-//! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]):
+//! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]), weight
+//! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and gradient accumulation
+//! over any optimizer ([`accumulate`]):
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -254,6 +255,7 @@
 
 #[macro_use]
 mod macros;
+pub mod accumulate;
 pub mod average;
 mod check;
 pub mod checkpoint;

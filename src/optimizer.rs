@@ -112,3 +112,47 @@ pub trait Optimizer<F: Scalar>: Debug {
         Ok(())
     }
 }
+
+/// A boxed optimizer is an optimizer: wrappers ([`crate::accumulate::MultiSteps`]) take one
+/// chosen at run time.
+impl<F: Scalar> Optimizer<F> for Box<dyn Optimizer<F>> {
+    fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
+        (**self).update(params, grads)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
+        (**self).set_learning_rate(lr)
+    }
+
+    fn reset(&mut self) {
+        (**self).reset();
+    }
+
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn update_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+        (**self).update_named(params)
+    }
+
+    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        (**self).eval(params)
+    }
+
+    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        (**self).train(params)
+    }
+
+    fn eval_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+        (**self).eval_named(params)
+    }
+
+    fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+        (**self).train_named(params)
+    }
+}

@@ -142,3 +142,21 @@ fn averages_after_the_first_update_do_not_allocate() {
         assert_eq!(later, 0, "{:?} allocated {later} times", avg.averaging());
     }
 }
+
+#[test]
+fn accumulation_after_the_first_window_does_not_allocate() {
+    use ndoptim::Adam;
+    use ndoptim::Optimizer;
+    use ndoptim::accumulate::MultiSteps;
+    COUNTED.with(|c| c.set(true));
+    let mut opt = MultiSteps::new(Adam::<f32>::pytorch(), 3);
+    let (mut p, g) = model(true);
+    for _ in 0..3 {
+        opt.update(&mut p, &g).unwrap();
+    }
+    let before = allocations();
+    for _ in 0..9 {
+        opt.update(&mut p, &g).unwrap();
+    }
+    assert_eq!(allocations() - before, 0);
+}

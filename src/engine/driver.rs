@@ -59,6 +59,30 @@ pub enum NonFinite {
     Error,
 }
 
+impl NonFinite {
+    /// Whether a step over `grads` is skipped under this policy (counted in `skipped`), or
+    /// refused.
+    pub(crate) fn skips<'g, F: Scalar>(
+        self,
+        skipped: &mut u64,
+        mut grads: impl Iterator<Item = (&'g str, &'g ArrayRefD<F>)>,
+    ) -> Result<bool, Error> {
+        if self == NonFinite::Propagate {
+            return Ok(false);
+        }
+        let Some((key, _)) = grads.find(|(_, g)| g.iter().any(|x| !x.is_finite())) else {
+            return Ok(false);
+        };
+        if self == NonFinite::Error {
+            return Err(Error::NonFiniteGradient {
+                key: key.to_string(),
+            });
+        }
+        *skipped = skipped.saturating_add(1);
+        Ok(true)
+    }
+}
+
 impl<R: Rule<F> + Default, F: Scalar> Default for Engine<R, F> {
     fn default() -> Self {
         Self::new(R::default())
@@ -318,24 +342,28 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// Whether the non-finite guard skips this step (counting it), or refuses it.
     fn skips<'g>(
         &mut self,
-        mut grads: impl Iterator<Item = (&'g str, &'g ArrayRefD<F>)>,
+        grads: impl Iterator<Item = (&'g str, &'g ArrayRefD<F>)>,
     ) -> Result<bool, Error>
     where
         F: 'g,
     {
-        if self.non_finite == NonFinite::Propagate {
-            return Ok(false);
+        self.non_finite.skips(&mut self.skipped, grads)
+    }
+
+    /// Checks an update whole, as [`Optimizer::update`] does, without writing anything: for
+    /// wrappers that decide afterwards what to write ([`crate::accumulate::MultiSteps`]).
+    pub(crate) fn check_only(
+        &mut self,
+        params: &mut Params<F>,
+        grads: &Params<F>,
+    ) -> Result<(), Error> {
+        let plan = self.plan(params, grads)?;
+        let unmatched = plan.unmatched;
+        self.spare.keep(plan);
+        if unmatched > 0 {
+            return Err(unknown_key(params, grads));
         }
-        let Some((key, _)) = grads.find(|(_, g)| g.iter().any(|x| !x.is_finite())) else {
-            return Ok(false);
-        };
-        if self.non_finite == NonFinite::Error {
-            return Err(Error::NonFiniteGradient {
-                key: key.to_string(),
-            });
-        }
-        self.skipped = self.skipped.saturating_add(1);
-        Ok(true)
+        Ok(())
     }
 
     /// Whether `key`'s state, if it has any, was made for a parameter of `shape`.
@@ -520,10 +548,7 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
         let plan = self.plan(params, grads)?;
         if plan.unmatched > 0 {
             drop(plan);
-            let key = grads.keys().find(|k| !params.contains_key(*k));
-            return Err(Error::UnknownKey {
-                key: key.cloned().unwrap_or_default(),
-            });
+            return Err(unknown_key(params, grads));
         }
         self.run(plan)
     }
@@ -567,6 +592,14 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
 
     fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
         self.switch_named(Mode::Train, params)
+    }
+}
+
+/// The error for a gradient whose key `params` lacks.
+fn unknown_key<F>(params: &Params<F>, grads: &Params<F>) -> Error {
+    let key = grads.keys().find(|k| !params.contains_key(*k));
+    Error::UnknownKey {
+        key: key.cloned().unwrap_or_default(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
+use ndoptim::accumulate::MultiSteps;
 use ndoptim::average::Average;
 use ndoptim::schedule::{Schedule, Scheduler};
 use ndoptim::{
@@ -410,6 +411,18 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
                 None => o,
             })
         }
+        "adam" => {
+            // optax's adam divides by the bias corrections where PyTorch folds them into the
+            // step: the same Adam up to rounding, within the files' tolerance.
+            if h.take("eps_root")?.is_some_and(|e| e != 0.0) {
+                return Err("optax adam with eps_root".into());
+            }
+            if h.flag("nesterov")? == Some(true) {
+                return Err("optax adam with nesterov".into());
+            }
+            let o = optax_betas!(h, opt(lr, Adam::<F>::pytorch(), Adam::lr));
+            Box::new(opt(h.take("eps")?, o, Adam::eps))
+        }
         "adan" => {
             let o = opt(lr, Adan::<F>::default(), Adan::lr);
             let o = opt(h.take("b1")?, o, Adan::b1);
@@ -566,7 +579,7 @@ pub fn named<'a, F: Scalar>(
 pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 13] = [
         "optimizer",
         "reference",
         "dtype",
@@ -579,6 +592,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "averaging",
         "expected_average",
         "scheduler",
+        "inner_optimizer",
     ];
     if let Some(field) = t
         .as_object()
@@ -588,7 +602,10 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     let reference = t["reference"].as_str().unwrap_or("");
     let name = t["optimizer"].as_str().ok_or("no optimizer named")?;
-    let mut opt = build::<F>(reference, name, &t["hyperparameters"])?;
+    let mut opt = match t.get("inner_optimizer") {
+        Some(inner) => wrapper::<F>(reference, name, &t["hyperparameters"], inner, &t["dtype"])?,
+        None => build::<F>(reference, name, &t["hyperparameters"])?,
+    };
     let mut p = params::<F>(&t["initial"])?;
     let grads = t["grads"].as_array().ok_or("no grads")?;
     let expected = t["expected"].as_array().ok_or("no expected")?;
@@ -655,6 +672,48 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         }
     }
     Ok((worst, trajectory))
+}
+
+/// A wrapper around the optimizer a file's `inner_optimizer` describes.
+fn wrapper<F: Scalar>(
+    reference: &str,
+    name: &str,
+    hyper: &Value,
+    inner: &Value,
+    dtype: &Value,
+) -> Result<Box<dyn Optimizer<F>>, String> {
+    let mut inner = inner.clone();
+    let inner_name = inner
+        .as_object_mut()
+        .and_then(|o| o.remove("name"))
+        .and_then(|n| n.as_str().map(str::to_string))
+        .ok_or("inner_optimizer has no name")?;
+    let inner = build::<F>(reference, &inner_name, &inner)?;
+    let mut h = Hyper::new(hyper);
+    let o: Box<dyn Optimizer<F>> = match name {
+        "MultiSteps" => {
+            h.null("should_skip_update_fn")?;
+            // The accumulator in the element type: the files set it so.
+            let acc = h.text("accumulator_dtype")?;
+            let want = if dtype.as_str() == Some("f32") {
+                "float32"
+            } else {
+                "float64"
+            };
+            if acc.as_deref() != Some(want) {
+                return Err(format!("accumulator_dtype {acc:?} with {dtype} parameters"));
+            }
+            let k = h.take("every_k_schedule")?.ok_or("no every_k_schedule")?;
+            let o = MultiSteps::new(inner, k as u64);
+            Box::new(match h.flag("use_grad_mean")? {
+                Some(m) => o.use_grad_mean(m),
+                None => o,
+            })
+        }
+        _ => return Err(format!("ndoptim lacks the wrapper {name}")),
+    };
+    h.finish()?;
+    Ok(o)
 }
 
 /// The average a file's `averaging` describes (`None` without one).
