@@ -30,7 +30,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::checkpoint::Checkpoint;
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
-use crate::{Error, Named, NonFinite, Optimizer, Params};
+use crate::{Error, NonFinite, Optimizer, Params};
 
 /// The rule of a [`MultiSteps`]' accumulators: one slot, `acc`, shaped like the parameter.
 #[derive(Clone, Debug, PartialEq)]
@@ -232,40 +232,7 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for MultiSteps<O, F> {
         Ok(())
     }
 
-    /// Accumulation through views: as [`MultiSteps::update`], over [`Named`] items.
-    ///
-    /// # Errors
-    ///
-    /// As [`MultiSteps::update`].
-    fn update_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
-        // The inner optimizer takes the window's mean as a map: gather the views' keys into
-        // one (the caller's arrays, copied), a slower path than the map interface.
-        let mut map: Params<F> = Params::new();
-        let mut grads: Params<F> = Params::new();
-        for n in params.iter() {
-            if map.insert(n.key.to_string(), n.param.to_owned()).is_some() {
-                return Err(Error::DuplicateKey {
-                    key: n.key.to_string(),
-                });
-            }
-            grads.insert(n.key.to_string(), n.grad.to_owned());
-        }
-        self.update(&mut map, &grads)?;
-        for n in params.iter_mut() {
-            if let Some(p) = map.get(n.key) {
-                n.param.assign(p);
-            }
-        }
-        Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.inner.learning_rate()
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
-        self.inner.set_learning_rate(lr)
-    }
+    passes_through!();
 
     /// Drops the accumulators and the inner optimizer's state.
     fn reset(&mut self) {
@@ -276,21 +243,5 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for MultiSteps<O, F> {
 
     fn name(&self) -> &'static str {
         "MultiSteps"
-    }
-
-    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        self.inner.eval(params)
-    }
-
-    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        self.inner.train(params)
-    }
-
-    fn eval_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
-        self.inner.eval_named(params)
-    }
-
-    fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
-        self.inner.train_named(params)
     }
 }

@@ -39,7 +39,7 @@
 //! feature `safetensors` [`Average::save_safetensors`]), and an update whose parameter changed
 //! shape is an error that changes nothing. No update allocates once every key has its average.
 
-use ndarray::{ArrayRefD, ArrayViewD, Dimension, Zip};
+use ndarray::{ArrayRefD, ArrayViewD, Zip};
 
 use crate::checkpoint::Checkpoint;
 use crate::engine::{Engine, Rule, Scalar, Step, cast};
@@ -253,7 +253,7 @@ impl<F: Scalar> Average<F> {
     pub fn update(&mut self, params: &Params<F>) -> Result<(), Error> {
         Rule::<F>::validate(&self.engine.rule)?;
         for (key, p) in params {
-            self.fits(key, p.shape())?;
+            self.engine.state_fits(key, p.shape())?;
         }
         let rule = self.engine.rule.clone();
         for (key, p) in params {
@@ -264,18 +264,6 @@ impl<F: Scalar> Average<F> {
             }
         }
         Ok(())
-    }
-
-    /// Whether `key`'s average, if it has one, was made for a parameter of `shape`.
-    fn fits(&self, key: &str, shape: &[usize]) -> Result<(), Error> {
-        match self.engine.entry(key) {
-            Some(e) if e.shape.slice() != shape => Err(Error::StateShapeMismatch {
-                key: key.to_string(),
-                state_shape: e.shape.slice().to_vec(),
-                param_shape: shape.to_vec(),
-            }),
-            _ => Ok(()),
-        }
     }
 
     /// How many updates `key`'s average holds (`None` before its first).
@@ -298,7 +286,7 @@ impl<F: Scalar> Average<F> {
     /// nothing is written then.
     pub fn copy_to(&self, params: &mut Params<F>) -> Result<(), Error> {
         for (key, p) in params.iter() {
-            self.fits(key, p.shape())?;
+            self.engine.state_fits(key, p.shape())?;
         }
         for (key, p) in params.iter_mut() {
             let Some(e) = self.engine.entry(key) else {

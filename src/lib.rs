@@ -193,8 +193,8 @@
 //! ([`schedule`], every `torch.optim.lr_scheduler` class), gradient clipping ([`clip`]),
 //! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
 //! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]), weight
-//! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and gradient accumulation
-//! over any optimizer ([`accumulate`]):
+//! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and, around any optimizer,
+//! gradient accumulation ([`accumulate`]) and Lookahead ([`lookahead`]):
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -265,6 +265,7 @@ mod error;
 mod groups;
 #[cfg(feature = "init")]
 pub mod init;
+pub mod lookahead;
 pub mod named;
 mod optimizer;
 mod optimizers;

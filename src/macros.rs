@@ -41,3 +41,44 @@ macro_rules! shares {
         }
     };
 }
+
+/// The methods of an [`Optimizer`](crate::Optimizer) that wraps another in its `inner` field
+/// and passes them through: the learning rate, the modes, and the second way in (through copies
+/// into maps, [`crate::named::through_map`]).
+macro_rules! passes_through {
+    () => {
+        fn update_named(
+            &mut self,
+            params: &mut [$crate::Named<'_, F>],
+        ) -> Result<(), $crate::Error> {
+            $crate::named::through_map(params, |p, g| self.update(p, g))
+        }
+
+        fn learning_rate(&self) -> f64 {
+            self.inner.learning_rate()
+        }
+
+        fn set_learning_rate(&mut self, lr: f64) -> Result<(), $crate::Error> {
+            self.inner.set_learning_rate(lr)
+        }
+
+        fn eval(&mut self, params: &mut $crate::Params<F>) -> Result<(), $crate::Error> {
+            self.inner.eval(params)
+        }
+
+        fn train(&mut self, params: &mut $crate::Params<F>) -> Result<(), $crate::Error> {
+            self.inner.train(params)
+        }
+
+        fn eval_named(&mut self, params: &mut [$crate::Named<'_, F>]) -> Result<(), $crate::Error> {
+            self.inner.eval_named(params)
+        }
+
+        fn train_named(
+            &mut self,
+            params: &mut [$crate::Named<'_, F>],
+        ) -> Result<(), $crate::Error> {
+            self.inner.train_named(params)
+        }
+    };
+}

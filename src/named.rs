@@ -21,7 +21,7 @@
 
 use ndarray::{ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn};
 
-use crate::{Error, Scalar};
+use crate::{Error, Params, Scalar};
 
 /// One parameter and its gradient, by name: an element of
 /// [`Optimizer::update_named`](crate::Optimizer::update_named).
@@ -113,4 +113,34 @@ impl<'a, F: Scalar> Named<'a, F> {
     pub fn param(&self) -> ArrayViewD<'_, F> {
         self.param.view()
     }
+}
+
+/// Runs a map update `f` on copies of `items` and writes the parameters back: the second way in
+/// for wrappers whose inner optimizer takes maps ([`crate::accumulate::MultiSteps`],
+/// [`crate::lookahead::Lookahead`]). It copies every array, so it is slower than their map
+/// interface.
+pub(crate) fn through_map<F: Scalar>(
+    items: &mut [Named<'_, F>],
+    f: impl FnOnce(&mut Params<F>, &Params<F>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut params: Params<F> = Params::new();
+    let mut grads: Params<F> = Params::new();
+    for n in items.iter() {
+        if params
+            .insert(n.key.to_string(), n.param.to_owned())
+            .is_some()
+        {
+            return Err(Error::DuplicateKey {
+                key: n.key.to_string(),
+            });
+        }
+        grads.insert(n.key.to_string(), n.grad.to_owned());
+    }
+    f(&mut params, &grads)?;
+    for n in items.iter_mut() {
+        if let Some(p) = params.get(n.key) {
+            n.param.assign(p);
+        }
+    }
+    Ok(())
 }

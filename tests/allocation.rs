@@ -143,20 +143,30 @@ fn averages_after_the_first_update_do_not_allocate() {
     }
 }
 
-#[test]
-fn accumulation_after_the_first_window_does_not_allocate() {
-    use ndoptim::Adam;
-    use ndoptim::Optimizer;
-    use ndoptim::accumulate::MultiSteps;
+/// Allocations in `calls` updates of `opt` after `warm_up` updates.
+fn steady<O: ndoptim::Optimizer<f32>>(mut opt: O, warm_up: usize, calls: usize) -> usize {
     COUNTED.with(|c| c.set(true));
-    let mut opt = MultiSteps::new(Adam::<f32>::pytorch(), 3);
     let (mut p, g) = model(true);
-    for _ in 0..3 {
+    for _ in 0..warm_up {
         opt.update(&mut p, &g).unwrap();
     }
     let before = allocations();
-    for _ in 0..9 {
+    for _ in 0..calls {
         opt.update(&mut p, &g).unwrap();
     }
-    assert_eq!(allocations() - before, 0);
+    allocations() - before
+}
+
+#[test]
+fn wrappers_allocate_nothing_once_warm() {
+    use ndoptim::Adam;
+    use ndoptim::accumulate::MultiSteps;
+    use ndoptim::lookahead::Lookahead;
+    // Accumulation: after its first window.
+    assert_eq!(steady(MultiSteps::new(Adam::<f32>::pytorch(), 3), 3, 9), 0);
+    // Lookahead: after its first sync, which puts the slow weights in memory order.
+    assert_eq!(
+        steady(Lookahead::new(Adam::<f32>::pytorch(), 3, 0.5), 3, 9),
+        0
+    );
 }

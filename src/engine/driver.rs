@@ -367,7 +367,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     }
 
     /// Whether `key`'s state, if it has any, was made for a parameter of `shape`.
-    fn state_fits(&self, key: &str, shape: &[usize]) -> Result<(), Error> {
+    pub(crate) fn state_fits(&self, key: &str, shape: &[usize]) -> Result<(), Error> {
         match self.entry(key) {
             Some(st) if st.shape.slice() != shape => Err(Error::StateShapeMismatch {
                 key: key.to_string(),
@@ -523,7 +523,19 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         let entry = self.new_entry(key, shape);
         self.index.insert(key.to_string(), self.entries.len());
         self.entries.push(entry);
+        self.spare.reserve(self.entries.len());
+        // Made in the caller's order, not memory order: the next step sorts.
+        self.resort = true;
         self.entries.len() - 1
+    }
+
+    /// Drops the entries from position `n` on (made since the engine had `n`): undoes
+    /// [`Engine::position_of`] when what followed failed.
+    pub(crate) fn forget_from(&mut self, n: usize) {
+        if self.entries.len() > n {
+            self.entries.truncate(n);
+            self.index.retain(|_, i| *i < n);
+        }
     }
 
     /// [`Optimizer::eval`] and [`Optimizer::train`] on a map.

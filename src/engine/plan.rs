@@ -88,6 +88,15 @@ impl<F> Spare<F> {
         }
     }
 
+    /// Grows the allocations for `entries` entries, in a call that creates state, so that
+    /// later calls allocate nothing.
+    pub(crate) fn reserve(&mut self, entries: usize) {
+        self.known.reserve(entries.saturating_sub(self.known.len()));
+        self.grads.reserve(entries.saturating_sub(self.grads.len()));
+        self.positions
+            .reserve(entries.saturating_sub(self.positions.len()));
+    }
+
     /// Takes the allocations back at the end of a call.
     pub(crate) fn keep(&mut self, plan: Plan<'_, F>) {
         let entries = plan.known.len();

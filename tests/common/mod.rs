@@ -1,12 +1,15 @@
 //! Reading the reference trajectories of `tests/data/` and replaying them.
 #![allow(dead_code)] // each test target uses its own subset
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::accumulate::MultiSteps;
 use ndoptim::average::Average;
+use ndoptim::lookahead::Lookahead;
 use ndoptim::schedule::{Schedule, Scheduler};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
@@ -579,7 +582,7 @@ pub fn named<'a, F: Scalar>(
 pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 13] = [
+    const KNOWN: [&str; 15] = [
         "optimizer",
         "reference",
         "dtype",
@@ -593,6 +596,8 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "expected_average",
         "scheduler",
         "inner_optimizer",
+        "fast_optimizer",
+        "expected_slow",
     ];
     if let Some(field) = t
         .as_object()
@@ -602,10 +607,15 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     let reference = t["reference"].as_str().unwrap_or("");
     let name = t["optimizer"].as_str().ok_or("no optimizer named")?;
-    let mut opt = match t.get("inner_optimizer") {
+    let inner = t.get("inner_optimizer").or_else(|| t.get("fast_optimizer"));
+    let (mut opt, slow) = match inner {
         Some(inner) => wrapper::<F>(reference, name, &t["hyperparameters"], inner, &t["dtype"])?,
-        None => build::<F>(reference, name, &t["hyperparameters"])?,
+        None => (build::<F>(reference, name, &t["hyperparameters"])?, None),
     };
+    let expected_slow = t["expected_slow"].as_array();
+    if slow.is_some() != expected_slow.is_some() {
+        return Err("a lookahead file without expected_slow, or the reverse".into());
+    }
     let mut p = params::<F>(&t["initial"])?;
     let grads = t["grads"].as_array().ok_or("no grads")?;
     let expected = t["expected"].as_array().ok_or("no expected")?;
@@ -653,6 +663,11 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
             s.step(&mut *opt)
                 .map_err(|e| format!("step {i}: scheduler: {e}"))?;
         }
+        if let (Some(slow), Some(want)) = (&slow, expected_slow.and_then(|s| s.get(i))) {
+            let got = slow(&p)?;
+            worst = worst.max(compare(&got, want).map_err(|e| format!("step {i}, slow: {e}"))?);
+            trajectory.push(params_bits(&got));
+        }
         if let Some(ev) = expected_eval.and_then(|ev| ev.get(i)) {
             // The evaluation point, on a copy: eval() then train() need not give y back bit for
             // bit (the reference's file is made the same way).
@@ -674,14 +689,46 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     Ok((worst, trajectory))
 }
 
-/// A wrapper around the optimizer a file's `inner_optimizer` describes.
+/// Reads a wrapper's second set of weights (Lookahead's slow weights) beside the parameters.
+type Reader<F> = Box<dyn Fn(&Params<F>) -> Result<Params<F>, String>>;
+
+/// A wrapper, and a reader of its second weights if it keeps some.
+type Wrapped<F> = (Box<dyn Optimizer<F>>, Option<Reader<F>>);
+
+/// An optimizer shared with a [`Reader`] of its state.
+#[derive(Debug)]
+struct Shared<O>(Rc<RefCell<O>>);
+
+impl<F: Scalar, O: Optimizer<F>> Optimizer<F> for Shared<O> {
+    fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().update(params, grads)
+    }
+    fn learning_rate(&self) -> f64 {
+        self.0.borrow().learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().set_learning_rate(lr)
+    }
+    fn reset(&mut self) {
+        self.0.borrow_mut().reset()
+    }
+    fn name(&self) -> &'static str {
+        self.0.borrow().name()
+    }
+    fn update_named(&mut self, items: &mut [ndoptim::Named<'_, F>]) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().update_named(items)
+    }
+}
+
+/// A wrapper around the optimizer a file's `inner_optimizer` (or `fast_optimizer`) describes,
+/// and for Lookahead a reader of its slow weights.
 fn wrapper<F: Scalar>(
     reference: &str,
     name: &str,
     hyper: &Value,
     inner: &Value,
     dtype: &Value,
-) -> Result<Box<dyn Optimizer<F>>, String> {
+) -> Result<Wrapped<F>, String> {
     let mut inner = inner.clone();
     let inner_name = inner
         .as_object_mut()
@@ -710,10 +757,31 @@ fn wrapper<F: Scalar>(
                 None => o,
             })
         }
+        "lookahead" => {
+            let period = h.take("sync_period")?.ok_or("no sync_period")?;
+            let alpha = h.take("slow_step_size")?.ok_or("no slow_step_size")?;
+            let o = Lookahead::new(inner, period as u64, alpha);
+            let o = match h.flag("reset_state")? {
+                Some(r) => o.reset_state(r),
+                None => o,
+            };
+            h.finish()?;
+            let shared = Rc::new(RefCell::new(o));
+            let reader = Rc::clone(&shared);
+            let slow: Reader<F> = Box::new(move |p: &Params<F>| {
+                let mut slow = p.clone();
+                reader
+                    .borrow()
+                    .copy_slow_to(&mut slow)
+                    .map_err(|e| e.to_string())?;
+                Ok(slow)
+            });
+            return Ok((Box::new(Shared(shared)), Some(slow)));
+        }
         _ => return Err(format!("ndoptim lacks the wrapper {name}")),
     };
     h.finish()?;
-    Ok(o)
+    Ok((o, None))
 }
 
 /// The average a file's `averaging` describes (`None` without one).
