@@ -46,6 +46,7 @@ pub trait Real: Scalar + LinalgScalar + ScalarOperand {}
 impl<T: Scalar + LinalgScalar + ScalarOperand> Real for T {}
 
 /// A fully connected network.
+#[derive(Clone)]
 pub struct Net<F> {
     pub params: Params<F>,
     layers: usize,
