@@ -5,7 +5,9 @@
 //!
 //! `cargo run --release --example optimizer_compare_mnist [-- --all] [-- --mnist-dir DIR]`
 //!
-//! `--all` adds every other optimizer of the crate (its reference's defaults).
+//! `--all` adds every other optimizer of the crate (its reference's defaults); `--ema 0.99`
+//! also reports the test accuracy of an exponential moving average of each run's weights;
+//! `--accumulate 4` feeds each batch of 128 as 4 micro-batches of 32 through `MultiSteps`.
 
 #[allow(dead_code)]
 mod common;
@@ -50,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Every optimizer starts from the same He-initialised weights and sees the same batches.
     let mut runs = common::runs(optimizers, args.iterations);
+    common::practice(&mut runs, &args);
     let seconds = common::train(&mut runs, &train, args.iterations)?;
     println!("\nafter {} iterations ({seconds:.1} s):", args.iterations);
     common::report(&mut runs, &test)?;

@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             net: common::book_net(*init),
             opt: Box::new(Sgd::default()),
             losses: Vec::with_capacity(args.iterations),
+            ema: None,
+            micro: 1,
         })
         .collect();
     let seconds = common::train(&mut runs, &train, args.iterations)?;

@@ -8,12 +8,15 @@ pub mod plot;
 use std::path::PathBuf;
 
 /// The experiments' command line: `--out DIR` (figures), `--mnist-dir DIR`, `--iterations N`,
-/// `--all`.
+/// `--all`, `--ema DECAY` (also evaluate an EMA of the weights), `--accumulate K` (each batch as
+/// `K` micro-batches through `MultiSteps`).
 pub struct Args {
     pub out: PathBuf,
     pub mnist_dir: Option<PathBuf>,
     pub iterations: usize,
     pub all: bool,
+    pub ema: Option<f64>,
+    pub accumulate: usize,
 }
 
 impl Args {
@@ -23,6 +26,8 @@ impl Args {
             mnist_dir: None,
             iterations,
             all: false,
+            ema: None,
+            accumulate: 1,
         };
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
@@ -47,6 +52,21 @@ impl Args {
                         .unwrap_or_else(|| usage("--iterations needs a number"))
                 }
                 "--all" => args.all = true,
+                "--ema" => {
+                    args.ema = Some(
+                        it.next()
+                            .and_then(|d| d.parse().ok())
+                            .filter(|d| (0.0..=1.0).contains(d))
+                            .unwrap_or_else(|| usage("--ema needs a decay in [0, 1]")),
+                    )
+                }
+                "--accumulate" => {
+                    args.accumulate = it
+                        .next()
+                        .and_then(|k| k.parse().ok())
+                        .filter(|k| 128 % k == 0)
+                        .unwrap_or_else(|| usage("--accumulate needs a divisor of 128"))
+                }
                 "-h" | "--help" => usage(""),
                 other => usage(&format!("unknown argument {other}")),
             }
@@ -63,7 +83,7 @@ fn usage(problem: &str) -> ! {
         eprintln!("error: {problem}");
     }
     eprintln!(
-        "options: --out DIR (default docs/images)  --mnist-dir DIR (full MNIST; default: the 10,000 digits in data/)  --iterations N  --all (every optimizer)"
+        "options: --out DIR (default docs/images)  --mnist-dir DIR (full MNIST; default: the 10,000 digits in data/)  --iterations N  --all (every optimizer)  --ema DECAY  --accumulate K"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 })
 }
@@ -99,6 +119,10 @@ pub struct Run {
     pub net: net::Net<f32>,
     pub opt: Box<dyn ndoptim::Optimizer<f32>>,
     pub losses: Vec<f64>,
+    /// An average of the weights, evaluated beside them.
+    pub ema: Option<ndoptim::average::Average<f32>>,
+    /// Micro-batches per batch (the optimizer then wrapped in `MultiSteps`).
+    pub micro: usize,
 }
 
 /// One run per optimizer, named by it, each with the book's network from the same He-initialised
@@ -111,8 +135,25 @@ pub fn runs(optimizers: Vec<Box<dyn ndoptim::Optimizer<f32>>>, iterations: usize
             net: book_net(ndoptim::init::Init::He),
             opt,
             losses: Vec::with_capacity(iterations),
+            ema: None,
+            micro: 1,
         })
         .collect()
+}
+
+/// Applies `--ema` and `--accumulate` to every run.
+pub fn practice(runs: &mut [Run], args: &Args) {
+    for run in runs {
+        run.ema = args.ema.map(ndoptim::average::Average::ema);
+        if args.accumulate > 1 {
+            let inner = std::mem::replace(&mut run.opt, Box::new(ndoptim::Sgd::default()));
+            run.opt = Box::new(ndoptim::accumulate::MultiSteps::new(
+                inner,
+                args.accumulate as u64,
+            ));
+            run.micro = args.accumulate;
+        }
+    }
 }
 
 /// Trains every run on the same mini-batches of 128 from `data` for `iterations`, printing the
@@ -135,9 +176,19 @@ pub fn train(
         let x = data.images.select(ndarray::Axis(0), &batch);
         let t: Vec<u8> = batch.iter().map(|&k| data.labels[k]).collect();
         for run in runs.iter_mut() {
-            let (loss, grads) = run.net.gradient(x.view(), &t);
-            run.opt.update(&mut run.net.params, &grads)?;
-            run.losses.push(f64::from(loss));
+            let size = 128 / run.micro;
+            let mut loss = 0.0;
+            for part in 0..run.micro {
+                let rows = ndarray::s![part * size..(part + 1) * size, ..];
+                let labels = &t[part * size..(part + 1) * size];
+                let (l, grads) = run.net.gradient(x.slice(rows), labels);
+                run.opt.update(&mut run.net.params, &grads)?;
+                loss += f64::from(l) / run.micro as f64;
+            }
+            if let Some(ema) = &mut run.ema {
+                ema.update(&run.net.params)?;
+            }
+            run.losses.push(loss);
         }
         if i % 100 == 0 {
             let line: Vec<String> = runs
@@ -163,8 +214,17 @@ pub fn report(runs: &mut [Run], test: &mnist::Mnist) -> Result<Vec<f64>, ndoptim
         let mean = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
         r.opt.eval(&mut r.net.params)?;
         let accuracy = 100.0 * r.net.accuracy(test.images.view(), &test.labels);
+        let ema = match &r.ema {
+            Some(ema) => {
+                let mut averaged = r.net.clone();
+                ema.copy_to(&mut averaged.params)?;
+                let a = 100.0 * averaged.accuracy(test.images.view(), &test.labels);
+                format!("  (EMA of the weights: {a:.2}%)")
+            }
+            None => String::new(),
+        };
         r.opt.train(&mut r.net.params)?;
-        println!("{:<18} {mean:>12.4} {accuracy:>13.2}%", r.name);
+        println!("{:<18} {mean:>12.4} {accuracy:>13.2}%{ema}", r.name);
         accuracies.push(accuracy);
     }
     println!("(final loss: mean of the last 100 mini-batches)");
