@@ -72,9 +72,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     bar.finish_and_clear();
 
     let last = |v: &[(f64, f64)]| v.last().map_or(f64::NAN, |p| p.1);
-    let file = args.out.join("practice_ema.svg");
-    common::plot::lines(
-        &file,
+    let figure =
+        |name: &str, title: &str, x: &str, y: &str, series: &[(String, Vec<(f64, f64)>)]| {
+            let file = args.out.join(name);
+            common::plot::lines(&file, title, x, y, series)
+                .map(|()| println!("wrote {}", file.display()))
+        };
+    figure(
+        "practice_ema.svg",
         "MNIST, Adam: test error of the weights and of their EMA (decay 0.99)",
         "iterations",
         "test error (%)",
@@ -86,7 +91,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (format!("EMA ({:.2}%)", last(&ema_error)), ema_error.clone()),
         ],
     )?;
-    println!("wrote {}", file.display());
 
     // How far apart rounding takes the two runs, over the first steps and over all.
     let gap = |steps: usize| {
@@ -105,9 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|(k, y)| ((k + 1) as f64, y))
             .collect()
     };
-    let file = args.out.join("practice_accumulation.svg");
-    common::plot::lines(
-        &file,
+    figure(
+        "practice_accumulation.svg",
         "MNIST, Adam: batch 128 against MultiSteps, 4 micro-batches of 32 (smoothed)",
         "steps",
         "training loss",
@@ -116,7 +119,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("4 x 32, MultiSteps(k = 4)".to_string(), smooth(&micro_loss)),
         ],
     )?;
-    println!("wrote {}", file.display());
     println!(
         "after {} iterations: test error raw {:.2}%, EMA {:.2}%; largest loss gap between batch 128 and 4 x 32: {:.1e} over the first 10 steps, {:.1e} over the first 100, {:.1e} over all",
         args.iterations,

@@ -187,95 +187,61 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
     }
 }
 
-/// Runs `S::for_each_slice(params, grads, columns, f)` compiled for the current level.
-///
-/// Each level is the same generic kernel instantiated inside a function with that level's target
-/// features, so the kernel and the rule's per-element closure inline into it and vectorize for
-/// that instruction set.
-#[inline(always)]
-pub(crate) fn for_each_slice<F: Scalar, S: Slots<F>>(
-    params: &mut [F],
-    grads: &[F],
-    columns: S::Columns<'_>,
-    f: &impl Fn(&mut F, F, &mut S),
-) {
-    match current() {
-        // SAFETY: `current` only returns levels that `detect` found on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { avx512(params, grads, columns, f) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { avx2(params, grads, columns, f) },
-        _ => S::for_each_slice(params, grads, columns, f),
+/// Defines `$name` (generics in brackets), which runs `$call` compiled for the current instruction-set level: `$call`
+/// is instantiated again inside a function with each level's target features, so the kernel and
+/// the rule's per-element closure inline into it and vectorize for that instruction set.
+macro_rules! dispatched {
+    ($(#[$doc:meta])* fn $name:ident[$($generics:tt)*]($($arg:ident: $ty:ty),*) $(-> $ret:ty)? { $call:expr }) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub(crate) fn $name<$($generics)*>($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<$($generics)*>($($arg: $ty),*) $(-> $ret)? {
+                $call
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512<$($generics)*>($($arg: $ty),*) $(-> $ret)? {
+                $call
+            }
+
+            match current() {
+                // SAFETY: `current` only returns levels that `detect` found on this CPU.
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx512 => unsafe { avx512($($arg),*) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx2 => unsafe { avx2($($arg),*) },
+                _ => $call,
+            }
+        }
+    };
+}
+
+dispatched! {
+    /// Runs `S::for_each_slice(params, grads, columns, f)` compiled for the current level.
+    fn for_each_slice[F: Scalar, S: Slots<F>](
+        params: &mut [F],
+        grads: &[F],
+        columns: S::Columns<'_>,
+        f: &impl Fn(&mut F, F, &mut S)
+    ) {
+        S::for_each_slice(params, grads, columns, f)
     }
 }
 
-/// The kernel compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2<F: Scalar, S: Slots<F>>(
-    params: &mut [F],
-    grads: &[F],
-    columns: S::Columns<'_>,
-    f: &impl Fn(&mut F, F, &mut S),
-) {
-    S::for_each_slice(params, grads, columns, f)
-}
-
-/// The kernel compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn avx512<F: Scalar, S: Slots<F>>(
-    params: &mut [F],
-    grads: &[F],
-    columns: S::Columns<'_>,
-    f: &impl Fn(&mut F, F, &mut S),
-) {
-    S::for_each_slice(params, grads, columns, f)
-}
-
-/// Runs `S::sum_slice(params, grads, columns, f)` compiled for the current level, as
-/// [`for_each_slice`].
-#[inline(always)]
-pub(crate) fn sum_slice<F: Scalar, S: Slots<F>, const K: usize>(
-    params: &[F],
-    grads: &[F],
-    columns: &S::Columns<'_>,
-    f: &impl Fn(F, F, &S) -> [F; K],
-) -> [F; K] {
-    match current() {
-        // SAFETY: `current` only returns levels that `detect` found on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { avx512_sum(params, grads, columns, f) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { avx2_sum(params, grads, columns, f) },
-        _ => S::sum_slice(params, grads, columns, f),
+dispatched! {
+    /// Runs `S::sum_slice(params, grads, columns, f)` compiled for the current level.
+    fn sum_slice[F: Scalar, S: Slots<F>, const K: usize](
+        params: &[F],
+        grads: &[F],
+        columns: &S::Columns<'_>,
+        f: &impl Fn(F, F, &S) -> [F; K]
+    ) -> [F; K] {
+        S::sum_slice(params, grads, columns, f)
     }
-}
-
-/// The sum compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_sum<F: Scalar, S: Slots<F>, const K: usize>(
-    params: &[F],
-    grads: &[F],
-    columns: &S::Columns<'_>,
-    f: &impl Fn(F, F, &S) -> [F; K],
-) -> [F; K] {
-    S::sum_slice(params, grads, columns, f)
-}
-
-/// The sum compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn avx512_sum<F: Scalar, S: Slots<F>, const K: usize>(
-    params: &[F],
-    grads: &[F],
-    columns: &S::Columns<'_>,
-    f: &impl Fn(F, F, &S) -> [F; K],
-) -> [F; K] {
-    S::sum_slice(params, grads, columns, f)
 }
 
 #[cfg(feature = "rayon")]
