@@ -94,6 +94,30 @@ pub enum Error {
         "optimizer is in evaluation mode: call train() before update() (the parameters hold the evaluation point)"
     )]
     EvalMode,
+    /// A momentum schedule was given an optimizer that has neither a momentum nor betas
+    /// ([`crate::Optimizer::set_momentum`]).
+    #[error(
+        "{optimizer} has no momentum or beta1 for a schedule to cycle (use an optimizer with one, or turn momentum cycling off)"
+    )]
+    NoMomentum {
+        /// The optimizer's name.
+        optimizer: &'static str,
+    },
+    /// A loss that is NaN or infinite ([`crate::lbfgs::Lbfgs::step`]).
+    #[error("the loss is {loss}: not finite")]
+    NonFiniteLoss {
+        /// The loss.
+        loss: f64,
+    },
+    /// The parameters are not those an optimizer's whole-vector state was built on
+    /// ([`crate::lbfgs::Lbfgs`]): a key is new or gone.
+    #[error(
+        "parameter {key:?} is new or gone since the optimizer's history began (call reset() to start over)"
+    )]
+    KeySetChanged {
+        /// The key.
+        key: String,
+    },
     /// Options that cannot be combined.
     #[error("Invalid options: {reason}")]
     IncompatibleOptions {

@@ -190,7 +190,8 @@
 //! # The training loop
 //!
 //! The companions PyTorch users reach for, each exact to its reference: learning-rate schedules
-//! ([`schedule`], every `torch.optim.lr_scheduler` class), gradient clipping ([`clip`]),
+//! ([`schedule`], every `torch.optim.lr_scheduler` class, with `OneCycleLR` and `CyclicLR` moving
+//! the momentum or first beta too, through [`Optimizer::set_momentum`]), gradient clipping ([`clip`]),
 //! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
 //! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]), weight
 //! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and, around any optimizer,

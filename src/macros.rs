@@ -42,6 +42,20 @@ macro_rules! shares {
     };
 }
 
+/// The [`Rule`](crate::Rule) methods that expose the field a momentum schedule moves:
+/// `momentum_is!(betas[0])` inside the rule's `impl Rule`.
+macro_rules! momentum_is {
+    ($($field:tt)+) => {
+        fn momentum(&self) -> Option<f64> {
+            Some(self.$($field)+)
+        }
+
+        fn set_momentum(&mut self, momentum: f64) {
+            self.$($field)+ = momentum;
+        }
+    };
+}
+
 /// The methods of an [`Optimizer`](crate::Optimizer) that wraps another in its `inner` field
 /// and passes them through: the learning rate, the modes, and the second way in (through copies
 /// into maps, [`crate::named::through_map`]).
@@ -60,6 +74,14 @@ macro_rules! passes_through {
 
         fn set_learning_rate(&mut self, lr: f64) -> Result<(), $crate::Error> {
             self.inner.set_learning_rate(lr)
+        }
+
+        fn current_momentum(&self) -> Option<f64> {
+            self.inner.current_momentum()
+        }
+
+        fn set_momentum(&mut self, momentum: f64) -> Result<(), $crate::Error> {
+            self.inner.set_momentum(momentum)
         }
 
         fn eval(&mut self, params: &mut $crate::Params<F>) -> Result<(), $crate::Error> {

@@ -49,6 +49,29 @@ pub trait Optimizer<F: Scalar>: Debug {
     /// then unchanged.
     fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error>;
 
+    /// The coefficient a momentum schedule moves ([`crate::schedule`]'s `OneCycleLR` and
+    /// `CyclicLR`): PyTorch's `momentum` (SGD, RMSprop, Muon, ...) or the first of the `betas`
+    /// (the Adam family, Lion, ...); `None` for optimizers that have neither (PyTorch's test for
+    /// `cycle_momentum`).
+    fn current_momentum(&self) -> Option<f64> {
+        None
+    }
+
+    /// Sets the coefficient [`Optimizer::current_momentum`] reads; state is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoMomentum`] for an optimizer without one; [`Error::InvalidHyperparameter`] for a
+    /// value its algorithm refuses; [`Error::IncompatibleOptions`] for a change of the state an
+    /// optimizer keeps (SGD and RMSprop keep a momentum buffer only with a non-zero momentum) once
+    /// it holds state. The optimizer is then unchanged.
+    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
+        let _ = momentum;
+        Err(Error::NoMomentum {
+            optimizer: self.name(),
+        })
+    }
+
     /// Drops all per-key state (moments, velocities, step counts); hyperparameters are kept.
     fn reset(&mut self);
 
@@ -126,6 +149,14 @@ impl<F: Scalar> Optimizer<F> for Box<dyn Optimizer<F>> {
 
     fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
         (**self).set_learning_rate(lr)
+    }
+
+    fn current_momentum(&self) -> Option<f64> {
+        (**self).current_momentum()
+    }
+
+    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
+        (**self).set_momentum(momentum)
     }
 
     fn reset(&mut self) {

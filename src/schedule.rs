@@ -22,8 +22,30 @@
 //! # Ok::<(), ndoptim::Error>(())
 //! ```
 //!
-//! Learning rates only: PyTorch's `CyclicLR` and `OneCycleLR` also cycle momentum by default;
-//! here they behave as with `cycle_momentum=False`.
+//! `OneCycleLR` and `CyclicLR` also move the momentum inversely to the learning rate, as
+//! PyTorch's do by default (`cycle_momentum=True`): SGD's momentum, or the first beta of the Adam
+//! family, through [`Optimizer::set_momentum`], so through a `Box<dyn Optimizer<F>>` too. An
+//! optimizer without either is refused ([`Error::NoMomentum`]), as PyTorch refuses it; give
+//! `momentum: None` to schedule the learning rate only:
+//!
+//! ```
+//! use ndoptim::schedule::{Schedule, Scheduler};
+//! use ndoptim::{AdaGrad, Adam, Error, Optimizer};
+//! let mut adam: Box<dyn Optimizer<f64>> = Box::new(Adam::default());
+//! let mut one_cycle = Scheduler::new(Schedule::one_cycle(0.1, 100), &mut adam)?;
+//! assert!((adam.learning_rate() - 0.004).abs() < 1e-15);
+//! assert_eq!(adam.current_momentum(), Some(0.95));
+//! for _ in 0..29 {
+//!     one_cycle.step(&mut adam)?;
+//! }
+//! // The peak of the learning rate is the trough of beta1.
+//! assert_eq!((adam.learning_rate(), adam.current_momentum()), (0.1, Some(0.85)));
+//!
+//! let mut adagrad = AdaGrad::<f64>::default();
+//! let refused = Scheduler::new(Schedule::one_cycle(0.1, 100), &mut adagrad);
+//! assert!(matches!(refused, Err(Error::NoMomentum { optimizer: "AdaGrad" })));
+//! # Ok::<(), ndoptim::Error>(())
+//! ```
 
 use std::f64::consts::PI;
 
@@ -55,8 +77,13 @@ pub enum Schedule {
     ConstantLR { factor: f64, total_iters: u64 },
     /// `PolynomialLR`: decay to 0 in `total_iters` with the given `power`.
     PolynomialLR { total_iters: u64, power: f64 },
-    /// `OneCycleLR` (two phases): from `max_lr / div_factor` up to `max_lr` over `pct_start` of
-    /// `total_steps`, then down to that over `final_div_factor`; `cos` or linear annealing.
+    /// `OneCycleLR`: from `initial_lr = max_lr / div_factor` up to `max_lr` over `pct_start` of
+    /// `total_steps`, then down to `initial_lr / final_div_factor`; `cos` or linear annealing.
+    /// With `three_phase`, down to `initial_lr` over as many steps as it went up, then to the
+    /// minimum. `momentum` moves from its `max_momentum` to its `base_momentum` and back as the
+    /// rate goes up and down (`None`: PyTorch's `cycle_momentum=False`).
+    /// [`Schedule::one_cycle`] gives PyTorch's defaults. Stepping past `total_steps` is an
+    /// error, as in PyTorch.
     OneCycleLR {
         max_lr: f64,
         total_steps: u64,
@@ -64,9 +91,13 @@ pub enum Schedule {
         cos: bool,
         div_factor: f64,
         final_div_factor: f64,
+        three_phase: bool,
+        momentum: Option<CycleMomentum>,
     },
     /// `CyclicLR`: between `base_lr` and `max_lr`, `step_size_up` steps up and `step_size_down`
-    /// down; `mode` 0 triangular, 1 triangular2, 2 exp_range (with `gamma`).
+    /// down, with the amplitude policy `mode` (`gamma` for [`CyclicMode::ExpRange`]);
+    /// `momentum` from its `max_momentum` down to its `base_momentum` as the rate goes up (`None`:
+    /// PyTorch's `cycle_momentum=False`). [`Schedule::cyclic`] gives PyTorch's defaults.
     CyclicLR {
         base_lr: f64,
         max_lr: f64,
@@ -74,6 +105,7 @@ pub enum Schedule {
         step_size_down: u64,
         mode: CyclicMode,
         gamma: f64,
+        momentum: Option<CycleMomentum>,
     },
     /// `SequentialLR`: `schedules[i]` from `milestones[i - 1]` on.
     Sequential {
@@ -90,6 +122,62 @@ pub enum Schedule {
         anneal_epochs: u64,
         cos: bool,
     },
+}
+
+/// The range a cyclic schedule moves the momentum in ([`Optimizer::set_momentum`]): PyTorch's
+/// `base_momentum` and `max_momentum`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct CycleMomentum {
+    /// The momentum at the learning rate's peak.
+    pub base_momentum: f64,
+    /// The momentum at the learning rate's trough, and the first one set.
+    pub max_momentum: f64,
+}
+
+impl CycleMomentum {
+    /// `OneCycleLR`'s defaults: 0.85 and 0.95.
+    pub const ONE_CYCLE: CycleMomentum = CycleMomentum {
+        base_momentum: 0.85,
+        max_momentum: 0.95,
+    };
+    /// `CyclicLR`'s defaults: 0.8 and 0.9.
+    pub const CYCLIC: CycleMomentum = CycleMomentum {
+        base_momentum: 0.8,
+        max_momentum: 0.9,
+    };
+}
+
+impl Schedule {
+    /// `OneCycleLR(max_lr, total_steps)` with PyTorch's defaults: `pct_start` 0.3, cosine
+    /// annealing, `div_factor` 25, `final_div_factor` 1e4, two phases, momentum cycled in
+    /// [`CycleMomentum::ONE_CYCLE`].
+    pub fn one_cycle(max_lr: f64, total_steps: u64) -> Schedule {
+        Schedule::OneCycleLR {
+            max_lr,
+            total_steps,
+            pct_start: 0.3,
+            cos: true,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+            three_phase: false,
+            momentum: Some(CycleMomentum::ONE_CYCLE),
+        }
+    }
+
+    /// `CyclicLR(base_lr, max_lr, step_size_up)` with PyTorch's defaults: as many steps down as
+    /// up, triangular, momentum cycled in [`CycleMomentum::CYCLIC`].
+    pub fn cyclic(base_lr: f64, max_lr: f64, step_size_up: u64) -> Schedule {
+        Schedule::CyclicLR {
+            base_lr,
+            max_lr,
+            step_size_up,
+            step_size_down: step_size_up,
+            mode: CyclicMode::Triangular,
+            gamma: 1.0,
+            momentum: Some(CycleMomentum::CYCLIC),
+        }
+    }
 }
 
 /// The amplitude policy of [`Schedule::CyclicLR`].
@@ -185,7 +273,7 @@ impl Scheduler {
         validate(&schedule)?;
         let mut s = Scheduler::detached(schedule, optimizer.learning_rate());
         let lr = s.initial(optimizer.learning_rate());
-        optimizer.set_learning_rate(lr)?;
+        set(optimizer, lr, s.momentum())?;
         Ok(s)
     }
 
@@ -354,59 +442,7 @@ impl Scheduler {
                     lr * ((1.0 - e as f64 / n) / (1.0 - (e - 1) as f64 / n)).powf(*power)
                 }
             }
-            Schedule::OneCycleLR {
-                max_lr,
-                total_steps,
-                pct_start,
-                cos,
-                final_div_factor,
-                ..
-            } => {
-                let min_lr = base / final_div_factor;
-                let up_end = pct_start * *total_steps as f64 - 1.0;
-                let last = *total_steps as f64 - 1.0;
-                let step = e as f64;
-                let anneal = |from: f64, to: f64, pct: f64| {
-                    if *cos {
-                        to + (from - to) / 2.0 * ((PI * pct).cos() + 1.0)
-                    } else {
-                        (to - from) * pct + from
-                    }
-                };
-                if step <= up_end {
-                    anneal(base, *max_lr, step / up_end)
-                } else {
-                    anneal(*max_lr, min_lr, (step - up_end) / (last - up_end))
-                }
-            }
-            Schedule::CyclicLR {
-                max_lr,
-                step_size_up,
-                step_size_down,
-                mode,
-                gamma,
-                ..
-            } => {
-                let (up, total) = (
-                    *step_size_up as f64,
-                    (*step_size_up + *step_size_down) as f64,
-                );
-                let ratio = up / total;
-                let cycle = (1.0 + e as f64 / total).floor();
-                let x = 1.0 + e as f64 / total - cycle;
-                let scale = if x <= ratio {
-                    x / ratio
-                } else {
-                    (x - 1.0) / (ratio - 1.0)
-                };
-                let height = (max_lr - base) * scale;
-                let factor = match mode {
-                    CyclicMode::Triangular => 1.0,
-                    CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
-                    CyclicMode::ExpRange => gamma.powf(e as f64),
-                };
-                base + height * factor
-            }
+            Schedule::OneCycleLR { .. } | Schedule::CyclicLR { .. } => self.cycle().0,
             Schedule::SwaLR {
                 swa_lr,
                 anneal_epochs,
@@ -441,13 +477,122 @@ impl Scheduler {
         }
     }
 
-    /// One epoch on, after an optimizer step: sets the optimizer's next learning rate, and
-    /// returns it.
+    /// `OneCycleLR`'s and `CyclicLR`'s learning rate and momentum at `self.last_epoch`, in
+    /// PyTorch's closed forms (the rate is its last; the momentum `None` without cycling or for
+    /// other schedules).
+    fn cycle(&self) -> (f64, Option<f64>) {
+        let (e, base) = (self.last_epoch as f64, self.base_lr);
+        match &self.schedule {
+            Schedule::OneCycleLR {
+                max_lr,
+                total_steps,
+                pct_start,
+                cos,
+                final_div_factor,
+                three_phase,
+                momentum,
+                ..
+            } => {
+                let anneal = |from: f64, to: f64, pct: f64| {
+                    if *cos {
+                        to + (from - to) / 2.0 * ((PI * pct).cos() + 1.0)
+                    } else {
+                        (to - from) * pct + from
+                    }
+                };
+                let (min_lr, last) = (base / final_div_factor, *total_steps as f64 - 1.0);
+                let up_end = pct_start * *total_steps as f64 - 1.0;
+                let m = momentum.map_or((0.0, 0.0), |m| (m.max_momentum, m.base_momentum));
+                // PyTorch's phases: (end step, lr from and to, momentum from and to).
+                let phases: &[(f64, f64, f64, f64, f64)] = if *three_phase {
+                    &[
+                        (up_end, base, *max_lr, m.0, m.1),
+                        (
+                            2.0 * pct_start * *total_steps as f64 - 2.0,
+                            *max_lr,
+                            base,
+                            m.1,
+                            m.0,
+                        ),
+                        (last, base, min_lr, m.0, m.0),
+                    ]
+                } else {
+                    &[
+                        (up_end, base, *max_lr, m.0, m.1),
+                        (last, *max_lr, min_lr, m.1, m.0),
+                    ]
+                };
+                let mut start = 0.0;
+                for (i, &(end, lr_from, lr_to, m_from, m_to)) in phases.iter().enumerate() {
+                    if e <= end || i == phases.len() - 1 {
+                        let pct = (e - start) / (end - start);
+                        let m = momentum.map(|_| anneal(m_from, m_to, pct));
+                        return (anneal(lr_from, lr_to, pct), m);
+                    }
+                    start = end;
+                }
+                (self.last_lr, None)
+            }
+            Schedule::CyclicLR {
+                max_lr,
+                step_size_up,
+                step_size_down,
+                mode,
+                gamma,
+                momentum,
+                ..
+            } => {
+                let (up, total) = (
+                    *step_size_up as f64,
+                    (*step_size_up + *step_size_down) as f64,
+                );
+                let ratio = up / total;
+                let cycle = (1.0 + e / total).floor();
+                let x = 1.0 + e / total - cycle;
+                let scale = if x <= ratio {
+                    x / ratio
+                } else {
+                    (x - 1.0) / (ratio - 1.0)
+                };
+                let factor = match mode {
+                    CyclicMode::Triangular => 1.0,
+                    CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
+                    CyclicMode::ExpRange => gamma.powf(e),
+                };
+                let m = momentum.map(|m| {
+                    let height = (m.max_momentum - m.base_momentum) * scale;
+                    m.max_momentum - height * factor
+                });
+                (base + (max_lr - base) * scale * factor, m)
+            }
+            _ => (self.last_lr, None),
+        }
+    }
+
+    /// The momentum the schedule sets at its current epoch, if it cycles one (for `Sequential`,
+    /// the running schedule's).
+    fn momentum(&self) -> Option<f64> {
+        match &self.schedule {
+            Schedule::Sequential { milestones, .. } => {
+                let idx = milestones
+                    .iter()
+                    .take_while(|&&m| m as i64 <= self.last_epoch)
+                    .count();
+                self.children.get(idx).and_then(Scheduler::momentum)
+            }
+            _ => self.cycle().1,
+        }
+    }
+
+    /// One epoch on, after an optimizer step: sets the optimizer's next learning rate (and
+    /// momentum, for `OneCycleLR` and `CyclicLR` that cycle it), and returns the rate.
     ///
     /// # Errors
     ///
     /// [`Error::IncompatibleOptions`] for `ReduceLROnPlateau`, which needs
-    /// [`Scheduler::step_metric`]; errors of [`Optimizer::set_learning_rate`].
+    /// [`Scheduler::step_metric`], and for a `OneCycleLR` stepped past its `total_steps`; errors
+    /// of [`Optimizer::set_learning_rate`] and [`Optimizer::set_momentum`], after which the
+    /// optimizer's rate and momentum are as they were.
     pub fn step<F: Scalar, O: Optimizer<F> + ?Sized>(
         &mut self,
         optimizer: &mut O,
@@ -457,6 +602,11 @@ impl Scheduler {
             Schedule::ReduceLROnPlateau(_) => {
                 return Err(Error::IncompatibleOptions {
                     reason: "ReduceLROnPlateau steps with a metric: call step_metric",
+                });
+            }
+            Schedule::OneCycleLR { total_steps, .. } if self.last_epoch >= *total_steps as i64 => {
+                return Err(Error::IncompatibleOptions {
+                    reason: "OneCycleLR stepped more times than its total_steps",
                 });
             }
             Schedule::Sequential { milestones, .. } => {
@@ -476,7 +626,7 @@ impl Scheduler {
             }
             _ => self.advance(lr, false),
         };
-        optimizer.set_learning_rate(next)?;
+        set(optimizer, next, self.momentum())?;
         self.last_lr = next;
         Ok(next)
     }
@@ -623,6 +773,23 @@ impl Scheduler {
     }
 }
 
+/// Sets the learning rate and, if given, the momentum: both or neither.
+fn set<F: Scalar, O: Optimizer<F> + ?Sized>(
+    optimizer: &mut O,
+    lr: f64,
+    momentum: Option<f64>,
+) -> Result<(), Error> {
+    let Some(momentum) = momentum else {
+        return optimizer.set_learning_rate(lr);
+    };
+    let before = optimizer.learning_rate();
+    optimizer.set_learning_rate(lr)?;
+    optimizer.set_momentum(momentum).inspect_err(|_| {
+        // Restoring a rate the optimizer held cannot fail.
+        let _ = optimizer.set_learning_rate(before);
+    })
+}
+
 fn validate(schedule: &Schedule) -> Result<(), Error> {
     let positive = |name, v: u64| {
         if v == 0 {
@@ -672,12 +839,21 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
         Schedule::OneCycleLR {
             total_steps,
             pct_start,
+            momentum,
             ..
         } => {
             positive("total_steps", *total_steps)?;
-            factor("pct_start", *pct_start, false)
+            factor("pct_start", *pct_start, false)?;
+            cycle_momentum(momentum)
         }
-        Schedule::CyclicLR { step_size_up, .. } => positive("step_size_up", *step_size_up),
+        Schedule::CyclicLR {
+            step_size_up,
+            momentum,
+            ..
+        } => {
+            positive("step_size_up", *step_size_up)?;
+            cycle_momentum(momentum)
+        }
         Schedule::Sequential {
             schedules,
             milestones,
@@ -698,4 +874,10 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
         Schedule::SwaLR { swa_lr, .. } => crate::check::learning_rate(*swa_lr),
         Schedule::MultiStepLR { .. } | Schedule::ExponentialLR { .. } => Ok(()),
     }
+}
+
+fn cycle_momentum(momentum: &Option<CycleMomentum>) -> Result<(), Error> {
+    let Some(m) = momentum else { return Ok(()) };
+    crate::check::finite("base_momentum", m.base_momentum)?;
+    crate::check::finite("max_momentum", m.max_momentum)
 }

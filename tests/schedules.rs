@@ -5,8 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use ndoptim::schedule::{CyclicMode, Plateau, Schedule, Scheduler};
-use ndoptim::{Optimizer, Sgd};
+use ndarray::ArrayD;
+use ndoptim::schedule::{CycleMomentum, Plateau, Schedule, Scheduler};
+use ndoptim::{AdaGrad, Adam, Error, Optimizer, Params, Sgd};
 use serde_json::Value;
 
 fn schedule(name: &str, a: &Value) -> Schedule {
@@ -49,22 +50,9 @@ fn schedule(name: &str, a: &Value) -> Schedule {
             total_iters: u("total_iters"),
             power: f("power"),
         },
-        "OneCycleLR" => Schedule::OneCycleLR {
-            max_lr: f("max_lr"),
-            total_steps: u("total_steps"),
-            pct_start: 0.3,
-            cos: true,
-            div_factor: 25.0,
-            final_div_factor: 1e4,
-        },
-        "CyclicLR" => Schedule::CyclicLR {
-            base_lr: f("base_lr"),
-            max_lr: f("max_lr"),
-            step_size_up: u("step_size_up"),
-            step_size_down: u("step_size_up"),
-            mode: CyclicMode::Triangular,
-            gamma: 1.0,
-        },
+        // PyTorch's defaults, momentum cycling included (SGD's momentum moves, unread here).
+        "OneCycleLR" => Schedule::one_cycle(f("max_lr"), u("total_steps")),
+        "CyclicLR" => Schedule::cyclic(f("base_lr"), f("max_lr"), u("step_size_up")),
         other => panic!("no schedule {other}"),
     }
 }
@@ -186,5 +174,170 @@ fn bad_arguments_are_rejected_and_the_optimizer_is_unchanged() {
     ] {
         assert!(Scheduler::new(bad.clone(), &mut sgd).is_err(), "{bad:?}");
         assert_eq!(sgd.learning_rate(), 0.1);
+    }
+}
+
+/// Every mode of momentum cycling (three-phase and linear `OneCycleLR`, `CyclicLR`'s triangular2
+/// and exp_range, other momentum ranges) against PyTorch, on SGD's momentum and Adam's beta1, the
+/// scheduler built from PyTorch's arguments as the conformance replayer reads them.
+#[test]
+fn momentum_cycles_as_in_pytorch_in_every_mode() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/torch_cycle_momentum_modes.json");
+    let file = common::read_json(&path).unwrap();
+    let cases = file["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 5);
+    for case in cases {
+        let class = format!(
+            "torch.optim.lr_scheduler.{}",
+            case["scheduler"].as_str().unwrap()
+        );
+        let described = serde_json::json!({ "class": class, "args": case["args"] });
+        let schedule = common::scheduler(&described).unwrap().unwrap();
+        let mut opt: Box<dyn Optimizer<f64>> = match case["optimizer"].as_str().unwrap() {
+            "SGD" => Box::new(Sgd::default().momentum(0.9)),
+            _ => Box::new(Adam::default()),
+        };
+        let mut s = Scheduler::new(schedule.clone(), &mut opt).unwrap();
+        let lrs = case["lr_per_step"].as_array().unwrap();
+        let momenta = case["momentum_per_step"].as_array().unwrap();
+        for (i, (lr, m)) in lrs.iter().zip(momenta).enumerate() {
+            if i > 0 {
+                s.step(&mut opt).unwrap();
+            }
+            let (lr, m) = (lr.as_f64().unwrap(), m.as_f64().unwrap());
+            let got = (opt.learning_rate(), opt.current_momentum().unwrap());
+            assert!(
+                common::relative_error(got.0, lr) <= 1e-12
+                    && common::relative_error(got.1, m) <= 1e-12,
+                "{schedule:?} step {i}: (lr, momentum) {got:?}, PyTorch ({lr}, {m})"
+            );
+        }
+    }
+}
+
+#[test]
+fn momentum_cycling_refuses_optimizers_without_one_and_changes_nothing() {
+    let mut adagrad: Box<dyn Optimizer<f32>> = Box::new(AdaGrad::default().lr(0.1));
+    for schedule in [Schedule::one_cycle(1.0, 10), Schedule::cyclic(0.01, 1.0, 4)] {
+        let refused = Scheduler::new(schedule, &mut adagrad);
+        assert_eq!(
+            refused.unwrap_err(),
+            Error::NoMomentum {
+                optimizer: "AdaGrad"
+            }
+        );
+        assert_eq!(adagrad.learning_rate(), 0.1);
+    }
+    // Without cycling, the same schedule drives the learning rate alone.
+    let mut lr_only = Schedule::one_cycle(1.0, 10);
+    if let Schedule::OneCycleLR { momentum, .. } = &mut lr_only {
+        *momentum = None;
+    }
+    Scheduler::new(lr_only, &mut adagrad).unwrap();
+    assert!((adagrad.learning_rate() - 0.04).abs() < 1e-15);
+    assert_eq!(adagrad.current_momentum(), None);
+}
+
+#[test]
+fn a_momentum_the_optimizer_refuses_leaves_rate_and_momentum_as_they_were() {
+    let mut adam = Adam::<f64>::default().lr(0.01);
+    let mut bad = Schedule::one_cycle(0.1, 10);
+    if let Schedule::OneCycleLR { momentum, .. } = &mut bad {
+        *momentum = Some(CycleMomentum {
+            base_momentum: 0.85,
+            max_momentum: 1.5,
+        });
+    }
+    let err = Scheduler::new(bad, &mut adam).unwrap_err();
+    assert!(matches!(err, Error::InvalidHyperparameter { .. }), "{err}");
+    assert_eq!(
+        (adam.learning_rate(), adam.current_momentum()),
+        (0.01, Some(0.9))
+    );
+}
+
+#[test]
+fn sgd_refuses_a_momentum_that_would_change_its_state_once_it_has_some() {
+    let mut params = Params::from([("w".to_string(), ArrayD::from_elem(vec![3], 1.0f64))]);
+    let grads = Params::from([("w".to_string(), ArrayD::from_elem(vec![3], 0.5f64))]);
+    // Before any state, a schedule may give plain SGD a momentum (as PyTorch's does).
+    let mut sgd = Sgd::<f64>::default();
+    Scheduler::new(Schedule::cyclic(0.01, 0.1, 2), &mut sgd).unwrap();
+    assert_eq!(sgd.current_momentum(), Some(0.9));
+    sgd.update(&mut params, &grads).unwrap();
+    assert!(sgd.slot("w", "momentum_buffer").is_some());
+    // Once a key has state, a momentum of 0 would drop its buffer: refused, nothing changed.
+    let err = sgd.set_momentum(0.0).unwrap_err();
+    assert!(matches!(err, Error::IncompatibleOptions { .. }), "{err}");
+    assert_eq!(sgd.current_momentum(), Some(0.9));
+    sgd.set_momentum(0.5).unwrap();
+    let mut plain = Sgd::<f64>::default();
+    plain.update(&mut params, &grads).unwrap();
+    assert!(plain.set_momentum(0.9).is_err() && plain.current_momentum() == Some(0.0));
+    assert!(sgd.set_momentum(f64::NAN).is_err() && sgd.current_momentum() == Some(0.5));
+}
+
+#[test]
+fn one_cycle_refuses_a_step_past_its_total() {
+    let mut sgd = Sgd::<f32>::default();
+    let mut s = Scheduler::new(Schedule::one_cycle(0.1, 3), &mut sgd).unwrap();
+    for _ in 0..3 {
+        s.step(&mut sgd).unwrap();
+    }
+    let before = (sgd.learning_rate(), sgd.current_momentum());
+    assert!(matches!(
+        s.step(&mut sgd),
+        Err(Error::IncompatibleOptions { .. })
+    ));
+    assert_eq!((sgd.learning_rate(), sgd.current_momentum()), before);
+}
+
+#[test]
+fn wrappers_pass_the_momentum_through() {
+    use ndoptim::accumulate::MultiSteps;
+    use ndoptim::lookahead::Lookahead;
+    let boxed: Box<dyn Optimizer<f32>> = Box::new(Adam::default());
+    let mut wrapped = Lookahead::new(MultiSteps::new(boxed, 2), 5, 0.5);
+    let mut s = Scheduler::new(Schedule::cyclic(0.01, 0.1, 2), &mut wrapped).unwrap();
+    assert_eq!(wrapped.current_momentum(), Some(0.9));
+    s.step(&mut wrapped).unwrap();
+    assert!((wrapped.current_momentum().unwrap() - 0.85).abs() < 1e-15);
+    assert_eq!(
+        wrapped.inner().inner().current_momentum(),
+        wrapped.current_momentum()
+    );
+}
+
+/// A cycled momentum lives in the optimizer's hyperparameters, so a checkpoint holding the
+/// optimizer and its scheduler resumes both bit for bit.
+#[test]
+fn a_cycled_momentum_resumes_from_a_checkpoint() {
+    let grads = |i: usize| {
+        Params::from([(
+            "w".to_string(),
+            ArrayD::from_shape_fn(vec![5], |d| ((d[0] + i) as f64).sin()),
+        )])
+    };
+    let mut params = Params::from([("w".to_string(), ArrayD::from_elem(vec![5], 1.0f64))]);
+    let mut sgd = Sgd::<f64>::default().momentum(0.9).nesterov(true);
+    let mut s = Scheduler::new(Schedule::one_cycle(0.1, 20), &mut sgd).unwrap();
+    for i in 0..8 {
+        sgd.update(&mut params, &grads(i)).unwrap();
+        s.step(&mut sgd).unwrap();
+    }
+    let mut checkpoint = sgd.checkpoint();
+    checkpoint.scheduler = Some(s.clone());
+    let (mut resumed, mut resumed_params) = (Sgd::<f64>::default(), params.clone());
+    let mut resumed_s = checkpoint.scheduler.take().unwrap();
+    resumed.restore(checkpoint).unwrap();
+    assert_eq!(resumed.current_momentum(), sgd.current_momentum());
+    for i in 8..20 {
+        sgd.update(&mut params, &grads(i)).unwrap();
+        s.step(&mut sgd).unwrap();
+        resumed.update(&mut resumed_params, &grads(i)).unwrap();
+        resumed_s.step(&mut resumed).unwrap();
+        assert_eq!(resumed.current_momentum(), sgd.current_momentum());
+        assert_eq!(resumed_params, params);
     }
 }

@@ -580,6 +580,34 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
         Ok(())
     }
 
+    fn current_momentum(&self) -> Option<f64> {
+        self.rule.momentum()
+    }
+
+    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
+        let Some(old) = self.rule.momentum() else {
+            return Err(Error::NoMomentum {
+                optimizer: self.rule.name(),
+            });
+        };
+        check::finite("momentum", momentum)?;
+        let layout = self.rule.slot_names();
+        self.rule.set_momentum(momentum);
+        let checked = if !self.entries.is_empty() && self.rule.slot_names() != layout {
+            Err(Error::IncompatibleOptions {
+                reason: "this momentum changes the state the optimizer keeps (a momentum buffer \
+                         exists only with a non-zero momentum): set it before the first update, \
+                         or reset()",
+            })
+        } else {
+            self.rule.validate()
+        };
+        if checked.is_err() {
+            self.rule.set_momentum(old);
+        }
+        checked
+    }
+
     fn reset(&mut self) {
         self.index.clear();
         self.entries.clear();

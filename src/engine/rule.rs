@@ -84,4 +84,13 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
 
     /// Moves one key's parameter to the point of mode `to`, from its state.
     fn switch(&self, _to: Mode, _params: &mut ArrayRefD<F>, _state: &[F]) {}
+
+    /// The coefficient a momentum schedule moves: PyTorch's `momentum`, or the first of the
+    /// `betas`; `None` (the default) for algorithms that have neither.
+    fn momentum(&self) -> Option<f64> {
+        None
+    }
+
+    /// Sets the coefficient [`Rule::momentum`] reads (called only when it is `Some`).
+    fn set_momentum(&mut self, _momentum: f64) {}
 }

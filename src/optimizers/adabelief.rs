@@ -57,6 +57,8 @@ impl<F: Scalar> Rule<F> for AdaBeliefRule {
     const NAME: &'static str = "AdaBelief";
     const DEFAULT_LR: f64 = 0.01;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
         check::non_negative("epsilon value", self.eps)?;

@@ -132,6 +132,8 @@ impl<F: Scalar> Rule<F> for AdamRule {
     const NAME: &'static str = "Adam";
     const DEFAULT_LR: f64 = 0.001;
 
+    momentum_is!(betas[0]);
+
     fn name(&self) -> &'static str {
         if self.options.decoupled { "AdamW" } else { "Adam" }
     }

@@ -48,6 +48,8 @@ impl<F: Scalar> Rule<F> for AdamaxRule {
     const NAME: &'static str = "Adamax";
     const DEFAULT_LR: f64 = 0.002;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("epsilon value", self.eps)?;
         check::betas(self.betas)?;

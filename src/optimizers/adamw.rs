@@ -68,4 +68,12 @@ impl<F: Scalar> Rule<F> for AdamWRule {
     fn step(&self, step: Step<'_, F>, scalars: &mut ()) {
         self.0.step(step, scalars)
     }
+
+    fn momentum(&self) -> Option<f64> {
+        <AdamRule as Rule<F>>::momentum(&self.0)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        <AdamRule as Rule<F>>::set_momentum(&mut self.0, momentum);
+    }
 }

@@ -65,6 +65,8 @@ impl<F: Scalar> Rule<F> for AdanRule {
     const NAME: &'static str = "Adan";
     const DEFAULT_LR: f64 = 0.01;
 
+    momentum_is!(b1);
+
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("b1 value", self.b1)?;
         check::unit_interval("b2 value", self.b2)?;

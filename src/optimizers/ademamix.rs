@@ -64,6 +64,8 @@ impl<F: Scalar> Rule<F> for AdEMAMixRule {
     const NAME: &'static str = "AdEMAMix";
     const DEFAULT_LR: f64 = 0.01;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
         check::unit_interval("b3 value", self.b3)?;

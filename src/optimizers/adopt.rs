@@ -58,6 +58,8 @@ impl<F: Scalar> Rule<F> for AdoptRule {
     const NAME: &'static str = "ADOPT";
     const DEFAULT_LR: f64 = 0.01;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
         check::non_negative("epsilon value", self.eps)?;

@@ -60,6 +60,8 @@ impl<F: Scalar> Rule<F> for LambRule {
     const NAME: &'static str = "LAMB";
     const DEFAULT_LR: f64 = 0.01;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
         check::non_negative("epsilon value", self.eps)?;

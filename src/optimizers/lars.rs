@@ -62,6 +62,8 @@ impl<F: Scalar> Rule<F> for LarsRule {
     const NAME: &'static str = "LARS";
     const DEFAULT_LR: f64 = 1.0;
 
+    momentum_is!(momentum);
+
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("weight_decay value", self.weight_decay)?;
         check::non_negative("trust coefficient", self.trust_coefficient)?;

@@ -45,6 +45,8 @@ impl<F: Scalar> Rule<F> for LionRule {
     const NAME: &'static str = "Lion";
     const DEFAULT_LR: f64 = 1e-4;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
         self.options.validate()

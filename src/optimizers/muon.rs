@@ -297,6 +297,8 @@ impl<F: Scalar> Rule<F> for MuonRule {
     const NAME: &'static str = "Muon";
     const DEFAULT_LR: f64 = 1e-3;
 
+    momentum_is!(momentum);
+
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("momentum value", self.momentum)?;
         check::non_negative("weight decay value", self.weight_decay)?;

@@ -64,6 +64,8 @@ impl<F: Scalar> Rule<F> for NAdamRule {
     const NAME: &'static str = "NAdam";
     const DEFAULT_LR: f64 = 0.002;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("epsilon value", self.eps)?;
         check::betas(self.betas)?;

@@ -52,6 +52,8 @@ impl<F: Scalar> Rule<F> for RAdamRule {
     const NAME: &'static str = "RAdam";
     const DEFAULT_LR: f64 = 0.001;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("epsilon value", self.eps)?;
         check::betas(self.betas)?;

@@ -84,6 +84,8 @@ impl<F: Scalar> Rule<F> for RmsPropRule {
     const NAME: &'static str = "RMSprop";
     const DEFAULT_LR: f64 = 0.01;
 
+    momentum_is!(momentum);
+
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("alpha value", self.decay_rate)?;
         check::non_negative("epsilon value", self.eps)?;

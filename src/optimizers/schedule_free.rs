@@ -235,6 +235,8 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
     const NAME: &'static str = "AdamWScheduleFree";
     const DEFAULT_LR: f64 = 0.0025;
 
+    momentum_is!(betas[0]);
+
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
         check::non_negative("epsilon value", self.eps)?;
@@ -272,6 +274,8 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
     type KeyScalars = AveragingScalars;
     const NAME: &'static str = "SGDScheduleFree";
     const DEFAULT_LR: f64 = 1.0;
+
+    momentum_is!(momentum);
 
     fn validate(&self) -> Result<(), Error> {
         if !(self.momentum > 0.0 && self.momentum < 1.0) {

@@ -70,6 +70,8 @@ impl<F: Scalar> Rule<F> for SgdRule {
     const NAME: &'static str = "SGD";
     const DEFAULT_LR: f64 = 0.01;
 
+    momentum_is!(momentum);
+
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("momentum value", self.momentum)?;
         check::finite("dampening value", self.dampening)?;

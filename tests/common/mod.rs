@@ -10,7 +10,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndoptim::accumulate::MultiSteps;
 use ndoptim::average::Average;
 use ndoptim::lookahead::Lookahead;
-use ndoptim::schedule::{Schedule, Scheduler};
+use ndoptim::schedule::{CycleMomentum, CyclicMode, Schedule, Scheduler};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
     Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, RAdam,
@@ -582,7 +582,7 @@ pub fn named<'a, F: Scalar>(
 pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 15] = [
+    const KNOWN: [&str; 17] = [
         "optimizer",
         "reference",
         "dtype",
@@ -598,6 +598,8 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "inner_optimizer",
         "fast_optimizer",
         "expected_slow",
+        "momentum_per_step",
+        "beta1_per_step",
     ];
     if let Some(field) = t
         .as_object()
@@ -624,6 +626,13 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         return Err("expected_eval and expected differ in length".into());
     }
     let lrs = t["lr_per_step"].as_array();
+    // What a momentum schedule must have set: SGD's momentum or Adam's beta1, per step.
+    let momenta = t
+        .get("momentum_per_step")
+        .or_else(|| t.get("beta1_per_step"));
+    let momenta = momenta
+        .map(|m| m.as_array().ok_or("momenta are not a list"))
+        .transpose()?;
     let mut average = averaging::<F>(&t["averaging"])?;
     let expected_average = t["expected_average"].as_array();
     if average.is_some() != expected_average.is_some() {
@@ -643,6 +652,13 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
             } else {
                 opt.set_learning_rate(lr).map_err(|e| e.to_string())?;
             }
+        }
+        if let Some(want) = momenta.map(|m| m.get(i).and_then(Value::as_f64)) {
+            let want = want.ok_or(format!("step {i}: no momentum"))?;
+            let got = opt
+                .current_momentum()
+                .ok_or("an optimizer without momentum")?;
+            worst = worst.max(relative_error(got, want));
         }
         let g = params(g)?;
         match way {
@@ -826,7 +842,7 @@ fn averaging<F: Scalar>(v: &Value) -> Result<Option<Average<F>>, String> {
 }
 
 /// The schedule a file's `scheduler` describes (`None` without one).
-fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
+pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
     if v.is_null() {
         return Ok(None);
     }
@@ -838,9 +854,7 @@ fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
     h.finish()?;
     let schedule = match class.as_str() {
         "torch.optim.swa_utils.SWALR" => {
-            if args.take("last_epoch")? != Some(-1.0) {
-                return Err("SWALR resumed from an epoch".into());
-            }
+            resumed(&mut args)?;
             Schedule::SwaLR {
                 swa_lr: args.take("swa_lr")?.ok_or("no swa_lr")?,
                 anneal_epochs: args.take("anneal_epochs")?.ok_or("no anneal_epochs")? as u64,
@@ -851,10 +865,85 @@ fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
                 },
             }
         }
+        "torch.optim.lr_scheduler.OneCycleLR" => {
+            resumed(&mut args)?;
+            args.null("epochs")?;
+            args.null("steps_per_epoch")?;
+            Schedule::OneCycleLR {
+                max_lr: args.take("max_lr")?.ok_or("no max_lr")?,
+                total_steps: args.take("total_steps")?.ok_or("no total_steps")? as u64,
+                pct_start: args.take("pct_start")?.unwrap_or(0.3),
+                cos: match args.text("anneal_strategy")?.as_deref() {
+                    Some("cos") | None => true,
+                    Some("linear") => false,
+                    Some(other) => return Err(format!("anneal_strategy {other}")),
+                },
+                div_factor: args.take("div_factor")?.unwrap_or(25.0),
+                final_div_factor: args.take("final_div_factor")?.unwrap_or(1e4),
+                three_phase: args.flag("three_phase")?.unwrap_or(false),
+                momentum: cycle_momentum(&mut args, CycleMomentum::ONE_CYCLE)?,
+            }
+        }
+        "torch.optim.lr_scheduler.CyclicLR" => {
+            resumed(&mut args)?;
+            args.null("scale_fn")?;
+            let mode = match args.text("mode")?.as_deref() {
+                Some("triangular") | None => CyclicMode::Triangular,
+                Some("triangular2") => CyclicMode::Triangular2,
+                Some("exp_range") => CyclicMode::ExpRange,
+                Some(other) => return Err(format!("mode {other}")),
+            };
+            // PyTorch's scale mode follows the mode when no scale_fn is given.
+            let scale_mode = args.text("scale_mode")?;
+            let step_size_up = args.take("step_size_up")?.unwrap_or(2000.0) as u64;
+            Schedule::CyclicLR {
+                base_lr: args.take("base_lr")?.ok_or("no base_lr")?,
+                max_lr: args.take("max_lr")?.ok_or("no max_lr")?,
+                step_size_up,
+                step_size_down: args
+                    .take("step_size_down")?
+                    .map_or(step_size_up, |d| d as u64),
+                gamma: args.take("gamma")?.unwrap_or(1.0),
+                momentum: cycle_momentum(&mut args, CycleMomentum::CYCLIC)?,
+                mode: match (mode, scale_mode.as_deref()) {
+                    (CyclicMode::ExpRange, Some("iterations") | None)
+                    | (CyclicMode::Triangular | CyclicMode::Triangular2, Some("cycle") | None) => {
+                        mode
+                    }
+                    (_, other) => return Err(format!("scale_mode {other:?} with mode {mode:?}")),
+                },
+            }
+        }
         other => return Err(format!("ndoptim lacks the scheduler {other}")),
     };
     args.finish()?;
     Ok(Some(schedule))
+}
+
+/// Refuses a scheduler resumed from an epoch (PyTorch's `last_epoch` other than -1).
+fn resumed(args: &mut Hyper) -> Result<(), String> {
+    match args.take("last_epoch")? {
+        Some(-1.0) | None => Ok(()),
+        Some(e) => Err(format!("scheduler resumed from epoch {e}")),
+    }
+}
+
+/// PyTorch's `cycle_momentum`, `base_momentum` and `max_momentum`, with its defaults.
+fn cycle_momentum(
+    args: &mut Hyper,
+    defaults: CycleMomentum,
+) -> Result<Option<CycleMomentum>, String> {
+    let base_momentum = args
+        .take("base_momentum")?
+        .unwrap_or(defaults.base_momentum);
+    let max_momentum = args.take("max_momentum")?.unwrap_or(defaults.max_momentum);
+    Ok(args
+        .flag("cycle_momentum")?
+        .unwrap_or(true)
+        .then_some(CycleMomentum {
+            base_momentum,
+            max_momentum,
+        }))
 }
 
 /// The largest relative error of `got` against a file's `{"key": array}` map, every key of which
