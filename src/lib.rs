@@ -266,6 +266,7 @@ mod error;
 mod groups;
 #[cfg(feature = "init")]
 pub mod init;
+pub mod lbfgs;
 pub mod lookahead;
 pub mod named;
 mod optimizer;

@@ -3,7 +3,8 @@
 //! prints one line per file: its name, the largest relative error, PASS or FAIL.
 //!
 //! Tolerances (`../shared/conformance/README.md`): f64 `1e-12`, f32 `1e-5`, relative to
-//! `max(1, |reference|)`, after every step.
+//! `max(1, |reference|)`, after every step; L-BFGS (`torch_lbfgs_*`): its counts of evaluations
+//! and iterations exactly, its iterates and losses within `1e-10` after every call.
 
 mod common;
 
@@ -75,7 +76,13 @@ fn main() -> ExitCode {
             .fold((Ok(0.0), 0.0), |(acc, _), (r, tol)| {
                 (acc.and_then(|a: f64| r.map(|e| a.max(e))), tol)
             });
-        let tolerance = if loose { 1e-3 } else { tolerance };
+        // L-BFGS's 10-vector dot products follow the BLAS's summation order, which PyTorch does
+        // not fix: its iterates within 1e-10, its counts exactly (README).
+        let tolerance = match (loose, t["optimizer"] == "LBFGS") {
+            (true, _) => 1e-3,
+            (_, true) => 1e-10,
+            _ => tolerance,
+        };
         match result {
             Ok(err) if err <= tolerance => {
                 println!("{name:<80} {err:9.2e}  PASS");

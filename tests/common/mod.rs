@@ -9,6 +9,7 @@ use std::rc::Rc;
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::accumulate::MultiSteps;
 use ndoptim::average::Average;
+use ndoptim::lbfgs::{Lbfgs, LineSearch};
 use ndoptim::lookahead::Lookahead;
 use ndoptim::schedule::{CycleMomentum, CyclicMode, Schedule, Scheduler};
 use ndoptim::{
@@ -580,6 +581,10 @@ pub fn named<'a, F: Scalar>(
 /// Replays a trajectory file one way in; returns the largest relative error over all steps and
 /// elements, and the bits of every parameter after every step (and of every evaluation point).
 pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
+    if t["optimizer"] == "LBFGS" {
+        // Closure-driven, with no second way in: both ways replay the same calls.
+        return replay_lbfgs::<F>(t);
+    }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
     const KNOWN: [&str; 17] = [
@@ -703,6 +708,133 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         }
     }
     Ok((worst, trajectory))
+}
+
+/// The calls of an L-BFGS file (`torch_lbfgs_*`): after each, the iterate, the loss returned and
+/// the counts of evaluations and iterations, which must be equal.
+fn replay_lbfgs<F: Scalar>(t: &Value) -> Result<(f64, Trajectory), String> {
+    const KNOWN: [&str; 11] = [
+        "optimizer",
+        "reference",
+        "dtype",
+        "hyperparameters",
+        "problem",
+        "initial",
+        "calls",
+        "expected",
+        "func_evals_per_call",
+        "iterations_per_call",
+        "loss_per_call",
+    ];
+    if let Some(field) = t
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())))
+    {
+        return Err(format!("field {field:?} is not replayed"));
+    }
+    let mut h = Hyper::new(&t["hyperparameters"]);
+    let mut lbfgs = Lbfgs::<F>::default();
+    lbfgs = opt(h.take("lr")?, lbfgs, Lbfgs::lr);
+    lbfgs = opt(h.take("max_iter")?, lbfgs, |o, v| o.max_iter(v as u64));
+    lbfgs = opt(h.take("max_eval")?, lbfgs, |o, v| o.max_eval(v as u64));
+    lbfgs = opt(h.take("tolerance_grad")?, lbfgs, Lbfgs::tolerance_grad);
+    lbfgs = opt(h.take("tolerance_change")?, lbfgs, Lbfgs::tolerance_change);
+    lbfgs = opt(h.take("history_size")?, lbfgs, |o, v| {
+        o.history_size(v as usize)
+    });
+    lbfgs = opt(h.flag("maximize")?, lbfgs, Lbfgs::maximize);
+    lbfgs = lbfgs.line_search(match h.text("line_search_fn")?.as_deref() {
+        None => LineSearch::None,
+        Some("strong_wolfe") => LineSearch::StrongWolfe,
+        Some(other) => return Err(format!("line search {other}")),
+    });
+    h.finish()?;
+    let problem = Problem::<F>::read(&t["problem"])?;
+    let mut p = params::<F>(&t["initial"])?;
+    let calls = t["calls"].as_u64().ok_or("no calls")? as usize;
+    let list = |k: &str| {
+        t[k].as_array()
+            .filter(|a| a.len() == calls)
+            .ok_or(format!("{k}: not a list of {calls}"))
+    };
+    let (expected, evals, iterations, losses) = (
+        list("expected")?,
+        list("func_evals_per_call")?,
+        list("iterations_per_call")?,
+        list("loss_per_call")?,
+    );
+    let (mut worst, mut trajectory) = (0.0f64, Vec::with_capacity(calls));
+    for i in 0..calls {
+        let loss = lbfgs
+            .step(&mut p, |x, g| problem.evaluate(x, g))
+            .map_err(|e| format!("call {i}: {e}"))?;
+        let call = lbfgs.last_call();
+        let counted = (Value::from(call.evaluations), Value::from(call.iterations));
+        if counted != (evals[i].clone(), iterations[i].clone()) {
+            return Err(format!(
+                "call {i}: {} evaluations and {} iterations, expected {} and {}",
+                counted.0, counted.1, evals[i], iterations[i]
+            ));
+        }
+        let want = losses[i].as_f64().ok_or("a loss is not a number")?;
+        worst = worst.max(relative_error(loss, want));
+        worst = worst.max(compare(&p, &expected[i]).map_err(|e| format!("call {i}: {e}"))?);
+        trajectory.push(params_bits(&p));
+    }
+    Ok((worst, trajectory))
+}
+
+/// The function an L-BFGS file minimises, with the gradient its closure computes.
+pub enum Problem<F> {
+    /// `(1 - x0)^2 + 100 (x1 - x0^2)^2`.
+    Rosenbrock,
+    /// `0.5 x^T A x - b^T x`.
+    Quadratic(Box<(ArrayD<F>, ArrayD<F>)>),
+}
+
+impl<F: Scalar> Problem<F> {
+    /// The problem a file's `problem` field describes.
+    pub fn read(v: &Value) -> Result<Self, String> {
+        match v["name"].as_str() {
+            Some("rosenbrock") => Ok(Problem::Rosenbrock),
+            Some("quadratic") => Ok(Problem::Quadratic(Box::new((
+                array(&v["A"])?,
+                array(&v["b"])?,
+            )))),
+            other => Err(format!("no problem {other:?}")),
+        }
+    }
+
+    /// The loss at `p["x"]`, its gradient written to `g["x"]`, computed as the reference's
+    /// closure computes them.
+    pub fn evaluate(&self, p: &Params<F>, g: &mut Params<F>) -> f64 {
+        let x = &p["x"];
+        let Some(grad) = g.get_mut("x") else {
+            return f64::NAN;
+        };
+        let f = |v: f64| -> F { F::from(v).unwrap_or_else(F::nan) };
+        match self {
+            Problem::Rosenbrock => {
+                let (x0, x1) = (x[0].to_f64().unwrap_or(0.0), x[1].to_f64().unwrap_or(0.0));
+                let r = x1 - x0 * x0;
+                grad[0] = f(-2.0 * (1.0 - x0) - 400.0 * x0 * r);
+                grad[1] = f(200.0 * r);
+                (1.0 - x0) * (1.0 - x0) + 100.0 * (r * r)
+            }
+            Problem::Quadratic(ab) => {
+                let (a, b) = &**ab;
+                let n = x.len();
+                let mut value = 0.0;
+                for i in 0..n {
+                    let ax: F = (0..n).fold(F::zero(), |s, j| s + a[[i, j]] * x[j]);
+                    grad[i] = ax - b[i];
+                    value += 0.5 * (x[i] * ax).to_f64().unwrap_or(f64::NAN)
+                        - (b[i] * x[i]).to_f64().unwrap_or(f64::NAN);
+                }
+                value
+            }
+        }
+    }
 }
 
 /// Reads a wrapper's second set of weights (Lookahead's slow weights) beside the parameters.
