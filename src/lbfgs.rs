@@ -238,8 +238,12 @@ impl<F: Scalar> Lbfgs<F> {
     /// - [`Error::NonFiniteLoss`] if the closure returns NaN or infinity;
     ///   [`Error::ShapeMismatch`] or [`Error::UnknownKey`] if it leaves a gradient of another
     ///   shape or adds one for a key `params` lacks. The parameters are then the last iterate
-    ///   whose loss was finite (those the call began at if none was), and the history is dropped
-    ///   ([`Lbfgs::reset`]): it described points the search has left.
+    ///   whose loss was finite (trial points of the line search are not iterates), and the
+    ///   history is dropped ([`Lbfgs::reset`]): it described points the search has left. Without
+    ///   a line search, PyTorch ends a call that runs `max_iter` iterations at an iterate it has
+    ///   not evaluated; if the next call finds its loss not finite, the parameters go back to
+    ///   the iterate before it. A call whose first evaluation fails otherwise leaves the
+    ///   parameters where they were.
     pub fn step<C>(&mut self, params: &mut Params<F>, mut closure: C) -> Result<f64, Error>
     where
         C: FnMut(&Params<F>, &mut Params<F>) -> f64,
@@ -282,7 +286,9 @@ impl<F: Scalar> Lbfgs<F> {
                 Ok(loss)
             }
             Err(e) => {
-                let last_finite = state.unverified_from.as_ref().filter(|_| evaluations == 1);
+                // A non-finite loss at the start condemns an iterate taken unevaluated.
+                let condemned = evaluations == 1 && matches!(e, Error::NonFiniteLoss { .. });
+                let last_finite = state.unverified_from.as_ref().filter(|_| condemned);
                 scatter(params, &state.layout, last_finite.unwrap_or(&x));
                 self.last = Call::default();
                 self.reset();
