@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let file = args.out.join("optimizer_compare_naive.svg");
-    common::plot::paths(&file, &contours, &runs)?;
+    common::plot::paths(&file, &common::plot::FIG_6_8, &contours, &runs)?;
     println!("wrote {}", file.display());
     Ok(())
 }

@@ -195,7 +195,8 @@
 //! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
 //! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]), weight
 //! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and, around any optimizer,
-//! gradient accumulation ([`accumulate`]) and Lookahead ([`lookahead`]):
+//! gradient accumulation ([`accumulate`]) and Lookahead ([`lookahead`]). For small full-batch
+//! problems, [`lbfgs`] is `torch.optim.LBFGS`, driven by a closure that evaluates the loss.
 //!
 //! ```
 //! use std::collections::HashMap;

@@ -77,10 +77,25 @@ pub fn lines(
     Ok(())
 }
 
-/// Figure 6-8: one panel per optimizer, the contour lines of the function (`contours`) and the
-/// optimizer's path.
+/// The plane a figure of paths shows: its ranges and the function's minimum, marked.
+pub struct Plane {
+    pub x: std::ops::Range<f64>,
+    pub y: std::ops::Range<f64>,
+    pub minimum: (f64, f64),
+}
+
+/// Figure 6-8's plane: `f(x, y) = x²/20 + y²`.
+pub const FIG_6_8: Plane = Plane {
+    x: -10.0..10.0,
+    y: -5.0..5.0,
+    minimum: (0.0, 0.0),
+};
+
+/// Figure 6-8: one panel per optimizer (two by two), the contour lines of the function
+/// (`contours`) and the optimizer's path.
 pub fn paths(
     path: &Path,
+    plane: &Plane,
     contours: &[Vec<(f64, f64)>],
     runs: &[(String, Vec<(f64, f64)>)],
 ) -> PlotResult {
@@ -93,7 +108,7 @@ pub fn paths(
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(35)
-            .build_cartesian_2d(-10f64..10f64, -5f64..5f64)?;
+            .build_cartesian_2d(plane.x.clone(), plane.y.clone())?;
         chart
             .configure_mesh()
             .disable_mesh()
@@ -110,7 +125,7 @@ pub fn paths(
         chart.draw_series(LineSeries::new(pts.iter().copied(), red.stroke_width(2)))?;
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, red.filled())))?;
         chart.draw_series(std::iter::once(Cross::new(
-            (0.0, 0.0),
+            plane.minimum,
             6,
             BLACK.stroke_width(2),
         )))?;
