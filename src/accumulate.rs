@@ -29,7 +29,7 @@
 use ndarray::{ArrayD, IxDyn};
 
 use crate::checkpoint::Checkpoint;
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::{Error, NonFinite, Optimizer, Params};
 
 /// The rule of a [`MultiSteps`]' accumulators: one slot, `acc`, shaped like the parameter.
@@ -67,7 +67,7 @@ impl<F: Scalar> Rule<F> for AccumulateRule {
     }
 
     /// Folds the gradient into the accumulator; the parameter is not touched.
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let n: F = cast((self.mini_step + 1) as f64);
         if self.use_grad_mean {
             step.for_each(move |_, g, [acc]: &mut [F; 1]| *acc = *acc + (g - *acc) / n);

@@ -42,7 +42,7 @@
 use ndarray::{ArrayRefD, ArrayViewD, Zip};
 
 use crate::checkpoint::Checkpoint;
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{Lerp, pow};
 use crate::{Error, Params, check};
 
@@ -99,7 +99,7 @@ impl<F: Scalar> Rule<F> for AverageRule {
 
     /// Averages the "gradient", which [`Average::update`] makes the parameter: `t` is the
     /// number of updates including this one.
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let t = step.t();
         let (p, state) = {
             let parts = step.parts();

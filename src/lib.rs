@@ -262,6 +262,7 @@ pub mod average;
 mod check;
 pub mod checkpoint;
 pub mod clip;
+mod element;
 mod engine;
 mod error;
 mod groups;
@@ -279,7 +280,10 @@ pub mod schedule;
 pub mod simd;
 mod tensor;
 
-pub use engine::{Engine, Mode, NonFinite, Params, Parts, Rule, Scalar, Slots, Step};
+pub use element::{Element, Rounding, Scalar, Store};
+pub use engine::{
+    Engine, Layout, Mixed, Mode, Native, NonFinite, Params, Parts, Rule, Slots, Step,
+};
 pub use error::Error;
 pub use groups::Group;
 pub use named::Named;

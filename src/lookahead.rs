@@ -29,7 +29,7 @@
 use ndarray::Zip;
 
 use crate::checkpoint::Checkpoint;
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::{Error, Optimizer, Params, check};
 
 /// The rule of a [`Lookahead`]'s slow weights: one slot, `slow`, shaped like the parameter.
@@ -68,7 +68,7 @@ impl<F: Scalar> Rule<F> for LookaheadRule {
 
     /// The sync of one key: its parameter (the fast weights after the inner step) and its slow
     /// weights meet `slow_step_size` of the way.
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let alpha: F = cast(self.slow_step_size);
         step.for_each(move |fast, _, [slow]: &mut [F; 1]| {
             let d = *fast - *slow;

@@ -21,7 +21,7 @@
 
 use ndarray::{ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn};
 
-use crate::{Error, Params, Scalar};
+use crate::{Element, Error, Params};
 
 /// One parameter and its gradient, by name: an element of
 /// [`Optimizer::update_named`](crate::Optimizer::update_named).
@@ -53,7 +53,7 @@ pub struct Named<'a, F> {
     pub(crate) grad: ArrayViewD<'a, F>,
 }
 
-impl<'a, F: Scalar> Named<'a, F> {
+impl<'a, F: Element> Named<'a, F> {
     /// A parameter and its gradient as ndarray views of any dimension (their shapes are checked
     /// by the update, like a map's).
     pub fn new<D: Dimension>(
@@ -119,7 +119,7 @@ impl<'a, F: Scalar> Named<'a, F> {
 /// for wrappers whose inner optimizer takes maps ([`crate::accumulate::MultiSteps`],
 /// [`crate::lookahead::Lookahead`]). It copies every array, so it is slower than their map
 /// interface.
-pub(crate) fn through_map<F: Scalar>(
+pub(crate) fn through_map<F: Element>(
     items: &mut [Named<'_, F>],
     f: impl FnOnce(&mut Params<F>, &Params<F>) -> Result<(), Error>,
 ) -> Result<(), Error> {

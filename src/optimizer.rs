@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 
-use crate::{Error, Named, Params, Scalar};
+use crate::{Element, Error, Named, Params};
 
 /// A stateful optimizer that updates a map of parameters in place from a map of gradients.
 ///
@@ -19,7 +19,7 @@ use crate::{Error, Named, Params, Scalar};
 /// let names: Vec<_> = optimizers.iter().map(|o| o.name()).collect();
 /// assert_eq!(names, ["SGD", "Momentum", "AdaGrad", "Adam"]);
 /// ```
-pub trait Optimizer<F: Scalar>: Debug {
+pub trait Optimizer<F: Element>: Debug {
     /// Updates every parameter that has a gradient, in place.
     ///
     /// - A key of `grads` must be a key of `params`, with a gradient of exactly the parameter's
@@ -138,7 +138,7 @@ pub trait Optimizer<F: Scalar>: Debug {
 
 /// A boxed optimizer is an optimizer: wrappers ([`crate::accumulate::MultiSteps`]) take one
 /// chosen at run time.
-impl<F: Scalar> Optimizer<F> for Box<dyn Optimizer<F>> {
+impl<F: Element> Optimizer<F> for Box<dyn Optimizer<F>> {
     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
         (**self).update(params, grads)
     }

@@ -1,7 +1,7 @@
 //! Pieces the algorithms share, written once: maximize and weight decay (coupled or decoupled),
 //! and the elementwise helpers PyTorch's kernels use (`lerp`, `sign`).
 
-use crate::engine::{Engine, Rule, Scalar, Slots, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Slots, Step, cast};
 use crate::{Error, check};
 
 /// `maximize` and weight decay, the options most PyTorch optimizers share.
@@ -35,9 +35,9 @@ impl GradientOptions {
     /// `p ← p·(1 − lr·λ)` (decoupled). The weight-decay choice is made here, once, so that each
     /// loop stays free of branches and vectorizes.
     #[inline(always)]
-    pub(crate) fn for_each<F: Scalar, S: Slots<F>>(
+    pub(crate) fn for_each<F: Scalar, L: Layout<F>, S: Slots<F>>(
         &self,
-        step: Step<'_, F>,
+        step: Step<'_, F, L>,
         f: impl Fn(&mut F, F, &mut S) + Sync,
     ) {
         let (sign, wd) = (
@@ -220,7 +220,7 @@ pub(crate) struct DecayedStep<F> {
 
 impl<F: Scalar> DecayedStep<F> {
     /// The step of `step`, with its group's weight decay replacing `weight_decay` when it sets one.
-    pub(crate) fn new(step: &Step<'_, F>, weight_decay: f64) -> Self {
+    pub(crate) fn new<L: Layout<F>>(step: &Step<'_, F, L>, weight_decay: f64) -> Self {
         Self {
             lr: cast(step.lr()),
             weight_decay: cast(step.weight_decay().unwrap_or(weight_decay)),

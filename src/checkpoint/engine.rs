@@ -3,7 +3,8 @@
 use ndarray::{Dimension, IxDyn};
 
 use super::{Checkpoint, FORMAT_VERSION, KeyState, SlotState};
-use crate::engine::{Engine, Entry, Rule, Scalar};
+use crate::element::{Rounding, Store};
+use crate::engine::{Engine, Entry, Layout, Rule, Scalar};
 use crate::{Error, check};
 
 /// The largest step count a checkpoint may carry: bias corrections compute with `t` as an `f64`,
@@ -15,16 +16,19 @@ pub(crate) fn elements(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
-impl<R: Rule<F>, F: Scalar> Engine<R, F> {
+/// The name of Kahan's compensation in a checkpoint: torch-optimi's.
+const KAHAN: &str = "kahan_comp";
+
+impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
     /// The optimizer's complete state (see [`crate::checkpoint`]).
-    pub fn checkpoint(&self) -> Checkpoint<R, R::KeyScalars, F> {
+    pub fn checkpoint(&self) -> Checkpoint<R, R::KeyScalars, L::State> {
         let mut keys: Vec<_> = self
             .index
             .iter()
             .filter_map(|(key, &i)| {
                 let e = self.entries.get(i)?;
                 let mut start = 0;
-                let slots = self
+                let mut slots: Vec<_> = self
                     .rule
                     .slots(key, e.shape.slice())
                     .into_iter()
@@ -39,6 +43,17 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                         }
                     })
                     .collect();
+                if !e.compensation.is_empty() {
+                    slots.push(SlotState {
+                        name: KAHAN.to_string(),
+                        shape: e.shape.slice().to_vec(),
+                        data: e
+                            .compensation
+                            .iter()
+                            .map(|&c| L::State::round(c.load()))
+                            .collect(),
+                    });
+                }
                 Some(KeyState {
                     key: key.clone(),
                     shape: e.shape.slice().to_vec(),
@@ -55,6 +70,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             rule: self.rule.clone(),
             lr: self.lr,
             skipped_steps: self.skipped,
+            rounding: self.rounding,
             keys,
             scheduler: None,
         }
@@ -70,7 +86,10 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// repeated slot or key, a slot whose shape disagrees with its key's shape, or data of the
     /// wrong length; [`Error::InvalidHyperparameter`] for invalid hyperparameters. The whole
     /// checkpoint is checked first: after an error the optimizer is unchanged.
-    pub fn restore(&mut self, checkpoint: Checkpoint<R, R::KeyScalars, F>) -> Result<(), Error> {
+    pub fn restore(
+        &mut self,
+        checkpoint: Checkpoint<R, R::KeyScalars, L::State>,
+    ) -> Result<(), Error> {
         let bad = |reason: String| Err(Error::Checkpoint { reason });
         if checkpoint.format != FORMAT_VERSION {
             return bad(format!(
@@ -86,6 +105,13 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             ));
         }
         check::learning_rate(checkpoint.lr)?;
+        if L::NATIVE && checkpoint.rounding != Rounding::Nearest {
+            return bad(format!(
+                "a checkpoint rounding {:?} loads into low-precision parameters only",
+                checkpoint.rounding
+            ));
+        }
+        let kahan = checkpoint.rounding == Rounding::Kahan;
         checkpoint.rule.validate()?;
         if let Some(scheduler) = &checkpoint.scheduler {
             scheduler.check()?;
@@ -105,7 +131,10 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                     k.key, k.step
                 ));
             }
-            let spec = checkpoint.rule.slots(&k.key, &k.shape);
+            let mut spec = checkpoint.rule.slots(&k.key, &k.shape);
+            if kahan {
+                spec.push((KAHAN, IxDyn(&k.shape)));
+            }
             for s in &k.slots {
                 if !spec.iter().any(|(name, _)| *name == s.name) {
                     return bad(format!(
@@ -142,6 +171,16 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             for data in sources {
                 slots.extend_from_slice(data);
             }
+            // Kahan's compensation is the last of the spec, stored in the parameters' type.
+            let compensation = if kahan {
+                let n = elements(&k.shape).unwrap_or(0);
+                let comp = slots.split_off(slots.len() - n);
+                comp.into_iter()
+                    .map(|c| L::Param::round(c.load()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             if k.slots.len() != spec.len() {
                 return bad(format!("key {:?}: a slot appears twice", k.key));
             }
@@ -156,10 +195,12 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                 step: k.step,
                 scalars: k.scalars,
                 slots,
+                compensation,
                 scratch,
             });
         }
         self.rule = checkpoint.rule;
+        self.rounding = checkpoint.rounding;
         self.lr = checkpoint.lr;
         self.skipped = checkpoint.skipped_steps;
         self.index = index;

@@ -15,6 +15,7 @@
 //!   `hyperparameters`, `lr`, `skipped_steps`, `keys` (each key's shape, step count, scalars
 //!   and slot names) and `scheduler`.
 
+use crate::Rounding;
 use crate::schedule::Scheduler;
 
 mod engine;
@@ -38,6 +39,11 @@ pub struct Checkpoint<R, K, F> {
     pub lr: f64,
     /// Steps skipped by the non-finite guard.
     pub skipped_steps: u64,
+    /// How updates are rounded into low-precision parameters (with [`Rounding::Kahan`], each
+    /// key carries a `kahan_comp` slot; with [`Rounding::Stochastic`], the seed continues the
+    /// sequence from the keys' step counts).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub rounding: Rounding,
     /// Every key's state, sorted by key.
     pub keys: Vec<KeyState<K, F>>,
     /// A schedule's state, saved beside the optimizer's.
@@ -82,13 +88,14 @@ mod safetensors_io {
 
     use super::{Checkpoint, FORMAT_VERSION, KeyState, SlotState};
     use crate::schedule::Scheduler;
-    use crate::{Engine, Error, Rule, Scalar};
+    use crate::{Element, Engine, Error, Layout, Rounding, Rule, Scalar};
 
-    impl<R, F> Engine<R, F>
+    impl<R, F, L> Engine<R, F, L>
     where
         R: Rule<F> + Serialize + DeserializeOwned,
         R::KeyScalars: Serialize + DeserializeOwned,
         F: Scalar,
+        L: Layout<F>,
     {
         /// The optimizer's complete state, and `scheduler`'s, as a safetensors file.
         ///
@@ -146,15 +153,18 @@ mod safetensors_io {
         slots: Vec<String>,
     }
 
-    fn dtype<F>() -> (Dtype, &'static str) {
-        if std::mem::size_of::<F>() == 4 {
-            (Dtype::F32, "f32")
-        } else {
-            (Dtype::F64, "f64")
-        }
+    /// The safetensors dtype of `E` and its name in the metadata.
+    fn dtype<E: Element>() -> (Dtype, String) {
+        let dt = match E::DTYPE {
+            "F64" => Dtype::F64,
+            "BF16" => Dtype::BF16,
+            "F16" => Dtype::F16,
+            _ => Dtype::F32,
+        };
+        (dt, E::DTYPE.to_lowercase())
     }
 
-    impl<R: Serialize + DeserializeOwned, K: Serialize + DeserializeOwned + Clone, F: Scalar>
+    impl<R: Serialize + DeserializeOwned, K: Serialize + DeserializeOwned + Clone, F: Element>
         Checkpoint<R, K, F>
     {
         /// The checkpoint as a safetensors file.
@@ -167,17 +177,8 @@ mod safetensors_io {
             let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
             for k in &self.keys {
                 for s in &k.slots {
-                    let bytes = if name == "f32" {
-                        s.data
-                            .iter()
-                            .flat_map(|x| x.to_f32().unwrap_or(f32::NAN).to_le_bytes())
-                            .collect()
-                    } else {
-                        s.data
-                            .iter()
-                            .flat_map(|x| x.to_f64().unwrap_or(f64::NAN).to_le_bytes())
-                            .collect()
-                    };
+                    let mut bytes = Vec::with_capacity(s.data.len() * size_of::<F>());
+                    s.data.iter().for_each(|x| x.write_le(&mut bytes));
                     tensors.push((format!("{}.{}", k.key, s.name), bytes, s.shape.clone()));
                 }
             }
@@ -203,7 +204,8 @@ mod safetensors_io {
             let metadata = HashMap::from([
                 ("format".to_string(), self.format.to_string()),
                 ("optimizer".to_string(), self.optimizer.clone()),
-                ("dtype".to_string(), name.to_string()),
+                ("dtype".to_string(), name),
+                ("rounding".to_string(), json(&self.rounding)?),
                 ("hyperparameters".to_string(), json(&self.rule)?),
                 ("lr".to_string(), json(&self.lr)?),
                 ("skipped_steps".to_string(), self.skipped_steps.to_string()),
@@ -238,7 +240,7 @@ mod safetensors_io {
                 )));
             }
             let (dt, name) = dtype::<F>();
-            if field("dtype")? != name {
+            if *field("dtype")? != name {
                 return Err(corrupt(format!(
                     "checkpoint of {} elements, loaded as {name}",
                     field("dtype")?
@@ -250,6 +252,11 @@ mod safetensors_io {
             let rule: R = serde_json::from_value(parse("hyperparameters")?).map_err(corrupt)?;
             let lr: f64 = serde_json::from_value(parse("lr")?).map_err(corrupt)?;
             let skipped_steps: u64 = field("skipped_steps")?.parse().map_err(corrupt)?;
+            // Written since low-precision parameters came; older files round to nearest.
+            let rounding: Rounding = match meta.get("rounding") {
+                Some(r) => serde_json::from_str(r).map_err(corrupt)?,
+                None => Rounding::Nearest,
+            };
             let metas: Vec<KeyMeta<K>> = serde_json::from_value(parse("keys")?).map_err(corrupt)?;
             let scheduler: Option<Scheduler> =
                 serde_json::from_value(parse("scheduler")?).map_err(corrupt)?;
@@ -272,23 +279,11 @@ mod safetensors_io {
                             t.dtype()
                         )));
                     }
-                    let data: Vec<F> = if name == "f32" {
-                        t.data()
-                            .chunks_exact(4)
-                            .map(|c| {
-                                F::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                                    .unwrap_or_else(F::nan)
-                            })
-                            .collect()
-                    } else {
-                        t.data()
-                            .chunks_exact(8)
-                            .map(|c| {
-                                F::from(f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                                    .unwrap_or_else(F::nan)
-                            })
-                            .collect()
-                    };
+                    let data: Vec<F> = t
+                        .data()
+                        .chunks_exact(size_of::<F>())
+                        .map(F::read_le)
+                        .collect();
                     slots.push(SlotState {
                         name: slot.clone(),
                         shape: t.shape().to_vec(),
@@ -324,6 +319,7 @@ mod safetensors_io {
                 rule,
                 lr,
                 skipped_steps,
+                rounding,
                 keys,
                 scheduler,
             })

@@ -4,46 +4,64 @@
 use ndarray::{ArrayRefD, ArrayViewD, Dimension, IxDyn};
 
 use super::plan::{Plan, Spare, Task};
-use super::{Mode, Params, Rule, Scalar, Step, cast};
+use super::{Layout, Mode, Native, Params, Rule, Scalar, Step, Write, cast};
+use crate::element::{Element, Rounding, Store, key_seed};
 use crate::{Error, Group, Named, Optimizer, check};
 
 /// A key's optimizer state: its parameter's shape when created, its step count, its scalars and
-/// its slot arrays, stored slot after slot in one allocation so that one lookup finds all of it.
+/// its slot arrays (stored as `F`), slot after slot in one allocation so that one lookup finds
+/// all of it; the Kahan compensation (stored as the parameters' `P`) and the rule's scratch space
+/// (in the arithmetic type `C`).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Entry<F, K> {
+pub(crate) struct Entry<F, K, P = F, C = F> {
     pub(crate) shape: IxDyn,
     /// The first group selecting the key, resolved when its state is created.
     pub(crate) group: Option<usize>,
     pub(crate) step: u64,
     pub(crate) scalars: K,
     pub(crate) slots: Vec<F>,
+    /// Kahan compensation, one element per parameter element with [`Rounding::Kahan`], else
+    /// empty.
+    pub(crate) compensation: Vec<P>,
     /// The rule's scratch space: not state, never checkpointed.
-    pub(crate) scratch: Vec<F>,
+    pub(crate) scratch: Vec<C>,
 }
+
+/// The entry type of an engine of rule `R` storing in layout `L`.
+pub(crate) type EntryOf<R, F, L> =
+    Entry<<L as Layout<F>>::State, <R as Rule<F>>::KeyScalars, <L as Layout<F>>::Param, F>;
 
 /// An optimizer: a [`Rule`] with a learning rate and per-key state, driven by one generic engine.
 ///
 /// The crate's optimizers are aliases of this type ([`crate::Adam`] is `Engine<AdamRule, F>`), so
 /// everything here is available on each of them.
+///
+/// `L` is where parameters and state are stored: [`Native`] (in `F`, the default) or
+/// [`Mixed`](crate::Mixed) (low-precision parameters, see [`crate::precision`]), chosen with
+/// [`Engine::with_layout`].
 #[derive(Clone, Debug)]
-pub struct Engine<R: Rule<F>, F: Scalar> {
+pub struct Engine<R: Rule<F>, F: Scalar, L: Layout<F> = Native> {
     pub(crate) rule: R,
     pub(crate) lr: f64,
     /// Each key's position in `entries`. hashbrown, for its fast hasher and `entry_ref`: one
     /// lookup per key and step, copying the key only when it inserts.
     pub(crate) index: hashbrown::HashMap<String, usize>,
     /// The keys' state, in the order of their parameters in memory (see `plan`).
-    pub(crate) entries: Vec<Entry<F, R::KeyScalars>>,
+    pub(crate) entries: Vec<EntryOf<R, F, L>>,
     /// Whether the last step found `entries` out of memory order (or a restore replaced them).
     pub(crate) resort: bool,
     /// The allocation each call gathers its keys in.
-    pub(crate) spare: Spare<F>,
+    pub(crate) spare: Spare<L::Param>,
     /// Per-key hyperparameters, first match wins.
     pub(crate) groups: Vec<Group>,
     /// What a gradient holding NaN or infinity does.
     pub(crate) non_finite: NonFinite,
     /// Steps skipped by [`NonFinite::Skip`].
     pub(crate) skipped: u64,
+    /// How updates are rounded into low-precision parameters.
+    pub(crate) rounding: Rounding,
+    /// Where parameters and state are stored (a type, nothing at run time).
+    layout: std::marker::PhantomData<L>,
 }
 
 /// What [`Optimizer::update`] does with gradients that hold NaN or infinity.
@@ -62,15 +80,15 @@ pub enum NonFinite {
 impl NonFinite {
     /// Whether a step over `grads` is skipped under this policy (counted in `skipped`), or
     /// refused.
-    pub(crate) fn skips<'g, F: Scalar>(
+    pub(crate) fn skips<'g, E: Element>(
         self,
         skipped: &mut u64,
-        mut grads: impl Iterator<Item = (&'g str, &'g ArrayRefD<F>)>,
+        mut grads: impl Iterator<Item = (&'g str, &'g ArrayRefD<E>)>,
     ) -> Result<bool, Error> {
         if self == NonFinite::Propagate {
             return Ok(false);
         }
-        let Some((key, _)) = grads.find(|(_, g)| g.iter().any(|x| !x.is_finite())) else {
+        let Some((key, _)) = grads.find(|(_, g)| g.iter().any(|x| !x.as_f64().is_finite())) else {
             return Ok(false);
         };
         if self == NonFinite::Error {
@@ -83,13 +101,13 @@ impl NonFinite {
     }
 }
 
-impl<R: Rule<F> + Default, F: Scalar> Default for Engine<R, F> {
+impl<R: Rule<F> + Default, F: Scalar, L: Layout<F>> Default for Engine<R, F, L> {
     fn default() -> Self {
         Self::new(R::default())
     }
 }
 
-impl<R: Rule<F>, F: Scalar> Engine<R, F> {
+impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
     /// An optimizer running `rule` at the rule's default learning rate, with no state yet.
     pub fn new(rule: R) -> Self {
         Self {
@@ -102,7 +120,56 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             skipped: 0,
             resort: false,
             spare: Spare::default(),
+            rounding: Rounding::Nearest,
+            layout: std::marker::PhantomData,
         }
+    }
+
+    /// The same optimizer storing parameters and state in layout `M`: how low-precision
+    /// parameters are trained (see [`crate::precision`]). Hyperparameters, learning rate, groups,
+    /// the non-finite policy and the rounding carry over; state does not (its types change), so
+    /// call it before the first update (an optimizer with state starts afresh).
+    ///
+    /// ```
+    /// # #[cfg(feature = "half")] {
+    /// use half::bf16;
+    /// use ndoptim::{AdamW, Mixed, Optimizer, Rounding};
+    /// let opt = AdamW::<f32>::default()
+    ///     .lr(1e-3)
+    ///     .with_layout::<Mixed<bf16, bf16>>()
+    ///     .rounding(Rounding::Kahan);
+    /// assert_eq!(opt.learning_rate(), 1e-3);
+    /// # }
+    /// ```
+    pub fn with_layout<M: Layout<F>>(self) -> Engine<R, F, M> {
+        Engine {
+            rule: self.rule,
+            lr: self.lr,
+            index: hashbrown::HashMap::new(),
+            entries: Vec::new(),
+            groups: self.groups,
+            non_finite: self.non_finite,
+            skipped: 0,
+            resort: false,
+            spare: Spare::default(),
+            rounding: self.rounding,
+            layout: std::marker::PhantomData,
+        }
+    }
+
+    /// Sets how updates are rounded into low-precision parameters (default
+    /// [`Rounding::Nearest`]); Kahan and stochastic rounding need a [`Mixed`](crate::Mixed)
+    /// layout (an update of a native optimizer with them is refused). Set it before the first
+    /// update: Kahan's compensation is state, created with each key's.
+    #[must_use]
+    pub fn rounding(mut self, rounding: Rounding) -> Self {
+        self.rounding = rounding;
+        self
+    }
+
+    /// How updates are rounded into low-precision parameters.
+    pub fn current_rounding(&self) -> Rounding {
+        self.rounding
     }
 
     /// Sets the learning rate (checked, like every hyperparameter, by each
@@ -154,10 +221,22 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     pub fn validate(&self) -> Result<(), Error> {
         check::learning_rate(self.lr)?;
         self.groups.iter().try_for_each(Group::validate)?;
+        if L::NATIVE && self.rounding != Rounding::Nearest {
+            return Err(Error::IncompatibleOptions {
+                reason: "Kahan and stochastic rounding apply to low-precision parameters: give \
+                         the optimizer a Mixed layout (with_layout), or round to nearest",
+            });
+        }
+        if !L::NATIVE && !R::ELEMENTWISE {
+            return Err(Error::IncompatibleOptions {
+                reason: "this optimizer needs whole tensors in its arithmetic type (Muon, LAMB, \
+                         LARS, Adafactor): it runs on f32 or f64 parameters only",
+            });
+        }
         self.rule.validate()
     }
 
-    pub(crate) fn entry(&self, key: &str) -> Option<&Entry<F, R::KeyScalars>> {
+    pub(crate) fn entry(&self, key: &str) -> Option<&EntryOf<R, F, L>> {
         self.index.get(key).and_then(|&i| self.entries.get(i))
     }
 
@@ -178,7 +257,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
     /// A view of state slot `slot` (one of [`Engine::slot_names`]) of `key`; `None` if the key
     /// has no state yet or no such slot.
-    pub fn slot(&self, key: &str, slot: &str) -> Option<ArrayViewD<'_, F>> {
+    pub fn slot(&self, key: &str, slot: &str) -> Option<ArrayViewD<'_, L::State>> {
         let st = self.entry(key)?;
         let mut start = 0;
         for (name, shape) in self.rule.slots(key, st.shape.slice()) {
@@ -204,9 +283,9 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// optimizer are looked up in the caller's map (SipHash, and a cache miss on its buckets).
     fn plan<'a>(
         &mut self,
-        params: &'a mut Params<F>,
-        grads: &'a Params<F>,
-    ) -> Result<Plan<'a, F>, Error> {
+        params: &'a mut Params<L::Param>,
+        grads: &'a Params<L::Param>,
+    ) -> Result<Plan<'a, L::Param>, Error> {
         self.ready()?;
         let mut plan = self.spare.lend(self.entries.len());
         let mut new_grads = 0;
@@ -271,7 +350,10 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
     /// The keys of a named update, as [`Engine::plan`], with a key given twice in place of an
     /// unknown key.
-    fn plan_named<'a>(&mut self, items: &'a mut [Named<'_, F>]) -> Result<Plan<'a, F>, Error> {
+    fn plan_named<'a>(
+        &mut self,
+        items: &'a mut [Named<'_, L::Param>],
+    ) -> Result<Plan<'a, L::Param>, Error> {
         self.ready()?;
         let mut plan = self.spare.lend(self.entries.len());
         for n in items {
@@ -290,9 +372,9 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// one, and files it in `plan`.
     fn place<'a>(
         &self,
-        plan: &mut Plan<'a, F>,
+        plan: &mut Plan<'a, L::Param>,
         i: Option<usize>,
-        task: Task<'a, F>,
+        task: Task<'a, L::Param>,
     ) -> Result<(), Error> {
         let (key, shape) = (task.key, task.params.shape());
         if !same(shape, task.grads.shape()) {
@@ -342,7 +424,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// Whether the non-finite guard skips this step (counting it), or refuses it.
     fn skips<'g>(
         &mut self,
-        grads: impl Iterator<Item = (&'g str, &'g ArrayRefD<F>)>,
+        grads: impl Iterator<Item = (&'g str, &'g ArrayRefD<L::Param>)>,
     ) -> Result<bool, Error>
     where
         F: 'g,
@@ -354,8 +436,8 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     /// wrappers that decide afterwards what to write ([`crate::accumulate::MultiSteps`]).
     pub(crate) fn check_only(
         &mut self,
-        params: &mut Params<F>,
-        grads: &Params<F>,
+        params: &mut Params<L::Param>,
+        grads: &Params<L::Param>,
     ) -> Result<(), Error> {
         let plan = self.plan(params, grads)?;
         let unmatched = plan.unmatched;
@@ -399,13 +481,13 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     fn switch<'p>(
         &mut self,
         mode: Mode,
-        params: impl Iterator<Item = (&'p str, &'p mut ArrayRefD<F>)>,
+        params: impl Iterator<Item = (&'p str, &'p mut ArrayRefD<L::Param>)>,
     ) where
         F: 'p,
     {
         for (key, p) in params {
             if let Some(e) = self.index.get(key).and_then(|&i| self.entries.get(i)) {
-                self.rule.switch(mode, p, &e.slots);
+                L::switch(&self.rule, mode, p, &e.slots);
             }
         }
         self.rule.set_mode(mode);
@@ -413,7 +495,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
     /// Steps every key of a checked plan: state first created for new keys, then each key in
     /// memory order (or, with the `rayon` feature and enough elements, in parallel).
-    fn run(&mut self, mut plan: Plan<'_, F>) -> Result<(), Error> {
+    fn run(&mut self, mut plan: Plan<'_, L::Param>) -> Result<(), Error> {
         if self.skips(plan.tasks().map(|t| (t.key, t.grads)))? {
             self.spare.keep(plan);
             return Ok(());
@@ -441,7 +523,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
         if self.resort {
             self.sort_by_memory(&mut plan.known);
         }
-        let (rule, lr, groups) = (&self.rule, self.lr, &self.groups[..]);
+        let (rule, lr, groups) = (&self.rule, (self.lr, self.rounding), &self.groups[..]);
         #[cfg(feature = "rayon")]
         if crate::parallel::worth_it(plan.elements) && plan.tasks().nth(1).is_some() {
             use rayon::prelude::*;
@@ -450,7 +532,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
                 .zip(self.entries.par_iter_mut())
                 .for_each(|(task, e)| {
                     if let Some(t) = task.take() {
-                        step_key(rule, lr, groups, t, e);
+                        step_key::<R, F, L>(rule, lr, groups, t, e);
                     }
                 });
             self.spare.keep(plan);
@@ -462,7 +544,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             .peekable();
         while let Some((t, e)) = keys.next() {
             if let Some((next, e)) = keys.peek() {
-                let bytes = next.params.len() * size_of::<F>();
+                let bytes = next.params.len() * size_of::<L::Param>();
                 prefetch(next.params.as_ptr(), bytes);
                 prefetch(next.grads.as_ptr(), bytes);
                 // Each slot of the state starts a stream of its own.
@@ -472,7 +554,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
             }
             self.resort |= t.address() < last;
             last = t.address();
-            step_key(rule, lr, groups, t, e);
+            step_key::<R, F, L>(rule, lr, groups, t, e);
         }
         self.spare.keep(plan);
         Ok(())
@@ -480,7 +562,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
 
     /// Puts the entries (and the plan's tasks with them) in the order of this call's parameters
     /// in memory; keys absent from the call go last, in their previous order.
-    fn sort_by_memory(&mut self, known: &mut [Option<Task<'_, F>>]) {
+    fn sort_by_memory(&mut self, known: &mut [Option<Task<'_, L::Param>>]) {
         let mut order: Vec<usize> = (0..self.entries.len()).collect();
         order.sort_by_key(|&i| {
             known
@@ -508,8 +590,8 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     }
 
     /// Fresh state for `key`, a parameter of `shape`, in the first group that selects it.
-    fn new_entry(&self, key: &str, shape: &[usize]) -> Entry<F, R::KeyScalars> {
-        let mut entry = new_entry(&self.rule, self.lr, key, shape);
+    fn new_entry(&self, key: &str, shape: &[usize]) -> EntryOf<R, F, L> {
+        let mut entry = new_entry::<R, F, L>(&self.rule, (self.lr, self.rounding), key, shape);
         entry.group = self.groups.iter().position(|g| g.selects(key));
         entry
     }
@@ -539,7 +621,7 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     }
 
     /// [`Optimizer::eval`] and [`Optimizer::train`] on a map.
-    fn switch_map(&mut self, mode: Mode, params: &mut Params<F>) -> Result<(), Error> {
+    fn switch_map(&mut self, mode: Mode, params: &mut Params<L::Param>) -> Result<(), Error> {
         if self.switches(mode, params.iter().map(|(k, p)| (k.as_str(), p.shape())))? {
             self.switch(mode, params.iter_mut().map(|(k, p)| (k.as_str(), &mut **p)));
         }
@@ -547,7 +629,11 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     }
 
     /// [`Optimizer::eval_named`] and [`Optimizer::train_named`].
-    fn switch_named(&mut self, mode: Mode, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+    fn switch_named(
+        &mut self,
+        mode: Mode,
+        params: &mut [Named<'_, L::Param>],
+    ) -> Result<(), Error> {
         if self.switches(mode, params.iter().map(|n| (n.key, n.param.shape())))? {
             self.switch(mode, params.iter_mut().map(|n| (n.key, &mut *n.param)));
         }
@@ -555,8 +641,12 @@ impl<R: Rule<F>, F: Scalar> Engine<R, F> {
     }
 }
 
-impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
-    fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
+impl<R: Rule<F>, F: Scalar, L: Layout<F>> Optimizer<L::Param> for Engine<R, F, L> {
+    fn update(
+        &mut self,
+        params: &mut Params<L::Param>,
+        grads: &Params<L::Param>,
+    ) -> Result<(), Error> {
         let plan = self.plan(params, grads)?;
         if plan.unmatched > 0 {
             drop(plan);
@@ -565,7 +655,7 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
         self.run(plan)
     }
 
-    fn update_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+    fn update_named(&mut self, params: &mut [Named<'_, L::Param>]) -> Result<(), Error> {
         let plan = self.plan_named(params)?;
         self.run(plan)
     }
@@ -618,25 +708,25 @@ impl<R: Rule<F>, F: Scalar> Optimizer<F> for Engine<R, F> {
         self.rule.name()
     }
 
-    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+    fn eval(&mut self, params: &mut Params<L::Param>) -> Result<(), Error> {
         self.switch_map(Mode::Eval, params)
     }
 
-    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+    fn train(&mut self, params: &mut Params<L::Param>) -> Result<(), Error> {
         self.switch_map(Mode::Train, params)
     }
 
-    fn eval_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+    fn eval_named(&mut self, params: &mut [Named<'_, L::Param>]) -> Result<(), Error> {
         self.switch_named(Mode::Eval, params)
     }
 
-    fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
+    fn train_named(&mut self, params: &mut [Named<'_, L::Param>]) -> Result<(), Error> {
         self.switch_named(Mode::Train, params)
     }
 }
 
 /// The error for a gradient whose key `params` lacks.
-fn unknown_key<F>(params: &Params<F>, grads: &Params<F>) -> Error {
+fn unknown_key<E>(params: &Params<E>, grads: &Params<E>) -> Error {
     let key = grads.keys().find(|k| !params.contains_key(*k));
     Error::UnknownKey {
         key: key.cloned().unwrap_or_default(),
@@ -644,16 +734,22 @@ fn unknown_key<F>(params: &Params<F>, grads: &Params<F>) -> Error {
 }
 
 /// One key's step, with its group's hyperparameters.
-fn step_key<R: Rule<F>, F: Scalar>(
+fn step_key<R: Rule<F>, F: Scalar, L: Layout<F>>(
     rule: &R,
-    lr: f64,
+    (lr, rounding): (f64, Rounding),
     groups: &[Group],
-    task: Task<'_, F>,
-    entry: &mut Entry<F, R::KeyScalars>,
+    task: Task<'_, L::Param>,
+    entry: &mut EntryOf<R, F, L>,
 ) {
     entry.step += 1;
     let group = entry.group.and_then(|i| groups.get(i));
-    let step = Step {
+    let write = match rounding {
+        _ if L::NATIVE => Write::Nearest,
+        Rounding::Nearest => Write::Nearest,
+        Rounding::Kahan => Write::Kahan(&mut entry.compensation),
+        Rounding::Stochastic { seed } => Write::Stochastic(key_seed(seed, task.key, entry.step)),
+    };
+    let step: Step<'_, F, L> = Step {
         key: task.key,
         lr: lr * group.map_or(1.0, |g| g.lr_scale),
         weight_decay: group.and_then(|g| g.weight_decay),
@@ -663,29 +759,33 @@ fn step_key<R: Rule<F>, F: Scalar>(
         grads: task.grads,
         state: &mut entry.slots,
         scratch: &mut entry.scratch,
+        write,
     };
     rule.step(step, &mut entry.scalars);
 }
 
-/// Fresh state for a parameter of `shape`.
-fn new_entry<R: Rule<F>, F: Scalar>(
+/// Fresh state for a parameter of `shape`: Kahan's compensation too, when the engine rounds so.
+fn new_entry<R: Rule<F>, F: Scalar, L: Layout<F>>(
     rule: &R,
-    lr: f64,
+    (lr, rounding): (f64, Rounding),
     key: &str,
     shape: &[usize],
-) -> Entry<F, R::KeyScalars> {
+) -> EntryOf<R, F, L> {
     let spec = rule.slots(key, shape);
     let mut slots = Vec::with_capacity(spec.iter().map(|(_, s)| s.size()).sum());
     for (name, s) in &spec {
-        let init: F = cast(rule.initial_value(name, lr));
+        let init = L::State::round(cast::<F>(rule.initial_value(name, lr)));
         slots.extend(std::iter::repeat_n(init, s.size()));
     }
+    let kahan = rounding == Rounding::Kahan && !L::NATIVE;
+    let elements = if kahan { shape.iter().product() } else { 0 };
     Entry {
         shape: IxDyn(shape),
         group: None,
         step: 0,
         scalars: R::KeyScalars::default(),
         slots,
+        compensation: vec![L::Param::default(); elements],
         scratch: vec![F::zero(); rule.scratch(key, shape)],
     }
 }

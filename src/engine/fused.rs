@@ -2,9 +2,10 @@
 //! state, its copies for each instruction-set level ([`crate::simd`]) and, with the `rayon`
 //! feature, its split across threads ([`crate::parallel`]).
 
-use ndarray::{ArrayViewD, ArrayViewMutD};
+use ndarray::{ArrayRefD, ArrayViewD, ArrayViewMutD};
 
 use super::Scalar;
+use crate::element::{Store, element_bits};
 use crate::simd::{Level, current};
 
 /// The per-element state of an algorithm: `[F; N]` for an update that reads and writes `N` state
@@ -54,6 +55,18 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
         f: &impl Fn(F, F, &Self) -> [F; K],
     ) -> [F; K];
 
+    /// The fused pass over stored elements (parameters stored as `P`, state as `T`), `f`
+    /// returning each parameter's update, written by `w`.
+    #[doc(hidden)]
+    #[allow(private_bounds)]
+    fn stored_pass<P: Store<F>, T: Store<F>, W: Writer<F, P>>(
+        params: &mut ArrayRefD<P>,
+        grads: &ArrayRefD<P>,
+        state: &mut [T],
+        w: W,
+        f: &(impl Fn(&mut F, F, &mut Self) -> F + Sync),
+    );
+
     /// Like [`Slots::for_each_slice`], for arrays of any memory layout: elements are visited in
     /// logical (row-major) order, which is the order of the state.
     fn for_each_logical(
@@ -69,12 +82,7 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
     type Columns<'a> = [&'a mut [F]; N];
 
     fn columns(state: &mut [F], n: usize) -> [&mut [F]; N] {
-        let mut rest = &mut state[..N * n];
-        std::array::from_fn(|_| {
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
-            rest = tail;
-            head
-        })
+        columns(state, n)
     }
 
     fn split_columns<'a>(
@@ -167,6 +175,17 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
             }
         }
         std::array::from_fn(|k| lanes[k].iter().fold(F::zero(), |t, &x| t + x))
+    }
+
+    #[allow(private_bounds)]
+    fn stored_pass<P: Store<F>, T: Store<F>, W: Writer<F, P>>(
+        params: &mut ArrayRefD<P>,
+        grads: &ArrayRefD<P>,
+        state: &mut [T],
+        w: W,
+        f: &(impl Fn(&mut F, F, &mut Self) -> F + Sync),
+    ) {
+        stored_pass(params, grads, state, w, f);
     }
 
     fn for_each_logical(
@@ -263,5 +282,208 @@ pub(crate) fn for_each_slice_parallel<F: Scalar, S: Slots<F>>(
     rayon::join(
         || for_each_slice_parallel(p1, g1, c1, f),
         || for_each_slice_parallel(p2, g2, c2, f),
+    );
+}
+
+/// How the fused pass over a low-precision parameter writes each element: the rounding of
+/// [`Rounding`](crate::Rounding), with the per-element data it needs.
+pub(crate) trait Writer<F: Scalar, P: Store<F>>: Send + Sized {
+    /// Whether it holds one element of data per parameter element, of which there are `n`.
+    fn fits(&self, n: usize) -> bool;
+
+    /// Element `i`'s new stored value: `base + inc`, rounded.
+    ///
+    /// # Safety
+    ///
+    /// `i` is below the `n` that [`Writer::fits`] accepted.
+    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> P;
+
+    /// The writers of elements `..mid` and `mid..`, for parallel halves.
+    fn split(self, mid: usize) -> (Self, Self);
+}
+
+/// Round to nearest.
+pub(crate) struct Nearest;
+
+impl<F: Scalar, P: Store<F>> Writer<F, P> for Nearest {
+    fn fits(&self, _: usize) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    unsafe fn write(&mut self, _: usize, base: F, inc: F) -> P {
+        P::round(base + inc)
+    }
+
+    fn split(self, _: usize) -> (Self, Self) {
+        (Nearest, Nearest)
+    }
+}
+
+/// Kahan-compensated, in torch-optimi's order of operations, each result rounded to `P`.
+pub(crate) struct Kahan<'a, P>(pub(crate) &'a mut [P]);
+
+impl<F: Scalar, P: Store<F>> Writer<F, P> for Kahan<'_, P> {
+    fn fits(&self, n: usize) -> bool {
+        self.0.len() == n
+    }
+
+    #[inline(always)]
+    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> P {
+        // SAFETY: the caller keeps `i` below the length `fits` checked.
+        let comp = unsafe { self.0.get_unchecked_mut(i) };
+        let k = P::rounded(comp.load() + inc);
+        let new = P::round(base + k);
+        *comp = P::round(k + P::rounded(base - new.load()));
+        new
+    }
+
+    fn split(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.0.split_at_mut(mid);
+        (Kahan(a), Kahan(b))
+    }
+}
+
+/// Stochastic, from the key's step seed and each element's index.
+pub(crate) struct Stochastic {
+    pub(crate) seed: u32,
+    pub(crate) offset: usize,
+}
+
+impl<F: Scalar, P: Store<F>> Writer<F, P> for Stochastic {
+    fn fits(&self, _: usize) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> P {
+        P::round_stochastic(base + inc, element_bits(self.seed, self.offset + i))
+    }
+
+    fn split(self, mid: usize) -> (Self, Self) {
+        let upper = Stochastic {
+            seed: self.seed,
+            offset: self.offset + mid,
+        };
+        (self, upper)
+    }
+}
+
+/// The fused pass over stored elements: each parameter, gradient and state element loaded into
+/// `F`, `f(p, g, slots)` returning the update `p` receives (after any change it makes to `p`
+/// itself, such as weight decay), the state rounded back and the parameter written by `w`.
+#[inline(always)]
+fn stored_slice<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize>(
+    params: &mut [P],
+    grads: &[P],
+    mut cols: [&mut [T]; N],
+    mut w: W,
+    f: &impl Fn(&mut F, F, &mut [F; N]) -> F,
+) {
+    let n = params.len();
+    let grads = &grads[..n];
+    assert!(
+        cols.iter().all(|c| c.len() == n) && w.fits(n),
+        "every column has one slot per element"
+    );
+    for i in 0..n {
+        // SAFETY: every column and the writer have `n` elements (asserted above), and `i < n`.
+        let mut s: [F; N] = std::array::from_fn(|j| unsafe { cols[j].get_unchecked(i) }.load());
+        let mut p = params[i].load();
+        let inc = f(&mut p, grads[i].load(), &mut s);
+        params[i] = unsafe { w.write(i, p, inc) };
+        for (col, v) in cols.iter_mut().zip(s) {
+            unsafe { *col.get_unchecked_mut(i) = T::round(v) };
+        }
+    }
+}
+
+dispatched! {
+    /// Runs the stored-element pass compiled for the current level.
+    fn stored_slice_dispatched[F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize](
+        params: &mut [P],
+        grads: &[P],
+        cols: [&mut [T]; N],
+        w: W,
+        f: &impl Fn(&mut F, F, &mut [F; N]) -> F
+    ) {
+        stored_slice(params, grads, cols, w, f)
+    }
+}
+
+/// The stored-element pass over a key's arrays: on slices (split across threads with the
+/// `rayon` feature) when they are contiguous, else in logical order.
+pub(crate) fn stored_pass<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize>(
+    params: &mut ArrayRefD<P>,
+    grads: &ArrayRefD<P>,
+    state: &mut [T],
+    w: W,
+    f: &(impl Fn(&mut F, F, &mut [F; N]) -> F + Sync),
+) {
+    let n = params.len();
+    assert_eq!(
+        N * n,
+        state.len(),
+        "a rule's per-element slots disagree with the state it declared"
+    );
+    let cols = columns(state, n);
+    if let (Some(p), Some(g)) = (params.as_slice_mut(), grads.as_slice()) {
+        #[cfg(feature = "rayon")]
+        if crate::parallel::worth_it(n) {
+            return stored_parallel(p, g, cols, w, f);
+        }
+        return stored_slice_dispatched(p, g, cols, w, f);
+    }
+    let mut cols = cols;
+    let mut w = w;
+    assert!(
+        w.fits(n),
+        "the writer has one element per parameter element"
+    );
+    for (i, (p, g)) in params.iter_mut().zip(grads.iter()).enumerate() {
+        let mut s: [F; N] = std::array::from_fn(|j| cols[j][i].load());
+        let mut v = p.load();
+        let inc = f(&mut v, g.load(), &mut s);
+        // SAFETY: `i < n`, which `fits` accepted.
+        *p = unsafe { w.write(i, v, inc) };
+        for (col, v) in cols.iter_mut().zip(s) {
+            col[i] = T::round(v);
+        }
+    }
+}
+
+/// A key's state, slot after slot of `n` elements each, as `N` columns.
+fn columns<T, const N: usize>(state: &mut [T], n: usize) -> [&mut [T]; N] {
+    let mut rest = &mut state[..N * n];
+    std::array::from_fn(|_| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
+        rest = tail;
+        head
+    })
+}
+
+#[cfg(feature = "rayon")]
+/// The stored-element pass over halves of the arrays in parallel, recursively.
+fn stored_parallel<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize>(
+    params: &mut [P],
+    grads: &[P],
+    cols: [&mut [T]; N],
+    w: W,
+    f: &(impl Fn(&mut F, F, &mut [F; N]) -> F + Sync),
+) {
+    let n = params.len();
+    if n <= crate::parallel::LEAF_ELEMENTS {
+        return stored_slice_dispatched(params, grads, cols, w, f);
+    }
+    let mid = n / 2;
+    let (p1, p2) = params.split_at_mut(mid);
+    let (g1, g2) = grads.split_at(mid);
+    let mut halves = cols.map(|c| c.split_at_mut(mid));
+    let c1 = std::array::from_fn(|j| std::mem::take(&mut halves[j].0));
+    let c2 = std::array::from_fn(|j| std::mem::take(&mut halves[j].1));
+    let (w1, w2) = w.split(mid);
+    rayon::join(
+        || stored_parallel(p1, g1, c1, w1, f),
+        || stored_parallel(p2, g2, c2, w2, f),
     );
 }

@@ -5,6 +5,7 @@
 //! - `rule`: the [`Rule`] trait, an algorithm's hyperparameters and its update of one key;
 //! - `plan`: one call's keys, gathered and checked in one pass and stepped in memory order;
 //! - `step`: [`Step`], one key's update as a rule sees it;
+//! - `layout`: [`Layout`], the types parameters and state are stored in;
 //! - `fused`: [`Slots`] and the fused per-element pass, dispatched by instruction set and (with
 //!   the `rayon` feature) split across threads.
 //!
@@ -12,31 +13,28 @@
 
 mod driver;
 mod fused;
+mod layout;
 mod plan;
 mod rule;
 mod step;
 
 use std::collections::HashMap;
-use std::fmt::Debug;
 
 use ndarray::ArrayD;
-use num_traits::Float;
 
 pub(crate) use driver::Entry;
 pub use driver::{Engine, NonFinite};
 pub use fused::Slots;
 pub(crate) use fused::{for_each_slice, sum_slice};
+pub(crate) use layout::Write;
+pub use layout::{Layout, Mixed, Native};
 pub use rule::{Mode, Rule};
 pub use step::{Parts, Step};
 
 /// A map of named arrays: the parameters of a model, or their gradients.
 pub type Params<F> = HashMap<String, ArrayD<F>>;
 
-/// The element types the optimizers run on: `f32` and `f64` (any [`Float`] that is also
-/// `Debug + Send + Sync`).
-pub trait Scalar: Float + Debug + Send + Sync + 'static {}
-
-impl<T: Float + Debug + Send + Sync + 'static> Scalar for T {}
+pub use crate::element::Scalar;
 
 /// Converts a hyperparameter (kept in `f64`) to the element type, rounding once.
 #[inline]

@@ -4,7 +4,7 @@ use std::fmt::Debug;
 
 use ndarray::{ArrayRefD, IxDyn};
 
-use super::{Scalar, Step};
+use super::{Layout, Scalar, Step};
 use crate::Error;
 
 /// What the parameters hold, for algorithms that train at one point and evaluate at another
@@ -35,6 +35,10 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
     const NAME: &'static str;
     /// The default learning rate.
     const DEFAULT_LR: f64;
+    /// Whether the update is elementwise (through [`Step::for_each`]); `false` for rules that
+    /// take whole tensors through [`Step::parts`], which run on [`Native`](super::Native)
+    /// layouts only.
+    const ELEMENTWISE: bool = true;
 
     /// The algorithm's name for this configuration (AdamW for Adam with decoupled weight decay).
     fn name(&self) -> &'static str {
@@ -70,8 +74,9 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
         0.0
     }
 
-    /// Updates one key: its parameter in place, its state and its scalars.
-    fn step(&self, step: Step<'_, F>, scalars: &mut Self::KeyScalars);
+    /// Updates one key: its parameter in place, its state and its scalars, whatever types the
+    /// engine stores them in (`L`).
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut Self::KeyScalars);
 
     /// The rule's mode, for algorithms whose parameters hold a different point in training and in
     /// evaluation; `None` (the default) for all others.

@@ -2,21 +2,24 @@
 
 use ndarray::ArrayRefD;
 
-use super::{Scalar, Slots, fused};
+use super::layout::Write;
+use super::{Layout, Native, Scalar, Slots, fused};
 
 /// One key's update, handed to [`Rule::step`](super::Rule::step): the key, its parameter and
 /// gradient, its state and scratch space, the learning rate, the key's step count and what its
-/// [`Group`](crate::Group) sets.
-pub struct Step<'a, F> {
+/// [`Group`](crate::Group) sets. `L` is where the engine stores them ([`Native`] or
+/// [`Mixed`](super::Mixed)); a rule computes in `F` either way.
+pub struct Step<'a, F: Scalar, L: Layout<F> = Native> {
     pub(crate) key: &'a str,
     pub(crate) lr: f64,
     pub(crate) weight_decay: Option<f64>,
     pub(crate) trust_ratio: bool,
     pub(crate) t: u64,
-    pub(crate) params: &'a mut ArrayRefD<F>,
-    pub(crate) grads: &'a ArrayRefD<F>,
-    pub(crate) state: &'a mut [F],
+    pub(crate) params: &'a mut ArrayRefD<L::Param>,
+    pub(crate) grads: &'a ArrayRefD<L::Param>,
+    pub(crate) state: &'a mut [L::State],
     pub(crate) scratch: &'a mut [F],
+    pub(crate) write: Write<'a, L::Param>,
 }
 
 /// A key's arrays whole, for rules that are not elementwise ([`Step::parts`]).
@@ -83,7 +86,7 @@ impl<F: Scalar> Parts<'_, F> {
     }
 }
 
-impl<'a, F: Scalar> Step<'a, F> {
+impl<'a, F: Scalar, L: Layout<F>> Step<'a, F, L> {
     /// The parameter's key.
     pub fn key(&self) -> &str {
         self.key
@@ -119,17 +122,28 @@ impl<'a, F: Scalar> Step<'a, F> {
     /// not bad input.
     #[inline]
     pub fn for_each<S: Slots<F>>(self, f: impl Fn(&mut F, F, &mut S) + Sync) {
-        self.parts().for_each(f);
+        L::for_each(self, f);
+    }
+
+    /// Like [`Step::for_each`], with `f` returning the update the parameter receives (after any
+    /// change it makes to `p` itself, such as weight decay) instead of writing it: for rules that
+    /// follow a reference whose last operation adds an update in the parameter's type
+    /// (torch-optimi's), so that a low-precision parameter is written as the reference writes it.
+    /// On a native layout `p` becomes `p + update`.
+    #[inline]
+    pub fn for_each_update<S: Slots<F>>(self, f: impl Fn(&mut F, F, &mut S) -> F + Sync) {
+        L::for_each_update(self, f);
+    }
+
+    /// Whether parameters and state are stored in `F` ([`Native`]).
+    pub fn is_native(&self) -> bool {
+        L::NATIVE
     }
 
     /// The parameter, the gradient, the key's whole state and its scratch space, for rules that
-    /// are not elementwise.
+    /// are not elementwise. Such rules set [`Rule::ELEMENTWISE`](super::Rule::ELEMENTWISE) to
+    /// `false`, and the engine runs them on native layouts only.
     pub fn parts(self) -> Parts<'a, F> {
-        Parts {
-            params: self.params,
-            grads: self.grads,
-            state: self.state,
-            scratch: self.scratch,
-        }
+        L::parts(self)
     }
 }

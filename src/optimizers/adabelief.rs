@@ -1,6 +1,6 @@
 //! AdaBelief: Adam scaled by the belief in the gradient.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::bias_correction;
 use crate::{Error, check};
 
@@ -69,7 +69,7 @@ impl<F: Scalar> Rule<F> for AdaBeliefRule {
         &["mu", "nu"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (t, [beta1, beta2]) = (step.t(), self.betas);
         let lr: F = cast(step.lr());
         let (bc1, bc2): (F, F) = (cast(bias_correction(beta1, t)), cast(bias_correction(beta2, t)));

@@ -1,6 +1,6 @@
 //! Adadelta: step sizes from running averages of squared gradients and squared steps.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, add_scaled};
 use crate::{Error, check};
 
@@ -68,7 +68,7 @@ impl<F: Scalar> Rule<F> for AdadeltaRule {
         &["square_avg", "acc_delta"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (lr, rho, fresh, eps): (F, F, F, F) =
             (cast(step.lr()), cast(self.rho), cast(1.0 - self.rho), cast(self.eps));
         self.options.for_each(step, move |p, g, [s, a]: &mut [F; 2]| {

@@ -2,7 +2,7 @@
 
 use ndarray::IxDyn;
 
-use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast, for_each_slice, sum_slice};
+use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Step, cast, for_each_slice, sum_slice};
 use crate::parts::{GradientOptions, Lerp};
 use crate::{Error, check};
 
@@ -78,6 +78,7 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
     type KeyScalars = ();
     const NAME: &'static str = "Adafactor";
     const DEFAULT_LR: f64 = 0.01;
+    const ELEMENTWISE: bool = false;
 
     fn validate(&self) -> Result<(), Error> {
         if !(self.beta2_decay <= 0.0 && self.beta2_decay.is_finite()) {
@@ -116,7 +117,7 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
         }
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (lr, t, wd) = (step.lr(), step.t() as f64, step.weight_decay());
         let Parts {
             params: p,

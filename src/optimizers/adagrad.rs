@@ -1,6 +1,6 @@
 //! AdaGrad: the book's, with PyTorch's options.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::GradientOptions;
 use crate::{Error, check};
 
@@ -80,7 +80,7 @@ impl<F: Scalar> Rule<F> for AdaGradRule {
         self.initial_accumulator_value
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let clr = step.lr() / (1.0 + (step.t() - 1) as f64 * self.lr_decay);
         let (clr, eps): (F, F) = (cast(clr), cast(self.eps));
         self.options.for_each(step, move |p, g, [h]: &mut [F; 1]| {

@@ -1,6 +1,6 @@
 //! Adam: the book's, the paper's and PyTorch's, with PyTorch's options.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, pow};
 use crate::{Error, check};
 
@@ -152,7 +152,7 @@ impl<F: Scalar> Rule<F> for AdamRule {
         }
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (lr, t) = (step.lr(), step.t() as f64);
         let [beta1, beta2] = self.betas;
         let (bc1, bc2) = (1.0 - pow(beta1, t), 1.0 - pow(beta2, t));
@@ -181,9 +181,9 @@ impl<F: Scalar> Rule<F> for AdamRule {
 /// The Adam update around a reference's `moments` and `denominator`, with or without amsgrad's
 /// running maximum: one branch-free loop per combination.
 #[inline(always)]
-fn adam<F: Scalar>(
+fn adam<F: Scalar, L: Layout<F>>(
     options: &GradientOptions,
-    step: Step<'_, F>,
+    step: Step<'_, F, L>,
     amsgrad: bool,
     moments: impl Fn(&mut F, &mut F, F) + Copy + Sync,
     denominator: impl Fn(F) -> F + Copy + Sync,

@@ -1,6 +1,6 @@
 //! Adamax: Adam with the infinity norm.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, Lerp, bias_correction};
 use crate::{Error, check};
 
@@ -60,7 +60,7 @@ impl<F: Scalar> Rule<F> for AdamaxRule {
         &["exp_avg", "exp_inf"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let [beta1, beta2] = self.betas;
         let clr: F = cast(step.lr() / bias_correction(beta1, step.t()));
         let (mean, b2, eps): (Lerp<F>, F, F) = (Lerp::new(1.0 - beta1), cast(beta2), cast(self.eps));

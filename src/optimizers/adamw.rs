@@ -1,6 +1,6 @@
 //! AdamW: Adam with decoupled weight decay.
 
-use crate::engine::{Engine, Rule, Scalar, Step};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step};
 use crate::parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};
 use crate::{AdamRule, Error};
 
@@ -65,7 +65,7 @@ impl<F: Scalar> Rule<F> for AdamWRule {
         <AdamRule as Rule<F>>::slot_names(&self.0)
     }
 
-    fn step(&self, step: Step<'_, F>, scalars: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut ()) {
         self.0.step(step, scalars)
     }
 

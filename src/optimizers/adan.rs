@@ -1,6 +1,6 @@
 //! Adan: adaptive Nesterov momentum from gradient differences.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{DecayedStep, bias_correction};
 use crate::{Error, check};
 
@@ -80,7 +80,7 @@ impl<F: Scalar> Rule<F> for AdanRule {
         &["m", "v", "n", "g"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let t = step.t();
         let apply = DecayedStep::new(&step, self.weight_decay);
         let (bc1, bc2, bc3): (F, F, F) = (

@@ -1,6 +1,6 @@
 //! AdEMAMix: Adam with a second, slow momentum.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{DecayedStep, bias_correction};
 use crate::{Error, check};
 
@@ -79,7 +79,7 @@ impl<F: Scalar> Rule<F> for AdEMAMixRule {
         &["m1", "m2", "nu"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (t, [beta1, beta2]) = (step.t(), self.betas);
         let apply = DecayedStep::new(&step, self.weight_decay);
         let (bc1, bc2): (F, F) = (cast(bias_correction(beta1, t)), cast(bias_correction(beta2, t)));

@@ -1,6 +1,6 @@
 //! ADOPT: Adam with the gradient normalised by the second moment of the steps before.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{clip_nan, max_nan};
 use crate::{Error, check};
 
@@ -71,7 +71,7 @@ impl<F: Scalar> Rule<F> for AdoptRule {
         &["mu", "nu"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let taken = step.t() - 1;
         let [beta1, beta2] = if taken == 0 { [1.0, 0.0] } else { self.betas };
         let clip: F = cast(self.clip_exponent.map_or(f64::INFINITY, |k| (taken as f64).powf(k)));

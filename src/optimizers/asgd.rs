@@ -1,6 +1,6 @@
 //! ASGD: averaged stochastic gradient descent.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, add_scaled, scalar_state};
 use crate::{Error, check};
 
@@ -75,7 +75,7 @@ impl<F: Scalar> Rule<F> for AsgdRule {
         &["ax"]
     }
 
-    fn step(&self, step: Step<'_, F>, scalars: &mut Option<(f64, f64)>) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut Option<(f64, f64)>) {
         let (lr, t) = (step.lr(), step.t() as f64);
         let (eta, mu) = scalars.unwrap_or((scalar_state(lr), 1.0));
         *scalars = Some((

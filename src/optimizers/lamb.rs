@@ -1,6 +1,6 @@
 //! LAMB: Adam scaled per tensor by a trust ratio, for large batches.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::bias_correction;
 use crate::tensor::trust_ratio;
 use crate::{Error, check};
@@ -59,6 +59,7 @@ impl<F: Scalar> Rule<F> for LambRule {
     type KeyScalars = ();
     const NAME: &'static str = "LAMB";
     const DEFAULT_LR: f64 = 0.01;
+    const ELEMENTWISE: bool = false;
 
     momentum_is!(betas[0]);
 
@@ -73,7 +74,7 @@ impl<F: Scalar> Rule<F> for LambRule {
         &["mu", "nu"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (t, [beta1, beta2]) = (step.t(), self.betas);
         let (lr, use_ratio) = (step.lr(), step.trust_ratio());
         let wd: F = cast(step.weight_decay().unwrap_or(self.weight_decay));

@@ -1,6 +1,6 @@
 //! LARS: SGD with momentum on updates scaled per tensor by a trust ratio, for large batches.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::tensor::trust_ratio;
 use crate::{Error, check};
 
@@ -61,6 +61,7 @@ impl<F: Scalar> Rule<F> for LarsRule {
     type KeyScalars = ();
     const NAME: &'static str = "LARS";
     const DEFAULT_LR: f64 = 1.0;
+    const ELEMENTWISE: bool = false;
 
     momentum_is!(momentum);
 
@@ -75,7 +76,7 @@ impl<F: Scalar> Rule<F> for LarsRule {
         &["trace"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (lr, use_ratio) = (step.lr(), step.trust_ratio());
         let wd: F = cast(step.weight_decay().unwrap_or(self.weight_decay));
         let (mu, nesterov): (F, bool) = (cast(self.momentum), self.nesterov);

@@ -1,6 +1,6 @@
 //! Lion: the sign of an interpolated momentum.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, sign};
 use crate::{Error, check};
 
@@ -56,7 +56,7 @@ impl<F: Scalar> Rule<F> for LionRule {
         &["exp_avg"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let [beta1, beta2] = self.betas;
         let (lr, b1, c1, b2, c2): (F, F, F, F, F) =
             (cast(step.lr()), cast(beta1), cast(1.0 - beta1), cast(beta2), cast(1.0 - beta2));

@@ -1,6 +1,6 @@
 //! Momentum and Nesterov's accelerated gradient, as the book writes them.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::{Error, check};
 
 /// SGD with momentum in the book's form: `v ← μ·v − lr·g`, `p ← p + v`.
@@ -57,7 +57,7 @@ impl<F: Scalar, const NESTEROV: bool> Rule<F> for MomentumRule<NESTEROV> {
         &["velocity"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (lr, m) = (step.lr(), self.momentum);
         // μ² and (1 + μ)·lr in f64, as the book's Python computes them.
         let (lr, mu, mu2, ahead): (F, F, F, F) = (cast(lr), cast(m), cast(m * m), cast((1.0 + m) * lr));

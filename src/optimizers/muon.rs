@@ -1,6 +1,6 @@
 //! Muon: momentum orthogonalised by Newton–Schulz iterations, with an AdamW fallback.
 
-use crate::engine::{Engine, Parts, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Step, cast};
 use crate::parts::{Lerp, add_scaled, bias_correction};
 use crate::tensor::{Preconditioning, each_grad, each_param, newton_schulz, newton_schulz_scratch};
 use crate::{Error, check};
@@ -296,6 +296,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
     type KeyScalars = ();
     const NAME: &'static str = "Muon";
     const DEFAULT_LR: f64 = 1e-3;
+    const ELEMENTWISE: bool = false;
 
     momentum_is!(momentum);
 
@@ -363,7 +364,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
         n.saturating_add(newton_schulz_scratch(rows, cols))
     }
 
-    fn step(&self, mut step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, mut step: Step<'_, F, L>, _: &mut ()) {
         if !self.is_muon(step.key(), step.params.shape()) {
             step.lr = self.adam.lr.unwrap_or(step.lr);
             return self.fallback(step);
@@ -442,7 +443,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
 
 impl MuonRule {
     /// The AdamW step of a key Muon does not take, as the convention's reference computes it.
-    fn fallback<F: Scalar>(&self, step: Step<'_, F>) {
+    fn fallback<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
         let Fallback { betas: [beta1, beta2], eps, eps_root, weight_decay, .. } = self.adam;
         let (t, lr) = (step.t(), step.lr());
         let wd = step.weight_decay().unwrap_or(weight_decay);

@@ -1,6 +1,6 @@
 //! NAdam: Adam with Nesterov momentum.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, Lerp, scalar_state};
 use crate::{Error, check};
 
@@ -77,7 +77,7 @@ impl<F: Scalar> Rule<F> for NAdamRule {
         &["exp_avg", "exp_avg_sq"]
     }
 
-    fn step(&self, step: Step<'_, F>, mu_product: &mut Option<f64>) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, mu_product: &mut Option<f64>) {
         let (lr, t) = (step.lr(), step.t() as f64);
         let [beta1, beta2] = self.betas;
         let mu = beta1 * (1.0 - 0.5 * 0.96f64.powf(t * self.momentum_decay));

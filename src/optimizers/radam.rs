@@ -1,6 +1,6 @@
 //! RAdam: Adam with a rectified adaptive learning rate.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, Lerp, pow};
 use crate::{Error, check};
 
@@ -64,7 +64,7 @@ impl<F: Scalar> Rule<F> for RAdamRule {
         &["exp_avg", "exp_avg_sq"]
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let (lr, t) = (step.lr(), step.t() as f64);
         let [beta1, beta2] = self.betas;
         let (bc1, bc2) = (1.0 - pow(beta1, t), 1.0 - pow(beta2, t));

@@ -1,6 +1,6 @@
 //! RMSprop: the book's, with PyTorch's options.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, Lerp, add_scaled};
 use crate::{Error, check};
 
@@ -102,7 +102,7 @@ impl<F: Scalar> Rule<F> for RmsPropRule {
         }
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let rho = self.decay_rate;
         let (lr, rho_f, fresh, eps): (F, F, F, F) =
             (cast(step.lr()), cast(rho), cast(1.0 - rho), cast(self.eps));

@@ -1,6 +1,6 @@
 //! Rprop: per-element step sizes adapted from gradient signs.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::sign;
 use crate::{Error, check};
 
@@ -88,7 +88,7 @@ impl<F: Scalar> Rule<F> for RpropRule {
         if slot == "step_size" { lr } else { 0.0 }
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let ([minus, plus], [lo, hi]): ([F; 2], [F; 2]) =
             (self.etas.map(cast), self.step_sizes.map(cast));
         let maximize = self.maximize;

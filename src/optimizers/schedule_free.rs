@@ -2,7 +2,7 @@
 
 use ndarray::ArrayRefD;
 
-use crate::engine::{Engine, Mode, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Mode, Rule, Scalar, Step, cast};
 use crate::parts::{Lerp, add_scaled};
 use crate::tensor::each_param;
 use crate::{Error, check};
@@ -107,10 +107,10 @@ impl Averaging {
 
     /// One step of `y` and `z` (slot 0) with `normalise(g, slots)` giving ĝ before weight decay,
     /// `beta` being β₁ or the momentum.
-    fn step<F: Scalar, const N: usize>(
+    fn step<F: Scalar, L: Layout<F>, const N: usize>(
         &self,
         beta: f64,
-        step: Step<'_, F>,
+        step: Step<'_, F, L>,
         scalars: &mut AveragingScalars,
         normalise: impl Fn(F, &mut [F; N]) -> F + Copy + Sync,
     ) {
@@ -247,7 +247,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
         &["z", "exp_avg_sq"]
     }
 
-    fn step(&self, step: Step<'_, F>, scalars: &mut AveragingScalars) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {
         let [beta1, beta2] = self.betas;
         let bc2: F = cast(1.0 - beta2.powf(step.t() as f64));
         let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
@@ -288,7 +288,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
         &["z"]
     }
 
-    fn step(&self, step: Step<'_, F>, scalars: &mut AveragingScalars) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {
         self.averaging.step(self.momentum, step, scalars, |g, _: &mut [F; 1]| g);
     }
 

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent: the book's, with PyTorch's options.
 
-use crate::engine::{Engine, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, add_scaled};
 use crate::{Error, check};
 
@@ -87,7 +87,7 @@ impl<F: Scalar> Rule<F> for SgdRule {
         if self.momentum != 0.0 { &["momentum_buffer"] } else { &[] }
     }
 
-    fn step(&self, step: Step<'_, F>, _: &mut ()) {
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let lr: F = cast(step.lr());
         if self.momentum == 0.0 {
             return self.options.for_each(step, move |p, g, _: &mut [F; 0]| {
