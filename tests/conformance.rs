@@ -24,6 +24,18 @@ fn both_ways<F: ndoptim::Scalar>(t: &serde_json::Value) -> Result<f64, String> {
     }
 }
 
+/// Replays a bfloat16 file both ways in, which must agree bit for bit.
+#[cfg(feature = "half")]
+fn bf16_both_ways(t: &serde_json::Value) -> Result<f64, String> {
+    let (worst, map) = common::bf16::replay(t, common::Way::Map)?;
+    let (_, named) = common::bf16::replay(t, common::Way::Named)?;
+    if map == named {
+        Ok(worst)
+    } else {
+        Err("update_named differs from update".into())
+    }
+}
+
 fn main() -> ExitCode {
     let dir = std::env::var_os("NDOPTIM_CONFORMANCE_DIR")
         .map(PathBuf::from)
@@ -61,10 +73,20 @@ fn main() -> ExitCode {
         }
         // Every instruction-set level this CPU has, both ways in; the line reports the worst
         // error, and fails if the named way in differs from the map's by a single bit.
+        if t["dtype"] == "bf16" && cfg!(not(feature = "half")) {
+            println!(
+                "{name:<80} {:>9}  SKIP  (bfloat16 needs --features half)",
+                "-"
+            );
+            continue;
+        }
         let run = |level| {
             with_level(level, || match t["dtype"].as_str() {
                 Some("f64") => (both_ways::<f64>(&t), 1e-12),
                 Some("f32") => (both_ways::<f32>(&t), 1e-5),
+                // torch-optimi on bfloat16: exact (README).
+                #[cfg(feature = "half")]
+                Some("bf16") => (bf16_both_ways(&t), 0.0),
                 other => (Err(format!("unknown dtype {other:?}")), 0.0),
             })
             .unwrap_or((Err(format!("level {level:?} unavailable")), 0.0))

@@ -1,8 +1,8 @@
 //! Adam: the book's, the paper's and PyTorch's, with PyTorch's options.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, pow};
-use crate::{Error, check};
+use crate::parts::{GradientOptions, Lerp, add_scaled, pow};
+use crate::{Error, Store, check};
 
 /// Where Adam's ε goes, and with it each reference's arithmetic. The two agree except where `√v`
 /// is comparable to ε.
@@ -19,6 +19,15 @@ pub enum AdamConvention {
     /// the bias-corrected `√v̂`: `m ← lerp(m, g, 1 − β₁)`, `v ← β₂·v + (1 − β₂)·g²`,
     /// `p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)`.
     PyTorch,
+    /// torch-optimi's (`optimi.Adam`, `optimi.AdamW`): the bias correction folded into
+    /// debiased betas `β̂ = (βᵗ − β)/(βᵗ − 1)` (0 at the first step), so that the state holds
+    /// bias-corrected moments, and ε added to their `√v`:
+    /// `m ← lerp(m, g, 1 − β̂₁)`, `v ← β̂₂·v + (1 − β̂₂)·g²`, `p ← p − lr · m / (√v + ε)`.
+    /// Each operation rounds its result to the type of the tensor it writes, as PyTorch's
+    /// bfloat16 operations do, so that on [`Mixed`](crate::Mixed) layouts (with
+    /// [`Rounding::Kahan`](crate::Rounding::Kahan) or without) it is bit for bit torch-optimi's
+    /// `AdamW` on bfloat16 parameters. Weight decay decoupled (optimi's `AdamW`) or coupled.
+    Optimi,
 }
 
 /// Adam (Kingma & Ba, 2015): momentum and per-element scaling by the root of a running mean of
@@ -105,6 +114,12 @@ impl<F: Scalar> Adam<F> {
     }
 }
 
+/// The debiased β of torch-optimi at step `t`: `(βᵗ − β)/(βᵗ − 1)`.
+fn debiased(beta: f64, t: f64) -> f64 {
+    let bt = pow(beta, t);
+    (bt - beta) / (bt - 1.0)
+}
+
 /// Options of Adam and AdamW (and the betas, weight decay and maximize that other rules share).
 impl<R: Rule<F> + AsMut<AdamRule>, F: Scalar> Engine<R, F> {
     /// Sets ε (default 1e-7 for the book's Adam, 1e-8 for PyTorch's and AdamW).
@@ -141,6 +156,11 @@ impl<F: Scalar> Rule<F> for AdamRule {
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("epsilon value", self.eps)?;
         check::betas(self.betas)?;
+        if self.amsgrad && self.convention == AdamConvention::Optimi {
+            return Err(Error::IncompatibleOptions {
+                reason: "torch-optimi's Adam has no amsgrad",
+            });
+        }
         self.options.validate()
     }
 
@@ -160,6 +180,9 @@ impl<F: Scalar> Rule<F> for AdamRule {
             (cast(1.0 - beta1), cast(1.0 - beta2), cast(beta2), cast(self.eps));
         // Each reference's arithmetic: the first moments are the same operations; the second
         // moments and the denominators differ.
+        if self.convention == AdamConvention::Optimi {
+            return self.optimi(step);
+        }
         if self.convention == AdamConvention::Book {
             let step_size: F = cast(lr * bc2.sqrt() / bc1);
             let moments = move |m: &mut F, v: &mut F, g: F| {
@@ -199,6 +222,35 @@ fn adam<F: Scalar, L: Layout<F>>(
         options.for_each(step, move |p, g, [m, v]: &mut [F; 2]| {
             moments(m, v, g);
             *p = *p - step_size * *m / denominator(*v);
+        });
+    }
+}
+
+impl AdamRule {
+    /// [`AdamConvention::Optimi`]: torch-optimi's operations in its order, each rounded to the
+    /// type it writes (`L::State` for the moments and the denominator, `L::Param` for the
+    /// parameter), the step returned as the update for the engine's rounding to add.
+    fn optimi<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
+        let (lr, t) = (step.lr(), step.t() as f64);
+        let [beta1, beta2] = self.betas;
+        let (b2h, wd) = (debiased(beta2, t), step.weight_decay().unwrap_or(self.options.weight_decay));
+        let mean = Lerp::<F>::new(1.0 - debiased(beta1, t));
+        let (b2, c2, neg_lr, sign): (F, F, F, F) =
+            (cast(b2h), cast(1.0 - b2h), cast(-lr), self.options.sign());
+        let eps = L::State::rounded(cast(self.eps));
+        let (keep, l2): (F, F) = match (wd == 0.0, self.options.decoupled) {
+            (true, _) => (F::one(), F::zero()),
+            (false, true) => (cast(1.0 - lr * wd), F::zero()),
+            (false, false) => (F::one(), cast(wd)),
+        };
+        let round_p = L::Param::rounded;
+        let round_s = L::State::rounded;
+        step.for_each_update(move |p, g, [m, v]: &mut [F; 2]| {
+            *p = round_p(*p * keep);
+            let g = if l2 == F::zero() { g * sign } else { round_p(add_scaled(g * sign, l2, *p)) };
+            *m = round_s(mean.apply_fused(*m, g));
+            *v = round_s(round_s(*v * b2) + c2 * g * g);
+            neg_lr * *m / round_s(round_s(v.sqrt()) + eps)
         });
     }
 }

@@ -28,6 +28,19 @@ impl Default for AdamWRule {
     }
 }
 
+impl<F: Scalar> AdamW<F> {
+    /// torch-optimi's `AdamW` (`optimi.AdamW`): [`AdamConvention::Optimi`](crate::AdamConvention::Optimi)
+    /// with its defaults, learning rate 0.001, betas (0.9, 0.99), ε = 1e-6, weight decay 0.01
+    /// (decoupled, `p ← p·(1 − lr·λ)`). Its `kahan_sum` is the engine's
+    /// [`Rounding::Kahan`](crate::Rounding::Kahan) on a [`Mixed`](crate::Mixed) layout.
+    pub fn optimi() -> Self {
+        Self::default()
+            .convention(crate::AdamConvention::Optimi)
+            .betas(0.9, 0.99)
+            .eps(1e-6)
+    }
+}
+
 impl AsMut<AdamRule> for AdamWRule {
     fn as_mut(&mut self) -> &mut AdamRule {
         &mut self.0

@@ -2,7 +2,7 @@
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, add_scaled};
-use crate::{Error, check};
+use crate::{Error, Store, check};
 
 /// Stochastic gradient descent, `p ← p − lr·g`: the book's `SGD`, with PyTorch's options.
 ///
@@ -19,6 +19,11 @@ use crate::{Error, check};
 /// `torch.optim.SGD` (the options, with its defaults: momentum 0, dampening 0, weight decay 0,
 /// nesterov and maximize off). Default learning rate 0.01, as both. State: `momentum_buffer` when
 /// `momentum > 0`, none otherwise.
+///
+/// On low-precision parameters ([`Mixed`](crate::Mixed)) the update is PyTorch's on bfloat16
+/// tensors, as torch-optimi's `SGD` runs it: each operation rounded to the type it writes, and
+/// `p.add_(d, alpha=−lr)` as PyTorch's scalar loop computes it (`−lr`, then `−lr·d`, rounded to
+/// the parameter's type) — bit for bit torch-optimi's, with Kahan compensation or without.
 ///
 /// The book's [`Momentum`](crate::Momentum) and [`Nesterov`](crate::Nesterov) keep the book's
 /// convention, with the learning rate inside the velocity.
@@ -88,6 +93,9 @@ impl<F: Scalar> Rule<F> for SgdRule {
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
+        if !step.is_native() {
+            return self.low_precision(step);
+        }
         let lr: F = cast(step.lr());
         if self.momentum == 0.0 {
             return self.options.for_each(step, move |p, g, _: &mut [F; 0]| {
@@ -109,5 +117,29 @@ impl<F: Scalar> Rule<F> for SgdRule {
                 *p = add_scaled(*p, -lr, *b);
             });
         }
+    }
+}
+
+impl SgdRule {
+    /// The update on low-precision tensors, each operation rounded to the type it writes; the
+    /// step returned for the engine's rounding to add (torch-optimi's order).
+    fn low_precision<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
+        let (rp, rs) = (L::Param::rounded, L::State::rounded);
+        let alpha = rp(cast(-step.lr()));
+        let wd: F = cast(step.weight_decay().unwrap_or(self.options.weight_decay));
+        let (mu, keep, sign): (F, F, F) =
+            (cast(self.momentum), cast(1.0 - self.dampening), self.options.sign());
+        let (first, nesterov) = (step.t() == 1, self.nesterov);
+        let coupled = wd != F::zero();
+        let grad = move |p: F, g: F| if coupled { rp(add_scaled(g * sign, wd, p)) } else { g * sign };
+        if self.momentum == 0.0 {
+            return step.for_each_update(move |p, g, _: &mut [F; 0]| rp(alpha * grad(*p, g)));
+        }
+        step.for_each_update(move |p, g, [b]: &mut [F; 1]| {
+            let g = grad(*p, g);
+            *b = if first { g } else { rs(add_scaled(rs(*b * mu), keep, g)) };
+            let d = if nesterov { rp(add_scaled(g, mu, *b)) } else { *b };
+            rp(alpha * d)
+        });
     }
 }

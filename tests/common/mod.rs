@@ -1,6 +1,9 @@
 //! Reading the reference trajectories of `tests/data/` and replaying them.
 #![allow(dead_code)] // each test target uses its own subset
 
+#[cfg(feature = "half")]
+pub mod bf16;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
@@ -560,7 +563,7 @@ pub enum Way {
 }
 
 /// Views of `params` and `grads` by key, in key order.
-pub fn named<'a, F: Scalar>(
+pub fn named<'a, F: ndoptim::Element>(
     params: &'a mut Params<F>,
     grads: &'a Params<F>,
 ) -> Vec<ndoptim::Named<'a, F>> {
