@@ -43,7 +43,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
                         }
                     })
                     .collect();
-                if !e.compensation.is_empty() {
+                if self.rounding == Rounding::Kahan && !L::NATIVE {
                     slots.push(SlotState {
                         name: KAHAN.to_string(),
                         shape: e.shape.slice().to_vec(),
