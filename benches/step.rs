@@ -584,6 +584,64 @@ fn threads(c: &mut Criterion) {
 #[cfg(not(feature = "rayon"))]
 fn threads(_: &mut Criterion) {}
 
+/// Adam at 1e6 and 1e7 elements on f32 parameters against bf16 parameters with f32 state, with
+/// bf16 state, and with bf16 state and Kahan's compensation (or stochastic rounding): the bytes a
+/// step moves per element are 28, 22, 14 and 18 (14).
+#[cfg(feature = "half")]
+fn precision(c: &mut Criterion) {
+    use half::bf16;
+    use ndoptim::{Engine, Layout, Mixed, Rounding, Rule, Store};
+
+    fn bench<R: Rule<f32>, L: Layout<f32>>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        label: &str,
+        opt: Engine<R, f32, L>,
+        n: usize,
+        bytes: u64,
+    ) {
+        let (p, g) = model::<f32>(1, n);
+        let stored = |m: &Params<f32>| -> Params<L::Param> {
+            m.iter()
+                .map(|(k, a)| (k.clone(), a.mapv(L::Param::round)))
+                .collect()
+        };
+        let (mut p, g, mut opt) = (stored(&p), stored(&g), opt);
+        group.throughput(Throughput::Bytes(bytes * n as u64));
+        group.bench_function(BenchmarkId::new(name, label), |b| {
+            b.iter(|| serial(|| opt.update(black_box(&mut p), black_box(&g)).unwrap()))
+        });
+    }
+
+    let mut group = c.benchmark_group("precision-adam");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2));
+    for (label, n) in [("1e6", 1_000_000), ("1e7", 10_000_000)] {
+        let adam = Adam::<f32>::pytorch();
+        bench(&mut group, "f32", label, adam.clone(), n, 28);
+        let low = adam.clone().with_layout::<Mixed<bf16, f32>>();
+        bench(&mut group, "bf16-state-f32", label, low, n, 22);
+        let low = adam.clone().with_layout::<Mixed<bf16, bf16>>();
+        bench(&mut group, "bf16-state-bf16", label, low.clone(), n, 14);
+        let kahan = low.clone().rounding(Rounding::Kahan);
+        bench(&mut group, "bf16-state-bf16-kahan", label, kahan, n, 18);
+        let stochastic = low.rounding(Rounding::Stochastic { seed: 1 });
+        bench(
+            &mut group,
+            "bf16-state-bf16-stochastic",
+            label,
+            stochastic,
+            n,
+            14,
+        );
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "half"))]
+fn precision(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
@@ -591,6 +649,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
-    targets = steps, keys, keys_named, keys_floor, levels, zip_reference, threads, muon
+    targets = steps, keys, keys_named, keys_floor, levels, zip_reference, threads, muon, precision
 }
 criterion_main!(benches);

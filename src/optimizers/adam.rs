@@ -245,12 +245,16 @@ impl AdamRule {
         };
         let round_p = L::Param::rounded;
         let round_s = L::State::rounded;
-        step.for_each_update(move |p, g, [m, v]: &mut [F; 2]| {
+        // Inlined by force: a closure this long would otherwise stay a call per element.
+        step.for_each_update(
+            #[inline(always)]
+            move |p, g, [m, v]: &mut [F; 2]| {
             *p = round_p(*p * keep);
             let g = if l2 == F::zero() { g * sign } else { round_p(add_scaled(g * sign, l2, *p)) };
             *m = round_s(mean.apply_fused(*m, g));
             *v = round_s(round_s(*v * b2) + c2 * g * g);
             neg_lr * *m / round_s(round_s(v.sqrt()) + eps)
-        });
+        },
+        );
     }
 }
