@@ -1,6 +1,8 @@
 //! Code the chapter's experiments share: the book's network, an MNIST loader, SVG plots, and a
 //! small command line. Not part of the library.
 
+#[cfg(feature = "half")]
+pub mod low_precision;
 pub mod mnist;
 pub mod net;
 pub mod plot;
@@ -17,6 +19,8 @@ pub struct Args {
     pub all: bool,
     pub ema: Option<f64>,
     pub accumulate: usize,
+    /// Compare f32 weights with bf16 weights in each rounding mode, over three seeds.
+    pub bf16: bool,
 }
 
 impl Args {
@@ -28,6 +32,7 @@ impl Args {
             all: false,
             ema: None,
             accumulate: 1,
+            bf16: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
@@ -52,6 +57,7 @@ impl Args {
                         .unwrap_or_else(|| usage("--iterations needs a number"))
                 }
                 "--all" => args.all = true,
+                "--bf16" => args.bf16 = true,
                 "--ema" => {
                     args.ema = Some(
                         it.next()
@@ -83,7 +89,7 @@ fn usage(problem: &str) -> ! {
         eprintln!("error: {problem}");
     }
     eprintln!(
-        "options: --out DIR (default docs/images)  --mnist-dir DIR (full MNIST; default: the 10,000 digits in data/)  --iterations N  --all (every optimizer)  --ema DECAY  --accumulate K"
+        "options: --out DIR (default docs/images)  --mnist-dir DIR (full MNIST; default: the 10,000 digits in data/)  --iterations N  --all (every optimizer)  --ema DECAY  --accumulate K  --bf16 (bf16 weights, each rounding, 3 seeds; needs --features half)"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 })
 }
@@ -128,11 +134,20 @@ pub struct Run {
 /// One run per optimizer, named by it, each with the book's network from the same He-initialised
 /// weights.
 pub fn runs(optimizers: Vec<Box<dyn ndoptim::Optimizer<f32>>>, iterations: usize) -> Vec<Run> {
+    runs_seeded(optimizers, iterations, 1)
+}
+
+/// [`runs`] with the weights drawn from `seed`.
+pub fn runs_seeded(
+    optimizers: Vec<Box<dyn ndoptim::Optimizer<f32>>>,
+    iterations: usize,
+    seed: u64,
+) -> Vec<Run> {
     optimizers
         .into_iter()
         .map(|opt| Run {
             name: opt.name().to_string(),
-            net: book_net(ndoptim::init::Init::He),
+            net: book_net_seeded(ndoptim::init::Init::He, seed),
             opt,
             losses: Vec::with_capacity(iterations),
             ema: None,
@@ -163,8 +178,18 @@ pub fn train(
     data: &mnist::Mnist,
     iterations: usize,
 ) -> Result<f64, Box<dyn std::error::Error>> {
+    train_seeded(runs, data, iterations, 2)
+}
+
+/// [`train`] with the mini-batches drawn from `seed`.
+pub fn train_seeded(
+    runs: &mut [Run],
+    data: &mnist::Mnist,
+    iterations: usize,
+    seed: u64,
+) -> Result<f64, Box<dyn std::error::Error>> {
     use rand::{RngExt, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let started = std::time::Instant::now();
     let bar = indicatif::ProgressBar::new(iterations as u64).with_style(
         indicatif::ProgressStyle::with_template(
@@ -268,11 +293,16 @@ pub fn mnist_sets(args: &Args) -> Result<(mnist::Mnist, mnist::Mnist), mnist::Mn
 /// The book's 5-layer ReLU network for MNIST (784-100-100-100-100-10), weights from `init`,
 /// the same draw for every run (seed 1).
 pub fn book_net(init: ndoptim::init::Init) -> net::Net<f32> {
+    book_net_seeded(init, 1)
+}
+
+/// [`book_net`] with the weights drawn from `seed`.
+pub fn book_net_seeded(init: ndoptim::init::Init, seed: u64) -> net::Net<f32> {
     use rand::SeedableRng;
     net::Net::new(
         &[784, 100, 100, 100, 100, 10],
         net::Activation::Relu,
         init,
-        &mut rand::rngs::StdRng::seed_from_u64(1),
+        &mut rand::rngs::StdRng::seed_from_u64(seed),
     )
 }
