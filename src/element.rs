@@ -65,6 +65,33 @@ pub trait Store<F: Scalar>: Element {
     fn rounded(x: F) -> F {
         Self::round(x).load()
     }
+
+    /// Sixteen values rounded to nearest into `out[..16]`, as [`Store::round`] rounds them: by
+    /// the CPU's bfloat16 conversion for `bf16` (which flushes subnormal inputs to zero: call it
+    /// only where [`Store::any_subnormal_16`] says none is), in software for other types.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F, AVX-512DQ and AVX512-BF16, and `out` holds at least 16 elements.
+    #[doc(hidden)]
+    #[inline(always)]
+    unsafe fn round_16_avx512bf16(x: &[F; 16], out: &mut [Self]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = Self::round(v);
+        }
+    }
+
+    /// Whether [`Store::round_16_avx512bf16`] would round any of `x` otherwise than
+    /// [`Store::round`] (never, but for `bf16` and a subnormal value).
+    ///
+    /// # Safety
+    ///
+    /// As [`Store::round_16_avx512bf16`].
+    #[doc(hidden)]
+    #[inline(always)]
+    unsafe fn any_subnormal_16(_x: &[F; 16]) -> bool {
+        false
+    }
 }
 
 impl<F: Scalar> Store<F> for F {
@@ -161,6 +188,29 @@ mod half_types {
             let nearest = b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16;
             let quiet_nan = (b >> 16) | 0x40;
             bf16::from_bits(if x.is_nan() { quiet_nan } else { nearest } as u16)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[inline(always)]
+        unsafe fn round_16_avx512bf16(x: &[f32; 16], out: &mut [bf16]) {
+            use std::arch::x86_64::{
+                __m256i, _mm256_storeu_si256, _mm512_cvtneps_pbh, _mm512_loadu_ps,
+            };
+            // SAFETY: the caller guarantees the features and 16 elements of `out`.
+            unsafe {
+                let rounded: __m256i =
+                    std::mem::transmute(_mm512_cvtneps_pbh(_mm512_loadu_ps(x.as_ptr())));
+                _mm256_storeu_si256(out.as_mut_ptr().cast(), rounded);
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[inline(always)]
+        unsafe fn any_subnormal_16(x: &[f32; 16]) -> bool {
+            use std::arch::x86_64::{_mm512_fpclass_ps_mask, _mm512_loadu_ps};
+            // SAFETY: the caller guarantees the features (AVX512-DQ comes with AVX512-BF16 on
+            // every CPU that has it, and the level checks it).
+            unsafe { _mm512_fpclass_ps_mask::<0x20>(_mm512_loadu_ps(x.as_ptr())) != 0 }
         }
 
         #[inline(always)]

@@ -20,6 +20,11 @@ pub enum Level {
     Avx2,
     /// x86-64 with AVX-512F (and AVX2 and FMA).
     Avx512,
+    /// x86-64 with AVX-512F and AVX512-BF16 (Zen 4, Sapphire Rapids): the AVX-512 passes, with
+    /// bfloat16 parameters and state rounded by the CPU's conversion instruction (the same
+    /// bits as the other levels: subnormal inputs, which the instruction flushes, are rounded
+    /// in software).
+    Avx512Bf16,
 }
 
 impl Level {
@@ -31,16 +36,24 @@ impl Level {
 
     /// Every level this CPU runs, from the portable one up.
     pub fn available() -> impl Iterator<Item = Level> {
-        [Level::Portable, Level::Avx2, Level::Avx512]
-            .into_iter()
-            .filter(|&l| l <= Level::detected())
+        [
+            Level::Portable,
+            Level::Avx2,
+            Level::Avx512,
+            Level::Avx512Bf16,
+        ]
+        .into_iter()
+        .filter(|&l| l <= Level::detected())
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Level {
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    if avx2 && is_x86_feature_detected!("avx512f") {
+    let avx512 = avx2 && is_x86_feature_detected!("avx512f");
+    if avx512 && is_x86_feature_detected!("avx512dq") && is_x86_feature_detected!("avx512bf16") {
+        Level::Avx512Bf16
+    } else if avx512 {
         Level::Avx512
     } else if avx2 {
         Level::Avx2

@@ -341,3 +341,58 @@ fn refusals_change_nothing() {
     ));
     let _: Engine<ndoptim::AdamRule, f32, Native> = Adam::default();
 }
+
+/// Every instruction-set level gives the same bits, subnormal values included (the CPU's
+/// bfloat16 conversion, used at `Level::Avx512Bf16`, would flush them).
+#[test]
+fn every_level_gives_the_same_bits_subnormals_included() {
+    use ndoptim::simd::{Level, with_level};
+    let run = |level| {
+        with_level(level, || {
+            let n = 100;
+            // Values down to bf16's subnormals, and gradients that keep the moments there.
+            let p: Vec<bf16> = (0..n)
+                .map(|i| bf16::from_f32(1e-39 * i as f32 - 3e-38))
+                .collect();
+            let g: Vec<bf16> = (0..n)
+                .map(|i| bf16::from_f32(if i % 3 == 0 { 1e-20 } else { 2e-39 * i as f32 }))
+                .collect();
+            let mut params = Params::from([(
+                "w".to_string(),
+                ArrayD::from_shape_vec(IxDyn(&[n]), p).unwrap(),
+            )]);
+            let grads = Params::from([(
+                "w".to_string(),
+                ArrayD::from_shape_vec(IxDyn(&[n]), g).unwrap(),
+            )]);
+            let mut opt = Sgd::<f32>::default()
+                .lr(1e-3)
+                .momentum(0.9)
+                .with_layout::<Mixed<bf16, bf16>>();
+            let mut adam = Adam::<f32>::pytorch()
+                .lr(1e-30)
+                .with_layout::<Mixed<bf16, bf16>>();
+            let mut q = params.clone();
+            for _ in 0..5 {
+                opt.update(&mut params, &grads).unwrap();
+                adam.update(&mut q, &grads).unwrap();
+            }
+            let state = adam.checkpoint();
+            (
+                bits(&params),
+                bits(&q),
+                format!("{:?}", state.keys[0].slots),
+            )
+        })
+        .unwrap()
+    };
+    let portable = run(Level::Portable);
+    assert!(
+        portable.2.contains("e-39") || portable.2.contains("e-40"),
+        "the test reaches subnormal state: {}",
+        &portable.2[..200.min(portable.2.len())]
+    );
+    for level in Level::available() {
+        assert_eq!(run(level), portable, "{level:?}");
+    }
+}

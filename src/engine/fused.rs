@@ -229,7 +229,7 @@ macro_rules! dispatched {
             match current() {
                 // SAFETY: `current` only returns levels that `detect` found on this CPU.
                 #[cfg(target_arch = "x86_64")]
-                Level::Avx512 => unsafe { avx512($($arg),*) },
+                Level::Avx512 | Level::Avx512Bf16 => unsafe { avx512($($arg),*) },
                 // SAFETY: as above.
                 #[cfg(target_arch = "x86_64")]
                 Level::Avx2 => unsafe { avx2($($arg),*) },
@@ -291,12 +291,14 @@ pub(crate) trait Writer<F: Scalar, P: Store<F>>: Send + Sized {
     /// Whether it holds one element of data per parameter element, of which there are `n`.
     fn fits(&self, n: usize) -> bool;
 
-    /// Element `i`'s new stored value: `base + inc`, rounded.
+    /// Element `i`'s new value, `base + inc` as the rounding sees it: a value that rounding to
+    /// nearest then stores (exactly, for Kahan and stochastic rounding, which round it
+    /// themselves).
     ///
     /// # Safety
     ///
     /// `i` is below the `n` that [`Writer::fits`] accepted.
-    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> P;
+    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> F;
 
     /// The writers of elements `..mid` and `mid..`, for parallel halves.
     fn split(self, mid: usize) -> (Self, Self);
@@ -311,8 +313,8 @@ impl<F: Scalar, P: Store<F>> Writer<F, P> for Nearest {
     }
 
     #[inline(always)]
-    unsafe fn write(&mut self, _: usize, base: F, inc: F) -> P {
-        P::round(base + inc)
+    unsafe fn write(&mut self, _: usize, base: F, inc: F) -> F {
+        base + inc
     }
 
     fn split(self, _: usize) -> (Self, Self) {
@@ -329,12 +331,12 @@ impl<F: Scalar, P: Store<F>> Writer<F, P> for Kahan<'_, P> {
     }
 
     #[inline(always)]
-    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> P {
+    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> F {
         // SAFETY: the caller keeps `i` below the length `fits` checked.
         let comp = unsafe { self.0.get_unchecked_mut(i) };
         let k = P::rounded(comp.load() + inc);
-        let new = P::round(base + k);
-        *comp = P::round(k + P::rounded(base - new.load()));
+        let new = P::rounded(base + k);
+        *comp = P::round(k + P::rounded(base - new));
         new
     }
 
@@ -356,8 +358,8 @@ impl<F: Scalar, P: Store<F>> Writer<F, P> for Stochastic {
     }
 
     #[inline(always)]
-    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> P {
-        P::round_stochastic(base + inc, element_bits(self.seed, self.offset + i))
+    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> F {
+        P::round_stochastic(base + inc, element_bits(self.seed, self.offset + i)).load()
     }
 
     fn split(self, mid: usize) -> (Self, Self) {
@@ -369,11 +371,90 @@ impl<F: Scalar, P: Store<F>> Writer<F, P> for Stochastic {
     }
 }
 
+/// How the fused pass over stored elements rounds its results into memory.
+trait Narrow {
+    /// Whether it works on blocks of 16 elements ([`Narrow::narrow`]); else element by element.
+    const BLOCKS: bool;
+
+    /// Rounds a block of 16 new parameter values and their slots into `params[..16]` and each
+    /// column's `[..16]`.
+    ///
+    /// # Safety
+    ///
+    /// As the implementation's [`Store`] methods require.
+    unsafe fn narrow<F: Scalar, P: Store<F>, T: Store<F>, const N: usize>(
+        new: &[F; 16],
+        params: &mut [P],
+        slots: &[[F; 16]; N],
+        cols: &mut [&mut [T]; N],
+    );
+}
+
+/// Element by element, [`Store::round`] in code the compiler vectorizes.
+struct Software;
+
+impl Narrow for Software {
+    const BLOCKS: bool = false;
+
+    unsafe fn narrow<F: Scalar, P: Store<F>, T: Store<F>, const N: usize>(
+        _: &[F; 16],
+        _: &mut [P],
+        _: &[[F; 16]; N],
+        _: &mut [&mut [T]; N],
+    ) {
+        unreachable!("the software strategy works element by element")
+    }
+}
+
+/// Blocks of 16, bfloat16 rounded by the CPU's conversion instruction unless the block holds a
+/// subnormal value (which it would flush to zero): then in software.
+#[cfg(target_arch = "x86_64")]
+struct Avx512Bf16;
+
+#[cfg(target_arch = "x86_64")]
+impl Narrow for Avx512Bf16 {
+    const BLOCKS: bool = true;
+
+    #[inline(always)]
+    unsafe fn narrow<F: Scalar, P: Store<F>, T: Store<F>, const N: usize>(
+        new: &[F; 16],
+        params: &mut [P],
+        slots: &[[F; 16]; N],
+        cols: &mut [&mut [T]; N],
+    ) {
+        // SAFETY: this strategy runs only at `Level::Avx512Bf16`, and every range has 16
+        // elements. One test for the whole block: a branch per array costs more than the
+        // conversions save.
+        unsafe {
+            let mut subnormal = P::any_subnormal_16(new);
+            for s in slots {
+                subnormal |= T::any_subnormal_16(s);
+            }
+            if subnormal {
+                for (o, &v) in params.iter_mut().zip(new) {
+                    *o = P::round(v);
+                }
+                for (col, values) in cols.iter_mut().zip(slots) {
+                    for (o, &v) in col.iter_mut().zip(values) {
+                        *o = T::round(v);
+                    }
+                }
+                return;
+            }
+            P::round_16_avx512bf16(new, params);
+            for (col, values) in cols.iter_mut().zip(slots) {
+                T::round_16_avx512bf16(values, col);
+            }
+        }
+    }
+}
+
 /// The fused pass over stored elements: each parameter, gradient and state element loaded into
 /// `F`, `f(p, g, slots)` returning the update `p` receives (after any change it makes to `p`
-/// itself, such as weight decay), the state rounded back and the parameter written by `w`.
+/// itself, such as weight decay), the parameter's new value from `w`, and parameter and state
+/// rounded to nearest into memory as `H` does it.
 #[inline(always)]
-fn stored_slice<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize>(
+fn stored_slice<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, H: Narrow, const N: usize>(
     params: &mut [P],
     grads: &[P],
     mut cols: [&mut [T]; N],
@@ -386,12 +467,33 @@ fn stored_slice<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: u
         cols.iter().all(|c| c.len() == n) && w.fits(n),
         "every column has one slot per element"
     );
-    for i in 0..n {
-        // SAFETY: every column and the writer have `n` elements (asserted above), and `i < n`.
+    // One element: its new value and slots, before rounding into memory. SAFETY (each
+    // unchecked access): the columns and the writer have `n` elements (asserted above), and
+    // every index given is below `n`.
+    let element = |i: usize, cols: &[&mut [T]; N], params: &[P], w: &mut W| {
         let mut s: [F; N] = std::array::from_fn(|j| unsafe { cols[j].get_unchecked(i) }.load());
-        let mut p = params[i].load();
-        let inc = f(&mut p, grads[i].load(), &mut s);
-        params[i] = unsafe { w.write(i, p, inc) };
+        let mut p = unsafe { params.get_unchecked(i) }.load();
+        let inc = f(&mut p, unsafe { grads.get_unchecked(i) }.load(), &mut s);
+        (unsafe { w.write(i, p, inc) }, s)
+    };
+    let blocks = if H::BLOCKS { n / 16 } else { 0 };
+    for block in 0..blocks {
+        let start = block * 16;
+        let (mut new, mut slots) = ([F::zero(); 16], [[F::zero(); 16]; N]);
+        for j in 0..16 {
+            let (p, s) = element(start + j, &cols, params, &mut w);
+            new[j] = p;
+            for (column, v) in slots.iter_mut().zip(s) {
+                column[j] = v;
+            }
+        }
+        let mut block: [&mut [T]; N] = cols.each_mut().map(|c| &mut c[start..start + 16]);
+        // SAFETY: `H`'s requirements hold where it is chosen; each range has 16 elements.
+        unsafe { H::narrow(&new, &mut params[start..start + 16], &slots, &mut block) };
+    }
+    for i in blocks * 16..n {
+        let (p, s) = element(i, &cols, params, &mut w);
+        params[i] = P::round(p);
         for (col, v) in cols.iter_mut().zip(s) {
             unsafe { *col.get_unchecked_mut(i) = T::round(v) };
         }
@@ -399,16 +501,46 @@ fn stored_slice<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: u
 }
 
 dispatched! {
-    /// Runs the stored-element pass compiled for the current level.
-    fn stored_slice_dispatched[F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize](
+    /// Runs the stored-element pass compiled for the current level, rounding in software.
+    fn stored_slice_software[F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize](
         params: &mut [P],
         grads: &[P],
         cols: [&mut [T]; N],
         w: W,
         f: &impl Fn(&mut F, F, &mut [F; N]) -> F
     ) {
-        stored_slice(params, grads, cols, w, f)
+        stored_slice::<F, P, T, W, Software, N>(params, grads, cols, w, f)
     }
+}
+
+/// Runs the stored-element pass compiled for the current level: at [`Level::Avx512Bf16`], with
+/// bfloat16 rounded by the CPU.
+#[inline(always)]
+fn stored_slice_dispatched<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize>(
+    params: &mut [P],
+    grads: &[P],
+    cols: [&mut [T]; N],
+    w: W,
+    f: &impl Fn(&mut F, F, &mut [F; N]) -> F,
+) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512bf16,avx2,fma")]
+    unsafe fn avx512bf16<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N: usize>(
+        params: &mut [P],
+        grads: &[P],
+        cols: [&mut [T]; N],
+        w: W,
+        f: &impl Fn(&mut F, F, &mut [F; N]) -> F,
+    ) {
+        stored_slice::<F, P, T, W, Avx512Bf16, N>(params, grads, cols, w, f)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    if current() == Level::Avx512Bf16 {
+        // SAFETY: `current` only returns levels that `detect` found on this CPU.
+        return unsafe { avx512bf16(params, grads, cols, w, f) };
+    }
+    stored_slice_software(params, grads, cols, w, f)
 }
 
 /// The stored-element pass over a key's arrays: on slices (split across threads with the
@@ -445,7 +577,7 @@ pub(crate) fn stored_pass<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, 
         let mut v = p.load();
         let inc = f(&mut v, g.load(), &mut s);
         // SAFETY: `i < n`, which `fits` accepted.
-        *p = unsafe { w.write(i, v, inc) };
+        *p = P::round(unsafe { w.write(i, v, inc) });
         for (col, v) in cols.iter_mut().zip(s) {
             col[i] = T::round(v);
         }
