@@ -586,19 +586,21 @@ fn threads(_: &mut Criterion) {}
 
 /// Adam at 1e6 and 1e7 elements on f32 parameters against bf16 parameters with f32 state, with
 /// bf16 state, and with bf16 state and Kahan's compensation (or stochastic rounding): the bytes a
-/// step moves per element are 28, 22, 14 and 18 (14).
+/// step moves per element are 28, 22, 14 and 18 (14). On one thread (`@serial`), on the rayon
+/// pool with the `rayon` feature (`@threads`), and bf16 state at the AVX-512 level without the
+/// CPU's bfloat16 conversion (`@Avx512`), for the conversions' share.
 #[cfg(feature = "half")]
 fn precision(c: &mut Criterion) {
     use half::bf16;
+    use ndoptim::simd::{Level, with_level};
     use ndoptim::{Engine, Layout, Mixed, Rounding, Rule, Store};
 
+    type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
     fn bench<R: Rule<f32>, L: Layout<f32>>(
-        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-        name: &str,
-        label: &str,
+        group: &mut Group<'_>,
+        (name, label, n, bytes): (&str, &str, usize, u64),
         opt: Engine<R, f32, L>,
-        n: usize,
-        bytes: u64,
     ) {
         let (p, g) = model::<f32>(1, n);
         let stored = |m: &Params<f32>| -> Params<L::Param> {
@@ -608,9 +610,18 @@ fn precision(c: &mut Criterion) {
         };
         let (mut p, g, mut opt) = (stored(&p), stored(&g), opt);
         group.throughput(Throughput::Bytes(bytes * n as u64));
-        group.bench_function(BenchmarkId::new(name, label), |b| {
+        group.bench_function(BenchmarkId::new(format!("{name}@serial"), label), |b| {
             b.iter(|| serial(|| opt.update(black_box(&mut p), black_box(&g)).unwrap()))
         });
+        #[cfg(feature = "rayon")]
+        group.bench_function(BenchmarkId::new(format!("{name}@threads"), label), |b| {
+            b.iter(|| opt.update(black_box(&mut p), black_box(&g)).unwrap())
+        });
+        if name == "bf16-state-bf16" && Level::detected() == Level::Avx512Bf16 {
+            group.bench_function(BenchmarkId::new(format!("{name}@Avx512"), label), |b| {
+                b.iter(|| serial(|| with_level(Level::Avx512, || opt.update(&mut p, &g).unwrap())))
+            });
+        }
     }
 
     let mut group = c.benchmark_group("precision-adam");
@@ -619,21 +630,18 @@ fn precision(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     for (label, n) in [("1e6", 1_000_000), ("1e7", 10_000_000)] {
         let adam = Adam::<f32>::pytorch();
-        bench(&mut group, "f32", label, adam.clone(), n, 28);
-        let low = adam.clone().with_layout::<Mixed<bf16, f32>>();
-        bench(&mut group, "bf16-state-f32", label, low, n, 22);
         let low = adam.clone().with_layout::<Mixed<bf16, bf16>>();
-        bench(&mut group, "bf16-state-bf16", label, low.clone(), n, 14);
+        bench(&mut group, ("f32", label, n, 28), adam.clone());
+        let mixed = adam.with_layout::<Mixed<bf16, f32>>();
+        bench(&mut group, ("bf16-state-f32", label, n, 22), mixed);
+        bench(&mut group, ("bf16-state-bf16", label, n, 14), low.clone());
         let kahan = low.clone().rounding(Rounding::Kahan);
-        bench(&mut group, "bf16-state-bf16-kahan", label, kahan, n, 18);
+        bench(&mut group, ("bf16-state-bf16-kahan", label, n, 18), kahan);
         let stochastic = low.rounding(Rounding::Stochastic { seed: 1 });
         bench(
             &mut group,
-            "bf16-state-bf16-stochastic",
-            label,
+            ("bf16-state-bf16-stochastic", label, n, 14),
             stochastic,
-            n,
-            14,
         );
     }
     group.finish();

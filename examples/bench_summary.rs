@@ -265,11 +265,69 @@ fn main() {
         }
     }
 
+    // Low-precision parameters: PyTorch's Adam on each layout, against f32 in the same run.
+    let precision: Vec<&Bench> = benches
+        .iter()
+        .filter(|b| b.group == "precision-adam" && b.id.starts_with("f32@serial/"))
+        .collect();
+    if !precision.is_empty() {
+        println!(
+            "\n| Adam, layout | bytes/element | elements | 1 thread | × f32 | 2 threads (rayon) | × f32 |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        let layouts = [
+            ("f32", "f32 parameters and state", 28),
+            ("bf16-state-f32", "bf16 parameters, f32 state", 22),
+            ("bf16-state-bf16", "bf16 parameters and state", 14),
+            ("bf16-state-bf16-kahan", "bf16, Kahan", 18),
+            (
+                "bf16-state-bf16-stochastic",
+                "bf16, stochastic rounding",
+                14,
+            ),
+        ];
+        for size in ["1e6", "1e7"] {
+            let f32_at = |way: &str| by(&benches, "precision-adam", &format!("f32@{way}/{size}"));
+            for (id, name, bytes) in layouts {
+                let at = |way: &str| by(&benches, "precision-adam", &format!("{id}@{way}/{size}"));
+                let ratio = |way: &str| match (f32_at(way), at(way)) {
+                    (Some(f), Some(t)) => format!("{:.2}×", f / t),
+                    _ => "–".into(),
+                };
+                println!(
+                    "| {name} | {bytes} | {size} | {} | {} | {} | {} |",
+                    at("serial").map_or("–".into(), time),
+                    ratio("serial"),
+                    at("threads").map_or("–".into(), time),
+                    ratio("threads"),
+                );
+            }
+            if let (Some(sw), Some(hw)) = (
+                by(
+                    &benches,
+                    "precision-adam",
+                    &format!("bf16-state-bf16@Avx512/{size}"),
+                ),
+                by(
+                    &benches,
+                    "precision-adam",
+                    &format!("bf16-state-bf16@serial/{size}"),
+                ),
+            ) {
+                println!(
+                    "| bf16 parameters and state, converted in software (level Avx512) | 14 | {size} | {} | the CPU's conversion {:.2}× faster | | |",
+                    time(sw),
+                    sw / hw
+                );
+            }
+        }
+    }
+
     // Instruction-set levels.
     let levels: Vec<&Bench> = benches.iter().filter(|b| b.group == "levels-f32").collect();
     if !levels.is_empty() {
-        println!("\n| optimizer (f32) | elements | Portable | Avx2 | Avx512 |");
-        println!("|---|---|---|---|---|");
+        println!("\n| optimizer (f32) | elements | Portable | Avx2 | Avx512 | Avx512Bf16 |");
+        println!("|---|---|---|---|---|---|");
         let mut rows: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
         for b in levels {
             if let Some((name_level, size)) = b.id.split_once('/')
@@ -283,10 +341,11 @@ fn main() {
         for ((name, size), l) in rows {
             let cell = |k: &str| l.get(k).map_or("–".into(), |&t| time(t));
             println!(
-                "| {name} | {size} | {} | {} | {} |",
+                "| {name} | {size} | {} | {} | {} | {} |",
                 cell("Portable"),
                 cell("Avx2"),
-                cell("Avx512")
+                cell("Avx512"),
+                cell("Avx512Bf16")
             );
         }
     }

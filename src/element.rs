@@ -208,8 +208,8 @@ mod half_types {
         #[inline(always)]
         unsafe fn any_subnormal_16(x: &[f32; 16]) -> bool {
             use std::arch::x86_64::{_mm512_fpclass_ps_mask, _mm512_loadu_ps};
-            // SAFETY: the caller guarantees the features (AVX512-DQ comes with AVX512-BF16 on
-            // every CPU that has it, and the level checks it).
+            // SAFETY: the caller guarantees the features (AVX-512DQ: every CPU with AVX512-BF16
+            // has it, and the level checks it). Class 0x20: subnormal.
             unsafe { _mm512_fpclass_ps_mask::<0x20>(_mm512_loadu_ps(x.as_ptr())) != 0 }
         }
 

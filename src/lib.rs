@@ -276,6 +276,7 @@ mod optimizers;
 #[cfg(feature = "rayon")]
 pub mod parallel;
 mod parts;
+pub mod precision;
 pub mod schedule;
 pub mod simd;
 mod tensor;
