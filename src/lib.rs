@@ -109,6 +109,11 @@
 //! `f64` and rounded once to `F`, as the book's NumPy code does. Parameters and gradients may be in
 //! any memory layout; C-order arrays take the fast path.
 //!
+//! With the `half` feature, parameters, gradients and state can be stored as `half::bf16` or
+//! `half::f16` while the arithmetic stays in `f32`: [`Engine::with_layout`] with a [`Mixed`]
+//! layout, the update rounded to nearest, Kahan-compensated or stochastically ([`Rounding`]);
+//! torch-optimi's bfloat16 `AdamW` and `SGD` bit for bit. See [`precision`].
+//!
 //! # One engine
 //!
 //! Every optimizer is an [`Engine`] running a [`Rule`]: the engine walks the maps, checks keys and
@@ -239,9 +244,10 @@
 //!
 //! # Speed
 //!
-//! - The fused pass is compiled for the build's baseline, for AVX2 + FMA and for AVX-512, and
-//!   the best one the CPU has runs ([`simd`]): a default build runs at the speed of a
-//!   `-C target-cpu=native` one. Every level gives the same bits.
+//! - The fused pass is compiled for the build's baseline, for AVX2 + FMA and for AVX-512 (with
+//!   the CPU's bfloat16 conversion where it has one), and the best one the CPU has runs
+//!   ([`simd`]): a default build runs at the speed of a `-C target-cpu=native` one. Every level
+//!   gives the same bits.
 //! - Feature `rayon`: steps of a million elements or more run on rayon's pool, over keys and
 //!   over chunks of large arrays, with the same bits as the serial path (module `parallel`, when
 //!   enabled).
@@ -253,6 +259,7 @@
 //! - `serde`: `Serialize`/`Deserialize` on hyperparameters, schedules and checkpoints.
 //! - `safetensors`: checkpoints as safetensors files (`Engine::save_safetensors`,
 //!   `Engine::load_safetensors`), which Python opens with `safetensors.safe_open`.
+//! - `half`: `half::bf16` and `half::f16` parameters and state ([`precision`]).
 #![deny(missing_docs)]
 
 #[macro_use]
