@@ -74,6 +74,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Processes training together (data-parallel or sharded, `ndoptim-mpi`) disagree: their
+    /// keys, shapes or element types differ, or one of them failed in a way the others report.
+    #[error("rank {rank}: {reason}")]
+    Distributed {
+        /// The rank that differs or failed.
+        rank: usize,
+        /// What differs, naming the first key concerned.
+        reason: String,
+    },
     /// A gradient holds NaN or infinity, and the optimizer was asked to refuse it.
     #[error("gradient for {key:?} holds NaN or infinity")]
     NonFiniteGradient {

@@ -117,9 +117,14 @@ impl<'a, F: Element> Named<'a, F> {
 
 /// Runs a map update `f` on copies of `items` and writes the parameters back: the second way in
 /// for wrappers whose inner optimizer takes maps ([`crate::accumulate::MultiSteps`],
-/// [`crate::lookahead::Lookahead`]). It copies every array, so it is slower than their map
-/// interface.
-pub(crate) fn through_map<F: Element>(
+/// [`crate::lookahead::Lookahead`], and wrappers in other crates). It copies every array, so it
+/// is slower than their map interface.
+///
+/// # Errors
+///
+/// [`Error::DuplicateKey`] for a key given twice; else `f`'s error, the parameters then as `f`
+/// left its copies (unchanged, for an optimizer's update).
+pub fn through_map<F: Element>(
     items: &mut [Named<'_, F>],
     f: impl FnOnce(&mut Params<F>, &Params<F>) -> Result<(), Error>,
 ) -> Result<(), Error> {

@@ -301,6 +301,7 @@ pub(crate) trait Writer<F: Scalar, P: Store<F>>: Send + Sized {
     unsafe fn write(&mut self, i: usize, base: F, inc: F) -> F;
 
     /// The writers of elements `..mid` and `mid..`, for parallel halves.
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
     fn split(self, mid: usize) -> (Self, Self);
 }
 

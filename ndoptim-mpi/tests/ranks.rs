@@ -1,0 +1,316 @@
+//! The data-parallel optimizer on 2 and 3 ranks, against one process: bit for bit.
+//!
+//! `cargo test` runs this file's `main`, which relaunches the test binary under
+//! `mpirun -n 2` and `mpirun -n 3` (each rank then runs the checks below) when an MPI launcher is
+//! on the PATH, and skips with a message when none is; with `NDOPTIM_MPI_REQUIRED` set (CI) a
+//! missing launcher fails. Every rank regenerates every rank's seeded gradients and computes the
+//! single-process result itself, so results compare with `to_bits` equality.
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use mpi::traits::*;
+use ndarray::{ArrayD, IxDyn};
+use ndoptim::{
+    AdaGrad, Adam, AdamW, Adan, Error, Lamb, Lion, Muon, NAdam, Optimizer, Params, RmsProp, Scalar,
+    ScheduleFreeAdamW, Sgd,
+};
+use ndoptim_mpi::{DataParallel, Reduction};
+
+const CHILD: &str = "NDOPTIM_MPI_RANK_TEST";
+const STEPS: usize = 20;
+
+fn main() -> ExitCode {
+    if std::env::var_os(CHILD).is_some() {
+        return rank_main();
+    }
+    let required = std::env::var_os("NDOPTIM_MPI_REQUIRED").is_some();
+    let Some(mpirun) = launcher() else {
+        if required {
+            eprintln!("ranks: no mpirun on the PATH, and NDOPTIM_MPI_REQUIRED is set: FAIL");
+            return ExitCode::FAILURE;
+        }
+        println!(
+            "ranks: SKIPPED: no MPI launcher (mpirun) on the PATH; install Open MPI to run them"
+        );
+        return ExitCode::SUCCESS;
+    };
+    let exe = std::env::current_exe().expect("the test binary's path");
+    for ranks in [2, 3] {
+        let started = Instant::now();
+        let mut child = Command::new(&mpirun)
+            .args(launch_flags())
+            .args(["-n", &ranks.to_string()])
+            .arg(&exe)
+            .env(CHILD, "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .spawn()
+            .expect("mpirun starts");
+        // A hang is a failure, not a stuck CI run.
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("mpirun runs") {
+                break Some(s);
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        match status {
+            Some(s) if s.success() => println!("ranks: {ranks} ranks PASS"),
+            Some(s) => {
+                eprintln!("ranks: {ranks} ranks FAIL ({s})");
+                return ExitCode::FAILURE;
+            }
+            None => {
+                eprintln!("ranks: {ranks} ranks FAIL (timed out: a hang)");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `mpirun` on the PATH.
+fn launcher() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("mpirun"))
+        .find(|p| p.is_file())
+}
+
+/// Root in a container, more ranks than cores, shared memory between them.
+fn launch_flags() -> [&'static str; 5] {
+    [
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "--mca",
+        "btl",
+        "self,vader",
+    ]
+}
+
+/// Keys of very uneven sizes: a matrix, a vector, a 0-d key, an empty key, and sizes not
+/// divisible by the number of ranks.
+const SHAPES: [(&str, &[usize]); 5] = [
+    ("w", &[7, 5]),
+    ("b", &[5]),
+    ("s", &[]),
+    ("e", &[0]),
+    ("big", &[1001]),
+];
+
+fn params<F: Scalar>() -> Params<F> {
+    SHAPES
+        .iter()
+        .map(|(k, s)| {
+            let n: usize = s.iter().product();
+            let data = (0..n)
+                .map(|i| F::from(((i * 7 + k.len() * 3) % 11) as f64 / 10.0 - 0.5).unwrap())
+                .collect();
+            (
+                k.to_string(),
+                ArrayD::from_shape_vec(IxDyn(s), data).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Rank `rank`'s gradients at `step`: seeded, different on every rank.
+fn grads<F: Scalar>(rank: usize, step: usize) -> Params<F> {
+    SHAPES
+        .iter()
+        .map(|(k, s)| {
+            let n: usize = s.iter().product();
+            let data = (0..n)
+                .map(|i| {
+                    let x = ((i * 13 + rank * 31 + step * 17 + k.len()) % 29) as f64;
+                    F::from((x / 7.0 - 2.0) * (1.0 + rank as f64 * 0.37)).unwrap()
+                })
+                .collect();
+            (
+                k.to_string(),
+                ArrayD::from_shape_vec(IxDyn(s), data).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The average one process computes: the ranks' gradients summed in rank order, divided.
+fn averaged<F: Scalar>(ranks: usize, step: usize) -> Params<F> {
+    let mut sum = grads::<F>(0, step);
+    for r in 1..ranks {
+        for (k, g) in grads::<F>(r, step) {
+            let s = sum.get_mut(&k).unwrap();
+            s.zip_mut_with(&g, |a, &b| *a = *a + b);
+        }
+    }
+    let n = F::from(ranks).unwrap();
+    sum.values_mut().for_each(|a| a.mapv_inplace(|x| x / n));
+    sum
+}
+
+fn bits<F: Scalar>(p: &Params<F>) -> Vec<(String, Vec<u64>)> {
+    let mut v: Vec<_> = p
+        .iter()
+        .map(|(k, a)| {
+            (
+                k.clone(),
+                a.iter().map(|x| x.to_f64().unwrap().to_bits()).collect(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// An optimizer by name, built fresh.
+type Make<F> = (&'static str, fn() -> Box<dyn Optimizer<F>>);
+
+/// A rank's mistake: who makes it, what it does to its gradients, the error every rank returns.
+type Case = (usize, Box<dyn Fn(&mut Params<f64>)>, Error);
+
+/// Every optimizer family, built fresh.
+fn optimizers<F: Scalar>() -> Vec<Make<F>> {
+    vec![
+        ("SGD momentum", || {
+            Box::new(Sgd::default().momentum(0.9).nesterov(true))
+        }),
+        ("Adam (book)", || Box::new(Adam::default())),
+        ("Adam (PyTorch, amsgrad)", || {
+            Box::new(Adam::pytorch().amsgrad(true))
+        }),
+        ("AdamW", || Box::new(AdamW::default())),
+        ("RMSprop", || Box::new(RmsProp::default().momentum(0.5))),
+        ("AdaGrad", || Box::new(AdaGrad::default())),
+        ("NAdam", || Box::new(NAdam::default())),
+        ("Lion", || Box::new(Lion::default())),
+        ("Adan", || Box::new(Adan::default())),
+        ("LAMB", || Box::new(Lamb::default())),
+        ("Muon", || Box::new(Muon::default())),
+        ("Schedule-Free AdamW", || {
+            Box::new(ScheduleFreeAdamW::default())
+        }),
+    ]
+}
+
+fn check<F: Scalar + mpi::datatype::Equivalence>(
+    world: &impl Communicator,
+    reduction: Reduction,
+) -> usize {
+    let ranks = world.size() as usize;
+    let rank = world.rank() as usize;
+    let mut checks = 0;
+    for (name, make) in optimizers::<F>() {
+        // Small chunks, so that every key spans several MPI calls.
+        let mut dp = DataParallel::new(make(), world, reduction).chunk_elements(64);
+        let mut reference = make();
+        let (mut p, mut q) = (params::<F>(), params::<F>());
+        for step in 0..STEPS {
+            dp.update(&mut p, &grads::<F>(rank, step))
+                .unwrap_or_else(|e| panic!("{name}: step {step}: {e}"));
+            reference
+                .update(&mut q, &averaged::<F>(ranks, step))
+                .unwrap();
+            assert_eq!(
+                bits(&p),
+                bits(&q),
+                "{name} ({}, {reduction:?}, {ranks} ranks): step {step} differs from one process",
+                std::any::type_name::<F>()
+            );
+            checks += 1;
+        }
+    }
+    checks
+}
+
+fn errors(world: &impl Communicator) -> usize {
+    let (rank, ranks) = (world.rank() as usize, world.size() as usize);
+    let mut dp =
+        DataParallel::new(Adam::<f64>::pytorch(), world, Reduction::Ordered).non_finite_error(true);
+    let mut p = params::<f64>();
+    dp.update(&mut p, &grads(rank, 0)).unwrap();
+    let before = bits(&p);
+    let state = dp.inner().checkpoint();
+    let last = ranks - 1;
+    // Each case: what one rank does wrong, and the error every rank must return.
+    let cases: Vec<Case> = vec![
+        (
+            1,
+            Box::new(|g: &mut Params<f64>| {
+                g.insert("ghost".into(), ArrayD::zeros(IxDyn(&[2])));
+            }),
+            Error::UnknownKey {
+                key: "ghost".into(),
+            },
+        ),
+        (
+            last,
+            Box::new(|g: &mut Params<f64>| {
+                g.insert("b".into(), ArrayD::zeros(IxDyn(&[4])));
+            }),
+            Error::ShapeMismatch {
+                key: "b".into(),
+                param_shape: vec![5],
+                grad_shape: vec![4],
+            },
+        ),
+        (
+            0,
+            Box::new(|g: &mut Params<f64>| {
+                g.get_mut("w").unwrap()[[3, 2]] = f64::NAN;
+            }),
+            Error::NonFiniteGradient { key: "w".into() },
+        ),
+    ];
+    for (culprit, spoil, want) in cases {
+        let mut g = grads::<f64>(rank, 1);
+        if rank == culprit {
+            spoil(&mut g);
+        }
+        let got = dp
+            .update(&mut p, &g)
+            .expect_err("a bad gradient on one rank");
+        assert_eq!(got, want, "rank {rank}: the error every rank returns");
+        assert_eq!(
+            bits(&p),
+            before,
+            "rank {rank}: parameters changed by a failed step"
+        );
+        assert_eq!(dp.inner().checkpoint(), state, "rank {rank}: state changed");
+    }
+    // A rank missing a key: the fingerprints differ, the first differing key is named.
+    let mut g = grads::<f64>(rank, 1);
+    if rank == 1 {
+        g.remove("b");
+    }
+    match dp.update(&mut p, &g) {
+        Err(Error::Distributed { rank: 1, reason }) => {
+            assert!(reason.contains("\"b\""), "rank {rank}: {reason}")
+        }
+        other => panic!("rank {rank}: {other:?}"),
+    }
+    assert_eq!(bits(&p), before);
+    // And the next good step goes through everywhere.
+    dp.update(&mut p, &grads(rank, 1)).unwrap();
+    5
+}
+
+fn rank_main() -> ExitCode {
+    let universe = mpi::initialize().expect("MPI initialises once");
+    let world = universe.world();
+    let (rank, ranks) = (world.rank(), world.size());
+    let mut checks = 0;
+    checks += check::<f64>(&world, Reduction::Ordered);
+    checks += check::<f32>(&world, Reduction::Ordered);
+    if ranks == 2 {
+        // MPI's own sum is exact with two ranks.
+        checks += check::<f64>(&world, Reduction::Sum);
+        checks += check::<f32>(&world, Reduction::Sum);
+    }
+    checks += errors(&world);
+    println!("rank {rank} of {ranks}: {checks} checks bit-identical to one process");
+    ExitCode::SUCCESS
+}
