@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use mpi::traits::*;
 use ndarray::{ArrayD, IxDyn};
+use ndoptim::clip::{Norm, clip_grad_norm};
 use ndoptim::{
     AdaGrad, Adam, AdamW, Adan, Error, Lamb, Lion, Muon, NAdam, Optimizer, Params, RmsProp, Scalar,
     ScheduleFreeAdamW, Sgd,
 };
-use ndoptim_mpi::{DataParallel, Reduction};
+use ndoptim_mpi::{DataParallel, Reduction, ZeroSharded};
 
 const CHILD: &str = "NDOPTIM_MPI_RANK_TEST";
 const STEPS: usize = 20;
@@ -226,6 +227,121 @@ fn check<F: Scalar + mpi::datatype::Equivalence>(
     checks
 }
 
+/// The averaged gradients clipped to total L2 norm `max`, over the keys in sorted order.
+fn clipped<F: Scalar>(mut g: Params<F>, max: f64) -> Params<F> {
+    let mut sorted: Vec<_> = g.iter_mut().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut views: Vec<_> = sorted.into_iter().map(|(_, a)| a.view_mut()).collect();
+    clip_grad_norm(&mut views, max, Norm::L2, false).unwrap();
+    g
+}
+
+/// ZeRO-1 against one process: every family, and global-norm clipping on the whole gradient.
+fn sharded<F: Scalar + mpi::datatype::Equivalence>(
+    world: &impl Communicator,
+    reduction: Reduction,
+) -> usize {
+    let (rank, ranks) = (world.rank() as usize, world.size() as usize);
+    let mut checks = 0;
+    for (name, make) in optimizers::<F>() {
+        for clip in [None, Some(2.0)] {
+            let mut zero = ZeroSharded::new(make(), world, reduction).chunk_elements(50);
+            if let Some(c) = clip {
+                zero = zero.clip_grad_norm(c);
+            }
+            let mut reference = make();
+            let (mut p, mut q) = (params::<F>(), params::<F>());
+            for step in 0..STEPS {
+                zero.update(&mut p, &grads::<F>(rank, step))
+                    .unwrap_or_else(|e| panic!("{name}: step {step}: {e}"));
+                let g = averaged::<F>(ranks, step);
+                let g = match clip {
+                    Some(c) => clipped(g, c),
+                    None => g,
+                };
+                reference.update(&mut q, &g).unwrap();
+                assert_eq!(
+                    bits(&p),
+                    bits(&q),
+                    "ZeRO-1 {name} (clip {clip:?}, {}, {reduction:?}, {ranks} ranks): step {step}",
+                    std::any::type_name::<F>()
+                );
+                checks += 1;
+            }
+        }
+    }
+    checks
+}
+
+/// The state each rank keeps, consolidation into one process's checkpoint, and resume.
+fn sharded_checkpoints(world: &impl Communicator) -> usize {
+    let (rank, ranks) = (world.rank() as usize, world.size() as usize);
+    let make = || ZeroSharded::new(Adam::<f64>::pytorch(), world, Reduction::Ordered);
+    let (mut straight, mut first) = (make(), make());
+    let mut single = Adam::<f64>::pytorch();
+    let (mut p, mut q, mut s) = (params::<f64>(), params::<f64>(), params::<f64>());
+    for step in 0..10 {
+        straight.update(&mut p, &grads(rank, step)).unwrap();
+        first.update(&mut q, &grads(rank, step)).unwrap();
+        single.update(&mut s, &averaged(ranks, step)).unwrap();
+    }
+    // Memory: each rank holds its share; together, the whole state once.
+    let mine = first.state_elements() as u64;
+    let mut total = 0u64;
+    world.all_reduce_into(&mine, &mut total, mpi::collective::SystemOperation::sum());
+    let whole: usize = single
+        .checkpoint()
+        .keys
+        .iter()
+        .flat_map(|k| &k.slots)
+        .map(|s| s.data.len())
+        .sum();
+    assert_eq!(
+        total as usize, whole,
+        "the shares add up to the whole state"
+    );
+    assert!(
+        ranks == 1 || (mine as usize) < whole,
+        "rank {rank} holds {mine} of {whole}"
+    );
+    if rank == 0 {
+        println!("ZeRO-1 state: rank 0 holds {mine} of {whole} elements ({ranks} ranks)");
+    }
+    // Consolidated on rank 0: the checkpoint one process holds.
+    let consolidated = first.consolidate(0).unwrap();
+    let file = match consolidated {
+        Some(c) => {
+            assert_eq!(
+                c,
+                single.checkpoint(),
+                "consolidated = one process's checkpoint"
+            );
+            c.to_safetensors().unwrap()
+        }
+        None => Vec::new(),
+    };
+    // Sent to every rank and loaded as each rank's share: resume is bit-identical.
+    let mut len = [file.len() as u64];
+    let root = world.process_at_rank(0);
+    root.broadcast_into(&mut len[..]);
+    let mut bytes = file;
+    bytes.resize(len[0] as usize, 0);
+    root.broadcast_into(&mut bytes[..]);
+    let full = ndoptim::checkpoint::Checkpoint::from_safetensors(&bytes).unwrap();
+    let mut resumed = make();
+    resumed.restore(full, &q).unwrap();
+    for step in 10..STEPS {
+        straight.update(&mut p, &grads(rank, step)).unwrap();
+        resumed.update(&mut q, &grads(rank, step)).unwrap();
+    }
+    assert_eq!(
+        bits(&p),
+        bits(&q),
+        "rank {rank}: resumed from the consolidated checkpoint"
+    );
+    3
+}
+
 fn errors(world: &impl Communicator) -> usize {
     let (rank, ranks) = (world.rank() as usize, world.size() as usize);
     let mut dp =
@@ -310,6 +426,12 @@ fn rank_main() -> ExitCode {
         checks += check::<f64>(&world, Reduction::Sum);
         checks += check::<f32>(&world, Reduction::Sum);
     }
+    checks += sharded::<f64>(&world, Reduction::Ordered);
+    checks += sharded::<f32>(&world, Reduction::Ordered);
+    if ranks == 2 {
+        checks += sharded::<f32>(&world, Reduction::Sum);
+    }
+    checks += sharded_checkpoints(&world);
     checks += errors(&world);
     println!("rank {rank} of {ranks}: {checks} checks bit-identical to one process");
     ExitCode::SUCCESS

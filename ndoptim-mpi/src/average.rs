@@ -1,0 +1,334 @@
+//! What both wrappers share: the collective checks, the fingerprint, and the average of the
+//! ranks' gradients in sorted key order, in chunks.
+
+use std::hash::{Hash, Hasher};
+
+use mpi::collective::SystemOperation;
+use mpi::datatype::{Equivalence, PartitionMut};
+use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::traits::*;
+use ndarray::{ArrayD, IxDyn};
+use ndoptim::{Error, Params, Scalar};
+
+use crate::{DEFAULT_CHUNK, Reduction};
+
+/// A duplicated communicator and the buffers of the gradients' average, reused from step to step.
+pub(crate) struct Averager<F> {
+    pub(crate) comm: SimpleCommunicator,
+    pub(crate) reduction: Reduction,
+    pub(crate) chunk: usize,
+    pub(crate) non_finite_error: bool,
+    /// This rank's gradients packed in sorted key order, then their average.
+    pub(crate) packed: Vec<F>,
+    /// Every rank's chunk, for [`Reduction::Ordered`].
+    gathered: Vec<F>,
+    /// The averaged gradients, by key.
+    pub(crate) averaged: Params<F>,
+    /// The gradients' keys, sorted.
+    pub(crate) keys: Vec<String>,
+}
+
+impl<F: Scalar + Equivalence> Averager<F> {
+    pub(crate) fn new<C: Communicator>(comm: &C, reduction: Reduction) -> Self {
+        Self {
+            comm: comm.duplicate(),
+            reduction,
+            chunk: DEFAULT_CHUNK,
+            non_finite_error: false,
+            packed: Vec::new(),
+            gathered: Vec::new(),
+            averaged: Params::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    pub(crate) fn rank(&self) -> usize {
+        self.comm.rank() as usize
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.comm.size() as usize
+    }
+
+    /// Whether every rank's `ok` holds; collective.
+    pub(crate) fn all(&self, ok: bool) -> bool {
+        let mine = [u64::from(!ok)];
+        let mut any = [0u64];
+        self.comm
+            .all_reduce_into(&mine[..], &mut any[..], SystemOperation::max());
+        any[0] == 0
+    }
+
+    /// Checks every rank's gradients together, then averages them into `self.averaged`.
+    pub(crate) fn average(&mut self, params: &Params<F>, grads: &Params<F>) -> Result<(), Error> {
+        self.keys.clear();
+        self.keys.extend(grads.keys().cloned());
+        self.keys.sort_unstable();
+        let local = local_check(params, grads, &self.keys, self.non_finite_error);
+        let fingerprint = fingerprint::<F>(grads, &self.keys);
+        self.agree(local, fingerprint, grads)?;
+        let total: usize = self.keys.iter().map(|k| grads[k].len()).sum();
+        self.packed.clear();
+        self.packed.reserve(total);
+        for k in &self.keys {
+            self.packed.extend(grads[k].iter().copied());
+        }
+        self.reduce();
+        // Unpack into the reused map (a key's array is replaced only if its shape changed).
+        self.averaged.retain(|k, _| grads.contains_key(k));
+        let mut at = 0;
+        for k in &self.keys {
+            let g = &grads[k];
+            let n = g.len();
+            let values = &self.packed[at..at + n];
+            at += n;
+            match self.averaged.get_mut(k) {
+                Some(a) if a.shape() == g.shape() => {
+                    a.iter_mut().zip(values).for_each(|(a, &v)| *a = v);
+                }
+                _ => {
+                    let a = ArrayD::from_shape_vec(IxDyn(g.shape()), values.to_vec())
+                        .expect("the packed values have the gradient's size");
+                    self.averaged.insert(k.clone(), a);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sums `packed` across the ranks in place, chunk by chunk, and divides by their number.
+    fn reduce(&mut self) {
+        let size = self.comm.size() as usize;
+        let n = F::from(size).unwrap_or_else(F::one);
+        let chunk = self.chunk;
+        match self.reduction {
+            Reduction::Sum => {
+                let mut out = std::mem::take(&mut self.gathered);
+                out.resize(chunk.min(self.packed.len()), F::zero());
+                for part in self.packed.chunks_mut(chunk) {
+                    let out = &mut out[..part.len()];
+                    self.comm
+                        .all_reduce_into(&part[..], &mut out[..], SystemOperation::sum());
+                    part.iter_mut()
+                        .zip(out.iter())
+                        .for_each(|(p, &s)| *p = s / n);
+                }
+                self.gathered = out;
+            }
+            Reduction::Ordered => {
+                self.gathered
+                    .resize(size * chunk.min(self.packed.len()), F::zero());
+                for part in self.packed.chunks_mut(chunk) {
+                    let len = part.len();
+                    let all = &mut self.gathered[..size * len];
+                    self.comm.all_gather_into(&part[..], &mut all[..]);
+                    for (i, p) in part.iter_mut().enumerate() {
+                        let mut sum = all[i];
+                        for r in 1..size {
+                            sum = sum + all[r * len + i];
+                        }
+                        *p = sum / n;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One all-reduce in which the ranks learn whether any found a problem and whether their
+    /// fingerprints agree; then, if needed, the error every rank returns.
+    pub(crate) fn agree(
+        &self,
+        local: Option<Error>,
+        fingerprint: u64,
+        grads: &Params<F>,
+    ) -> Result<(), Error> {
+        let (rank, size) = (self.comm.rank() as u64, self.comm.size() as u64);
+        // The lowest failing rank wins the maximum of `size - rank`.
+        let flag = if local.is_some() { size - rank } else { 0 };
+        let mine = [flag, fingerprint, !fingerprint];
+        let mut all = [0u64; 3];
+        self.comm
+            .all_reduce_into(&mine[..], &mut all[..], SystemOperation::max());
+        if all[0] != 0 {
+            let failing = (size - all[0]) as i32;
+            let mut bytes = if failing == rank as i32 {
+                encode(local.as_ref())
+            } else {
+                Vec::new()
+            };
+            let mut len = [bytes.len() as u64];
+            let root = self.comm.process_at_rank(failing);
+            root.broadcast_into(&mut len[..]);
+            bytes.resize(len[0] as usize, 0);
+            root.broadcast_into(&mut bytes[..]);
+            return Err(decode(&bytes, failing as usize));
+        }
+        if all[1] != !all[2] {
+            return Err(self.first_difference(grads));
+        }
+        Ok(())
+    }
+
+    /// The error for ranks whose keys, shapes or element types differ: every rank's description
+    /// gathered, the first key on which one differs from rank 0's named.
+    fn first_difference(&self, grads: &Params<F>) -> Error {
+        let mine: Vec<u8> = describe::<F>(grads, &self.keys).into_bytes();
+        let size = self.comm.size() as usize;
+        let mut counts = vec![0i32; size];
+        self.comm
+            .all_gather_into(&(mine.len() as i32), &mut counts[..]);
+        let displs: Vec<i32> = counts
+            .iter()
+            .scan(0, |at, &c| {
+                let d = *at;
+                *at += c;
+                Some(d)
+            })
+            .collect();
+        let mut all = vec![0u8; counts.iter().map(|&c| c as usize).sum()];
+        {
+            let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+            self.comm
+                .all_gather_varcount_into(&mine[..], &mut partition);
+        }
+        let lists: Vec<Vec<&str>> = (0..size)
+            .map(|r| {
+                let (d, c) = (displs[r] as usize, counts[r] as usize);
+                std::str::from_utf8(&all[d..d + c])
+                    .unwrap_or("")
+                    .lines()
+                    .collect()
+            })
+            .collect();
+        for r in 1..size {
+            let (a, b) = (&lists[0], &lists[r]);
+            for i in 0..a.len().max(b.len()) {
+                if a.get(i) != b.get(i) {
+                    let line = a.get(i).or(b.get(i)).copied().unwrap_or("");
+                    let key = line.split('\t').next().unwrap_or("");
+                    return Error::Distributed {
+                        rank: r,
+                        reason: format!(
+                            "ranks 0 and {r} differ first at key {key:?}: rank 0 has {}, rank {r} has {}",
+                            a.get(i).map_or("nothing".into(), |l| format!("{l:?}")),
+                            b.get(i).map_or("nothing".into(), |l| format!("{l:?}")),
+                        ),
+                    };
+                }
+            }
+        }
+        Error::Distributed {
+            rank: 0,
+            reason: "the ranks' fingerprints differ".into(),
+        }
+    }
+}
+
+/// This rank's own problem with its gradients, in sorted key order.
+pub(crate) fn local_check<F: Scalar>(
+    params: &Params<F>,
+    grads: &Params<F>,
+    keys: &[String],
+    non_finite: bool,
+) -> Option<Error> {
+    for k in keys {
+        let g = &grads[k];
+        let Some(p) = params.get(k) else {
+            return Some(Error::UnknownKey { key: k.clone() });
+        };
+        if p.shape() != g.shape() {
+            return Some(Error::ShapeMismatch {
+                key: k.clone(),
+                param_shape: p.shape().to_vec(),
+                grad_shape: g.shape().to_vec(),
+            });
+        }
+    }
+    if non_finite
+        && let Some(k) = keys
+            .iter()
+            .find(|k| grads[*k].iter().any(|x| !x.is_finite()))
+    {
+        return Some(Error::NonFiniteGradient { key: k.clone() });
+    }
+    None
+}
+
+/// Keys, shapes and element type, one line per key in sorted order.
+pub(crate) fn describe<F>(grads: &Params<F>, keys: &[String]) -> String {
+    let mut s = String::new();
+    for k in keys {
+        s.push_str(&format!(
+            "{k}\t{:?}\t{}\n",
+            grads[k].shape(),
+            std::any::type_name::<F>()
+        ));
+    }
+    s
+}
+
+/// A hash of [`describe`]'s text (the same on every rank for the same keys).
+pub(crate) fn fingerprint<F>(grads: &Params<F>, keys: &[String]) -> u64 {
+    // FNV-1a: the standard library's hasher is seeded per process.
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    describe::<F>(grads, keys).hash(&mut h);
+    h.0
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// A rank's error as bytes: a kind, a key and two shapes.
+fn encode(error: Option<&Error>) -> Vec<u8> {
+    let (kind, key, a, b, text) = match error {
+        Some(Error::UnknownKey { key }) => (1u8, key.as_str(), &[][..], &[][..], String::new()),
+        Some(Error::ShapeMismatch {
+            key,
+            param_shape,
+            grad_shape,
+        }) => (
+            2,
+            key.as_str(),
+            &param_shape[..],
+            &grad_shape[..],
+            String::new(),
+        ),
+        Some(Error::NonFiniteGradient { key }) => {
+            (3, key.as_str(), &[][..], &[][..], String::new())
+        }
+        Some(other) => (4, "", &[][..], &[][..], other.to_string()),
+        None => (0, "", &[][..], &[][..], String::new()),
+    };
+    let shape = |s: &[usize]| s.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    format!("{kind}\n{key}\n{}\n{}\n{text}", shape(a), shape(b)).into_bytes()
+}
+
+/// The error [`encode`] wrote on rank `rank`.
+fn decode(bytes: &[u8], rank: usize) -> Error {
+    let text = String::from_utf8_lossy(bytes);
+    let mut parts = text.splitn(5, '\n');
+    let mut next = || parts.next().unwrap_or("").to_string();
+    let (kind, key, a, b, rest) = (next(), next(), next(), next(), next());
+    let shape = |s: &str| -> Vec<usize> { s.split(',').filter_map(|d| d.parse().ok()).collect() };
+    match kind.as_str() {
+        "1" => Error::UnknownKey { key },
+        "2" => Error::ShapeMismatch {
+            key,
+            param_shape: shape(&a),
+            grad_shape: shape(&b),
+        },
+        "3" => Error::NonFiniteGradient { key },
+        _ => Error::Distributed { rank, reason: rest },
+    }
+}

@@ -1,0 +1,137 @@
+//! [`DataParallel`]: every rank steps the whole model on the averaged gradients.
+
+use mpi::datatype::Equivalence;
+use mpi::topology::Communicator;
+use ndoptim::{Error, Named, Optimizer, Params, Scalar};
+
+use crate::Reduction;
+use crate::average::Averager;
+
+/// An optimizer stepping identical parameters on every rank from the ranks' averaged gradients.
+pub struct DataParallel<F, O> {
+    inner: O,
+    avg: Averager<F>,
+}
+
+impl<F: Scalar + Equivalence, O: Optimizer<F>> DataParallel<F, O> {
+    /// `inner` trained data-parallel over a duplicate of `comm` (all of its ranks take part in
+    /// every update).
+    pub fn new<C: Communicator>(inner: O, comm: &C, reduction: Reduction) -> Self {
+        Self {
+            inner,
+            avg: Averager::new(comm, reduction),
+        }
+    }
+
+    /// Sets how many elements one MPI call carries (default 2^24; at least 1): large buffers go
+    /// in chunks, below MPI's `i32` count limit.
+    #[must_use]
+    pub fn chunk_elements(mut self, elements: usize) -> Self {
+        self.avg.chunk = elements.clamp(1, i32::MAX as usize / 2);
+        self
+    }
+
+    /// Makes a NaN or infinity in any rank's gradients an error on every rank
+    /// ([`Error::NonFiniteGradient`] naming the lowest failing rank's first key in sorted order),
+    /// checked before anything moves. Without it, non-finite values are averaged and the inner
+    /// optimizer's own policy applies (identically on every rank, since the averages are).
+    #[must_use]
+    pub fn non_finite_error(mut self, refuse: bool) -> Self {
+        self.avg.non_finite_error = refuse;
+        self
+    }
+
+    /// The wrapped optimizer.
+    pub fn inner(&self) -> &O {
+        &self.inner
+    }
+
+    /// The wrapped optimizer, mutably.
+    pub fn inner_mut(&mut self) -> &mut O {
+        &mut self.inner
+    }
+
+    /// This rank and the number of ranks.
+    pub fn rank_and_size(&self) -> (usize, usize) {
+        (self.avg.rank(), self.avg.size())
+    }
+
+    /// Replaces every rank's `grads` by the average over the ranks, for users who step
+    /// themselves; collective (every rank calls it with its own gradients). `params` is only read,
+    /// to check keys and shapes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Optimizer::update`] would, the same on every rank, before anything moves; `grads`
+    /// are then unchanged.
+    pub fn average_gradients(
+        &mut self,
+        params: &Params<F>,
+        grads: &mut Params<F>,
+    ) -> Result<(), Error> {
+        self.avg.average(params, grads)?;
+        for (key, g) in grads.iter_mut() {
+            if let Some(a) = self.avg.averaged.get(key) {
+                g.assign(a);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F, O: std::fmt::Debug> std::fmt::Debug for DataParallel<F, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataParallel")
+            .field("inner", &self.inner)
+            .field("reduction", &self.avg.reduction)
+            .field("chunk", &self.avg.chunk)
+            .field("non_finite_error", &self.avg.non_finite_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for DataParallel<F, O> {
+    /// Averages every rank's gradients (collectively checked first), then steps the inner
+    /// optimizer on the averages. Collective: every rank calls it, with its own gradients.
+    fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
+        self.avg.average(params, grads)?;
+        self.inner.update(params, &self.avg.averaged)
+    }
+
+    /// Views, through a copy into maps (averaged as maps are).
+    fn update_named(&mut self, items: &mut [Named<'_, F>]) -> Result<(), Error> {
+        ndoptim::named::through_map(items, |p, g| self.update(p, g))
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.inner.learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
+        self.inner.set_learning_rate(lr)
+    }
+
+    fn current_momentum(&self) -> Option<f64> {
+        self.inner.current_momentum()
+    }
+
+    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
+        self.inner.set_momentum(momentum)
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        self.inner.eval(params)
+    }
+
+    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        self.inner.train(params)
+    }
+}
