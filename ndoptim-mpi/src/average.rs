@@ -177,14 +177,7 @@ impl<F: Scalar + Equivalence> Averager<F> {
         let mut counts = vec![0i32; size];
         self.comm
             .all_gather_into(&(mine.len() as i32), &mut counts[..]);
-        let displs: Vec<i32> = counts
-            .iter()
-            .scan(0, |at, &c| {
-                let d = *at;
-                *at += c;
-                Some(d)
-            })
-            .collect();
+        let displs: Vec<i32> = starts(&counts[..]);
         let mut all = vec![0u8; counts.iter().map(|&c| c as usize).sum()];
         {
             let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
@@ -222,6 +215,18 @@ impl<F: Scalar + Equivalence> Averager<F> {
             reason: "the ranks' fingerprints differ".into(),
         }
     }
+}
+
+/// Where each of `counts` consecutive parts starts: the displacements of MPI's `v` calls.
+pub(crate) fn starts<T: Copy + Default + std::ops::Add<Output = T>>(counts: &[T]) -> Vec<T> {
+    counts
+        .iter()
+        .scan(T::default(), |at, &c| {
+            let start = *at;
+            *at = *at + c;
+            Some(start)
+        })
+        .collect()
 }
 
 /// This rank's own problem with its gradients, in sorted key order.

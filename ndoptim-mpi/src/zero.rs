@@ -9,7 +9,7 @@ use ndoptim::clip::{Norm, clip_grad_norm};
 use ndoptim::{Engine, Error, Layout, Named, NonFinite, Optimizer, Params, Rule, Scalar};
 
 use crate::Reduction;
-use crate::average::Averager;
+use crate::average::{Averager, starts};
 
 /// ZeRO stage 1 (`torch.distributed.optim.ZeroRedundancyOptimizer`): gradients averaged as
 /// [`DataParallel`](crate::DataParallel) does, but each rank keeps the optimizer state of its own
@@ -135,15 +135,7 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
             self.send.extend(params[k].iter().copied());
         }
         let total: usize = self.counts.iter().sum();
-        let starts: Vec<usize> = self
-            .counts
-            .iter()
-            .scan(0, |at, &c| {
-                let s = *at;
-                *at += c;
-                Some(s)
-            })
-            .collect();
+        let offsets: Vec<usize> = starts(&self.counts[..]);
         self.received.clear();
         self.received.resize(total, F::zero());
         let rounds = self.counts.iter().max().map_or(0, |&m| m.div_ceil(chunk));
@@ -153,14 +145,7 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
                 from..(from + chunk).min(self.counts[r])
             };
             let counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
-            let displs: Vec<i32> = counts
-                .iter()
-                .scan(0, |at, &c| {
-                    let d = *at;
-                    *at += c;
-                    Some(d)
-                })
-                .collect();
+            let displs: Vec<i32> = starts(&counts[..]);
             self.round.clear();
             self.round
                 .resize(counts.iter().map(|&c| c as usize).sum(), F::zero());
@@ -174,7 +159,7 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
             for r in 0..size {
                 let range = piece(r);
                 let at = displs[r] as usize;
-                self.received[starts[r] + range.start..starts[r] + range.end]
+                self.received[offsets[r] + range.start..offsets[r] + range.end]
                     .copy_from_slice(&self.round[at..at + range.len()]);
             }
         }
@@ -182,7 +167,7 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
             if r == me {
                 continue;
             }
-            let mut at = starts[r];
+            let mut at = offsets[r];
             for k in keys {
                 let p = params
                     .get_mut(k)
@@ -293,32 +278,25 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for ZeroSharded<F, O
         Ok(())
     }
 
-    fn update_named(&mut self, items: &mut [Named<'_, F>]) -> Result<(), Error> {
-        ndoptim::named::through_map(items, |p, g| self.update(p, g))
+    passes_through!();
+
+    /// The inner optimizer moves this rank's keys (Schedule-Free's `x`), then every rank's are
+    /// shared.
+    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        let moved = self.inner.eval(params);
+        if self.avg.all(moved.is_ok()) {
+            self.share(params);
+        }
+        moved
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.inner.learning_rate()
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
-        self.inner.set_learning_rate(lr)
-    }
-
-    fn current_momentum(&self) -> Option<f64> {
-        self.inner.current_momentum()
-    }
-
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-        self.inner.set_momentum(momentum)
-    }
-
-    fn reset(&mut self) {
-        self.inner.reset();
-    }
-
-    fn name(&self) -> &'static str {
-        self.inner.name()
+    /// As [`ZeroSharded::eval`], back to the training point.
+    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
+        let moved = self.inner.train(params);
+        if self.avg.all(moved.is_ok()) {
+            self.share(params);
+        }
+        moved
     }
 }
 
@@ -376,14 +354,7 @@ where
         }
         let mut counts = vec![0i32; size];
         root_process.gather_into_root(&len, &mut counts[..]);
-        let displs: Vec<i32> = counts
-            .iter()
-            .scan(0, |at, &c| {
-                let d = *at;
-                *at += c;
-                Some(d)
-            })
-            .collect();
+        let displs: Vec<i32> = starts(&counts[..]);
         let mut all = vec![0u8; counts.iter().map(|&c| c as usize).sum()];
         {
             let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
