@@ -12,14 +12,18 @@ use ndoptim::{Error, Params, Scalar};
 
 use crate::{DEFAULT_CHUNK, Reduction};
 
+/// Keys of at least this many elements are reduced straight from the gradient, without packing.
+const DIRECT: usize = 1 << 16;
+
 /// A duplicated communicator and the buffers of the gradients' average, reused from step to step.
 pub(crate) struct Averager<F> {
     pub(crate) comm: SimpleCommunicator,
     pub(crate) reduction: Reduction,
     pub(crate) chunk: usize,
     pub(crate) non_finite_error: bool,
-    /// This rank's gradients packed in sorted key order, then their average.
-    pub(crate) packed: Vec<F>,
+    /// This rank's small gradients packed in sorted key order, and their average.
+    packed: Vec<F>,
+    out: Vec<F>,
     /// Every rank's chunk, for [`Reduction::Ordered`].
     gathered: Vec<F>,
     /// The averaged gradients, by key.
@@ -36,6 +40,7 @@ impl<F: Scalar + Equivalence> Averager<F> {
             chunk: DEFAULT_CHUNK,
             non_finite_error: false,
             packed: Vec::new(),
+            out: Vec::new(),
             gathered: Vec::new(),
             averaged: Params::new(),
             keys: Vec::new(),
@@ -67,62 +72,76 @@ impl<F: Scalar + Equivalence> Averager<F> {
         let local = local_check(params, grads, &self.keys, self.non_finite_error);
         let fingerprint = fingerprint::<F>(grads, &self.keys);
         self.agree(local, fingerprint, grads)?;
-        let total: usize = self.keys.iter().map(|k| grads[k].len()).sum();
-        self.packed.clear();
-        self.packed.reserve(total);
-        for k in &self.keys {
-            self.packed.extend(grads[k].iter().copied());
-        }
-        self.reduce();
-        // Unpack into the reused map (a key's array is replaced only if its shape changed).
+        // Every averaged array exists with its gradient's shape (reused from step to step).
         self.averaged.retain(|k, _| grads.contains_key(k));
-        let mut at = 0;
         for k in &self.keys {
-            let g = &grads[k];
-            let n = g.len();
-            let values = &self.packed[at..at + n];
-            at += n;
-            match self.averaged.get_mut(k) {
-                Some(a) if a.shape() == g.shape() => {
-                    a.iter_mut().zip(values).for_each(|(a, &v)| *a = v);
-                }
-                _ => {
-                    let a = ArrayD::from_shape_vec(IxDyn(g.shape()), values.to_vec())
-                        .expect("the packed values have the gradient's size");
-                    self.averaged.insert(k.clone(), a);
-                }
+            let shape = grads[k].shape();
+            if self.averaged.get(k).is_none_or(|a| a.shape() != shape) {
+                self.averaged.insert(k.clone(), ArrayD::zeros(IxDyn(shape)));
             }
         }
+        // Small keys travel packed together, in sorted order; large ones straight from the
+        // gradient into the average, with no copy. The choice depends on sizes only, which the
+        // fingerprint made equal on every rank, so every rank makes the same MPI calls.
+        self.packed.clear();
+        for k in self.keys.iter().filter(|k| grads[*k].len() < DIRECT) {
+            self.packed.extend(grads[k].iter().copied());
+        }
+        let mut packed = std::mem::take(&mut self.packed);
+        let mut out = std::mem::take(&mut self.out);
+        out.resize(packed.len(), F::zero());
+        self.reduce(&packed, &mut out);
+        let mut at = 0;
+        for k in self.keys.iter().filter(|k| grads[*k].len() < DIRECT) {
+            let a = self.averaged.get_mut(k).expect("made above");
+            let n = a.len();
+            a.iter_mut()
+                .zip(&out[at..at + n])
+                .for_each(|(a, &v)| *a = v);
+            at += n;
+        }
+        let keys = std::mem::take(&mut self.keys);
+        for k in keys.iter().filter(|k| grads[*k].len() >= DIRECT) {
+            let g = &grads[k];
+            let source = match g.as_slice() {
+                Some(s) => s,
+                None => {
+                    packed.clear();
+                    packed.extend(g.iter().copied());
+                    &packed[..]
+                }
+            };
+            let mut a = self.averaged.remove(k).expect("made above");
+            self.reduce(source, a.as_slice_mut().expect("made in standard layout"));
+            self.averaged.insert(k.clone(), a);
+        }
+        self.keys = keys;
+        self.packed = packed;
+        self.out = out;
         Ok(())
     }
 
-    /// Sums `packed` across the ranks in place, chunk by chunk, and divides by their number.
-    fn reduce(&mut self) {
+    /// `to ← (Σ over ranks of from) / ranks`, chunk by chunk.
+    fn reduce(&mut self, from: &[F], to: &mut [F]) {
         let size = self.comm.size() as usize;
         let n = F::from(size).unwrap_or_else(F::one);
         let chunk = self.chunk;
         match self.reduction {
             Reduction::Sum => {
-                let mut out = std::mem::take(&mut self.gathered);
-                out.resize(chunk.min(self.packed.len()), F::zero());
-                for part in self.packed.chunks_mut(chunk) {
-                    let out = &mut out[..part.len()];
+                for (part, out) in from.chunks(chunk).zip(to.chunks_mut(chunk)) {
                     self.comm
-                        .all_reduce_into(&part[..], &mut out[..], SystemOperation::sum());
-                    part.iter_mut()
-                        .zip(out.iter())
-                        .for_each(|(p, &s)| *p = s / n);
+                        .all_reduce_into(part, &mut out[..], SystemOperation::sum());
+                    out.iter_mut().for_each(|s| *s = *s / n);
                 }
-                self.gathered = out;
             }
             Reduction::Ordered => {
                 self.gathered
-                    .resize(size * chunk.min(self.packed.len()), F::zero());
-                for part in self.packed.chunks_mut(chunk) {
+                    .resize(size * chunk.min(from.len()), F::zero());
+                for (part, out) in from.chunks(chunk).zip(to.chunks_mut(chunk)) {
                     let len = part.len();
                     let all = &mut self.gathered[..size * len];
-                    self.comm.all_gather_into(&part[..], &mut all[..]);
-                    for (i, p) in part.iter_mut().enumerate() {
+                    self.comm.all_gather_into(part, &mut all[..]);
+                    for (i, p) in out.iter_mut().enumerate() {
                         let mut sum = all[i];
                         for r in 1..size {
                             sum = sum + all[r * len + i];

@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use mpi::traits::*;
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use ndoptim::clip::{Norm, clip_grad_norm};
 use ndoptim::{
     AdaGrad, Adam, AdamW, Adan, Error, Lamb, Lion, Muon, NAdam, Optimizer, Params, RmsProp, Scalar,
@@ -94,13 +94,15 @@ fn launch_flags() -> [&'static str; 5] {
 }
 
 /// Keys of very uneven sizes: a matrix, a vector, a 0-d key, an empty key, and sizes not
-/// divisible by the number of ranks.
-const SHAPES: [(&str, &[usize]); 5] = [
+/// divisible by the number of ranks, one of them large enough to travel unpacked.
+const SHAPES: [(&str, &[usize]); 6] = [
     ("w", &[7, 5]),
     ("b", &[5]),
     ("s", &[]),
     ("e", &[0]),
     ("big", &[1001]),
+    // Above the size that skips packing.
+    ("huge", &[3, 23_334]),
 ];
 
 fn params<F: Scalar>() -> Params<F> {
@@ -210,7 +212,15 @@ fn check<F: Scalar + mpi::datatype::Equivalence>(
         let mut reference = make();
         let (mut p, mut q) = (params::<F>(), params::<F>());
         for step in 0..STEPS {
-            dp.update(&mut p, &grads::<F>(rank, step))
+            let mut g = grads::<F>(rank, step);
+            if step % 2 == 1 {
+                // Column-major on odd steps: the large key is not a slice, and is copied.
+                let huge = g.remove("huge").unwrap();
+                let mut fortran = ArrayD::zeros(IxDyn(huge.shape()).f());
+                fortran.assign(&huge);
+                g.insert("huge".into(), fortran);
+            }
+            dp.update(&mut p, &g)
                 .unwrap_or_else(|e| panic!("{name}: step {step}: {e}"));
             reference
                 .update(&mut q, &averaged::<F>(ranks, step))
