@@ -76,7 +76,11 @@ impl<F: Scalar + Equivalence> Averager<F> {
         self.averaged.retain(|k, _| grads.contains_key(k));
         for k in &self.keys {
             let shape = grads[k].shape();
-            if self.averaged.get(k).is_none_or(|a| a.shape() != shape) {
+            if self
+                .averaged
+                .get(k)
+                .is_none_or(|a| a.shape() != shape || !a.is_standard_layout())
+            {
                 self.averaged.insert(k.clone(), ArrayD::zeros(IxDyn(shape)));
             }
         }
@@ -125,13 +129,18 @@ impl<F: Scalar + Equivalence> Averager<F> {
     fn reduce(&mut self, from: &[F], to: &mut [F]) {
         let size = self.comm.size() as usize;
         let n = F::from(size).unwrap_or_else(F::one);
+        // `x / n` is `x · (1/n)` exactly when n is a power of two (2 ranks, 4, ...): a multiply,
+        // not a division, in the pass over every element.
+        let exact_inverse = size.is_power_of_two();
+        let inverse = F::one() / n;
+        let mean = move |s: F| if exact_inverse { s * inverse } else { s / n };
         let chunk = self.chunk;
         match self.reduction {
             Reduction::Sum => {
                 for (part, out) in from.chunks(chunk).zip(to.chunks_mut(chunk)) {
                     self.comm
                         .all_reduce_into(part, &mut out[..], SystemOperation::sum());
-                    out.iter_mut().for_each(|s| *s = *s / n);
+                    out.iter_mut().for_each(|s| *s = mean(*s));
                 }
             }
             Reduction::Ordered => {
@@ -146,7 +155,7 @@ impl<F: Scalar + Equivalence> Averager<F> {
                         for r in 1..size {
                             sum = sum + all[r * len + i];
                         }
-                        *p = sum / n;
+                        *p = mean(sum);
                     }
                 }
             }

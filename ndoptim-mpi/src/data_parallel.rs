@@ -70,9 +70,12 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> DataParallel<F, O> {
         grads: &mut Params<F>,
     ) -> Result<(), Error> {
         self.avg.average(params, grads)?;
+        // The averages move into `grads` (the old gradients become next step's buffers): no copy.
         for (key, g) in grads.iter_mut() {
-            if let Some(a) = self.avg.averaged.get(key) {
-                g.assign(a);
+            if let Some(a) = self.avg.averaged.get_mut(key)
+                && a.shape() == g.shape()
+            {
+                std::mem::swap(g, a);
             }
         }
         Ok(())

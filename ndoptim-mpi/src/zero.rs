@@ -146,6 +146,15 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
             };
             let counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
             let displs: Vec<i32> = starts(&counts[..]);
+            if rounds == 1 {
+                // Straight into place: the pieces are every rank's whole share, in rank order.
+                let mut partition =
+                    PartitionMut::new(&mut self.received[..], &counts[..], &displs[..]);
+                self.avg
+                    .comm
+                    .all_gather_varcount_into(&self.send[piece(me)], &mut partition);
+                break;
+            }
             self.round.clear();
             self.round
                 .resize(counts.iter().map(|&c| c as usize).sum(), F::zero());
@@ -244,14 +253,11 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for ZeroSharded<F, O
                 self.own.insert(k.clone(), g);
             }
         }
-        let before: Vec<F> = if self.avg.size() > 1 {
-            self.owned
-                .iter()
-                .flat_map(|k| params[k].iter().copied())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // This rank's keys as they were, to put back if another rank's step fails.
+        self.send.clear();
+        for k in &self.owned {
+            self.send.extend(params[k].iter().copied());
+        }
         let stepped = self.inner.update(params, &self.own);
         for (k, g) in self.own.drain() {
             self.avg.averaged.insert(k, g);
@@ -262,11 +268,9 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for ZeroSharded<F, O
             for k in &self.owned {
                 let p = params.get_mut(k).expect("owned keys have parameters");
                 let n = p.len();
-                if before.len() >= at + n {
-                    p.iter_mut()
-                        .zip(&before[at..at + n])
-                        .for_each(|(p, &v)| *p = v);
-                }
+                p.iter_mut()
+                    .zip(&self.send[at..at + n])
+                    .for_each(|(p, &v)| *p = v);
                 at += n;
             }
             return Err(stepped.err().unwrap_or_else(|| Error::Distributed {

@@ -352,6 +352,30 @@ fn sharded_checkpoints(world: &impl Communicator) -> usize {
     3
 }
 
+/// The helper for users who step themselves: the averages land in the gradients, bit for bit,
+/// whatever the gradients' memory order, step after step.
+fn averages(world: &impl Communicator) -> usize {
+    let (rank, ranks) = (world.rank() as usize, world.size() as usize);
+    let mut dp = DataParallel::new(Sgd::<f64>::default(), world, Reduction::Ordered);
+    let p = params::<f64>();
+    for step in 0..4 {
+        let mut g = grads::<f64>(rank, step);
+        if step % 2 == 0 {
+            let huge = g.remove("huge").unwrap();
+            let mut fortran = ArrayD::zeros(IxDyn(huge.shape()).f());
+            fortran.assign(&huge);
+            g.insert("huge".into(), fortran);
+        }
+        dp.average_gradients(&p, &mut g).unwrap();
+        assert_eq!(
+            bits(&g),
+            bits(&averaged::<f64>(ranks, step)),
+            "rank {rank}, step {step}"
+        );
+    }
+    4
+}
+
 fn errors(world: &impl Communicator) -> usize {
     let (rank, ranks) = (world.rank() as usize, world.size() as usize);
     let mut dp =
@@ -442,6 +466,7 @@ fn rank_main() -> ExitCode {
         checks += sharded::<f32>(&world, Reduction::Sum);
     }
     checks += sharded_checkpoints(&world);
+    checks += averages(&world);
     checks += errors(&world);
     println!("rank {rank} of {ranks}: {checks} checks bit-identical to one process");
     ExitCode::SUCCESS
