@@ -27,7 +27,7 @@ use mpi::traits::*;
 use ndarray::{Axis, s};
 use ndoptim::init::Init;
 use ndoptim::{Adam, Optimizer, Params};
-use ndoptim_mpi::{DataParallel, Reduction};
+use ndoptim_mpi::{DataParallel, Reduction, ZeroSharded};
 use rand::{RngExt, SeedableRng};
 
 const BATCH: usize = 128;
@@ -141,6 +141,30 @@ fn main() -> ExitCode {
                 println!("iteration {i:>5}: loss {batch_loss:.6} (one process: {alone_loss:.6})");
             }
         }
+    }
+    // ZeRO-1 on the same network: the share of Adam's state each rank keeps.
+    let mut zero = ZeroSharded::new(Adam::<f32>::default(), &world, reduction);
+    let mine = share(rank);
+    let x = train.images.slice(s![0..BATCH, ..]);
+    let (_, grads) = distributed.gradient(x.slice(s![mine.clone(), ..]), &train.labels[mine]);
+    let mut copy = distributed.params.clone();
+    if let Err(e) = zero.update(&mut copy, &grads) {
+        eprintln!("rank {rank}: {e}");
+        return ExitCode::FAILURE;
+    }
+    let held = zero.state_elements() as u64;
+    let mut per_rank = vec![0u64; ranks];
+    world.all_gather_into(&held, &mut per_rank[..]);
+    if rank == 0 {
+        let whole: u64 = per_rank.iter().sum();
+        let shares: Vec<String> = per_rank
+            .iter()
+            .map(|&h| format!("{h} ({:.0}%)", 100.0 * h as f64 / whole as f64))
+            .collect();
+        println!(
+            "ZeRO-1: Adam's state is {whole} elements in one process; the ranks hold {}",
+            shares.join(", ")
+        );
     }
     if rank == 0 {
         let weights_same = distributed.params.iter().all(|(k, a)| {
