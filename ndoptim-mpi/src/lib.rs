@@ -19,6 +19,10 @@
 //! # Ok::<(), ndoptim::Error>(())
 //! ```
 //!
+//! [`ZeroSharded`] is ZeRO stage 1: the same averaging, but each rank keeps the optimizer state of
+//! its own keys only, steps them, and shares the updated parameters; its checkpoint consolidates
+//! on one rank into the checkpoint one process would hold.
+//!
 //! # Reductions
 //!
 //! - [`Reduction::Sum`]: MPI's own all-reduce, then a division by the number of ranks. With two

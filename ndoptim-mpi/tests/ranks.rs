@@ -376,6 +376,81 @@ fn averages(world: &impl Communicator) -> usize {
     4
 }
 
+/// ZeRO-1's non-finite policy decides on the whole averaged gradient, the same on every rank; a
+/// schedule drives both wrappers as it drives one process's optimizer.
+fn policies_and_schedules(world: &impl Communicator) -> usize {
+    use ndoptim::NonFinite;
+    use ndoptim::schedule::{Schedule, Scheduler};
+    let (rank, ranks) = (world.rank() as usize, world.size() as usize);
+    // A NaN on the last rank, in a key another rank may own: every rank skips, or refuses.
+    let spoiled = |step: usize| {
+        let mut g = grads::<f64>(rank, step);
+        if rank == ranks - 1 {
+            g.get_mut("big").unwrap()[7] = f64::NAN;
+        }
+        g
+    };
+    let mut skip = ZeroSharded::new(Adam::<f64>::pytorch(), world, Reduction::Ordered)
+        .non_finite(NonFinite::Skip);
+    let mut p = params::<f64>();
+    skip.update(&mut p, &grads(rank, 0)).unwrap();
+    let before = bits(&p);
+    skip.update(&mut p, &spoiled(1)).unwrap();
+    assert_eq!(
+        (bits(&p), skip.skipped_steps()),
+        (before.clone(), 1),
+        "rank {rank}: skipped"
+    );
+    let mut refuse = ZeroSharded::new(Adam::<f64>::pytorch(), world, Reduction::Ordered)
+        .non_finite(NonFinite::Error);
+    refuse.update(&mut p, &grads(rank, 0)).unwrap();
+    let before = bits(&p);
+    let err = refuse.update(&mut p, &spoiled(1)).unwrap_err();
+    assert_eq!(
+        err,
+        Error::NonFiniteGradient { key: "big".into() },
+        "rank {rank}"
+    );
+    assert_eq!(
+        bits(&p),
+        before,
+        "rank {rank}: refused step changed nothing"
+    );
+    // A cosine schedule over both wrappers and one process: the same rates, the same bits.
+    let schedule = Schedule::CosineAnnealingLR {
+        t_max: 10,
+        eta_min: 1e-5,
+    };
+    let mut dp = DataParallel::new(Adam::<f64>::pytorch(), world, Reduction::Ordered);
+    let mut zero = ZeroSharded::new(Adam::<f64>::pytorch(), world, Reduction::Ordered);
+    let mut single = Adam::<f64>::pytorch();
+    let mut schedulers = [
+        Scheduler::new(schedule.clone(), &mut dp).unwrap(),
+        Scheduler::new(schedule.clone(), &mut zero).unwrap(),
+        Scheduler::new(schedule, &mut single).unwrap(),
+    ];
+    let (mut a, mut b, mut c) = (params::<f64>(), params::<f64>(), params::<f64>());
+    for step in 0..12 {
+        dp.update(&mut a, &grads(rank, step)).unwrap();
+        zero.update(&mut b, &grads(rank, step)).unwrap();
+        single.update(&mut c, &averaged(ranks, step)).unwrap();
+        schedulers[0].step(&mut dp).unwrap();
+        schedulers[1].step(&mut zero).unwrap();
+        schedulers[2].step(&mut single).unwrap();
+        assert_eq!(
+            bits(&a),
+            bits(&c),
+            "rank {rank}: scheduled DataParallel, step {step}"
+        );
+        assert_eq!(
+            bits(&b),
+            bits(&c),
+            "rank {rank}: scheduled ZeroSharded, step {step}"
+        );
+    }
+    3
+}
+
 fn errors(world: &impl Communicator) -> usize {
     let (rank, ranks) = (world.rank() as usize, world.size() as usize);
     let mut dp =
@@ -467,6 +542,7 @@ fn rank_main() -> ExitCode {
     }
     checks += sharded_checkpoints(&world);
     checks += averages(&world);
+    checks += policies_and_schedules(&world);
     checks += errors(&world);
     println!("rank {rank} of {ranks}: {checks} checks bit-identical to one process");
     ExitCode::SUCCESS
