@@ -3,7 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use mpi::collective::SystemOperation;
+use mpi::collective::{SystemOperation, UnsafeUserOperation};
 use mpi::datatype::{Equivalence, PartitionMut};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
@@ -30,6 +30,8 @@ pub(crate) struct Averager<F> {
     pub(crate) averaged: Params<F>,
     /// The gradients' keys, sorted.
     pub(crate) keys: Vec<String>,
+    /// The averaging operation of two ranks, made on first use.
+    mean_of_two: Option<UnsafeUserOperation>,
 }
 
 impl<F: Scalar + Equivalence> Averager<F> {
@@ -44,6 +46,7 @@ impl<F: Scalar + Equivalence> Averager<F> {
             gathered: Vec::new(),
             averaged: Params::new(),
             keys: Vec::new(),
+            mean_of_two: None,
         }
     }
 
@@ -136,6 +139,19 @@ impl<F: Scalar + Equivalence> Averager<F> {
         let mean = move |s: F| if exact_inverse { s * inverse } else { s / n };
         let chunk = self.chunk;
         match self.reduction {
+            // Two ranks: MPI combines each pair of elements once, so an operation computing
+            // `(a + b) · ½` (bit for bit `(a + b) / 2`) averages inside the all-reduce, with no
+            // pass of its own. With more ranks it would average averages: sum, then divide.
+            Reduction::Sum if size == 2 => {
+                let op = self.mean_of_two.get_or_insert_with(|| {
+                    // SAFETY: `mean_of_two::<F>` reads and writes `len` elements of `F`, the
+                    // type of every buffer this averager reduces with it.
+                    unsafe { UnsafeUserOperation::commutative(mean_of_two::<F>) }
+                });
+                for (part, out) in from.chunks(chunk).zip(to.chunks_mut(chunk)) {
+                    self.comm.all_reduce_into(part, &mut out[..], &*op);
+                }
+            }
             Reduction::Sum => {
                 for (part, out) in from.chunks(chunk).zip(to.chunks_mut(chunk)) {
                     self.comm
@@ -243,6 +259,29 @@ impl<F: Scalar + Equivalence> Averager<F> {
             reason: "the ranks' fingerprints differ".into(),
         }
     }
+}
+
+/// MPI's user operation for two ranks: `inout ← (in + inout) · ½`, element by element.
+///
+/// # Safety
+///
+/// `invec` and `inoutvec` point to `*len` elements of `F`.
+unsafe extern "C" fn mean_of_two<F: Scalar>(
+    invec: *mut std::ffi::c_void,
+    inoutvec: *mut std::ffi::c_void,
+    len: *mut std::ffi::c_int,
+    _: *mut mpi::ffi::MPI_Datatype,
+) {
+    // SAFETY: MPI passes two buffers of `*len` elements of the reduced type, `F`.
+    let (a, b) = unsafe {
+        let n = usize::try_from(*len).unwrap_or(0);
+        (
+            std::slice::from_raw_parts(invec.cast::<F>(), n),
+            std::slice::from_raw_parts_mut(inoutvec.cast::<F>(), n),
+        )
+    };
+    let half = F::one() / (F::one() + F::one());
+    b.iter_mut().zip(a).for_each(|(b, &a)| *b = (a + *b) * half);
 }
 
 /// Where each of `counts` consecutive parts starts: the displacements of MPI's `v` calls.
