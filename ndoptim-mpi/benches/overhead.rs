@@ -117,16 +117,20 @@ fn rank_main() -> ExitCode {
     for (label, n) in [("1e6", 1_000_000), ("1e7", 10_000_000)] {
         let buffer = vec![0.5f32; n];
         let mut out = vec![0f32; n];
-        let (p, mut g) = model(1, n, rank);
+        let (p, g) = model(1, n, rank);
         let mut dp = DataParallel::new(Adam::<f32>::pytorch(), &world, Reduction::Sum);
         let (raw, average) = paired(
             &world,
             || world.all_reduce_into(&buffer[..], &mut out[..], SystemOperation::sum()),
-            || dp.average_gradients(&p, &mut g).unwrap(),
+            || {
+                dp.average_gradients(&p, &g).unwrap();
+            },
         );
         let mut ordered = DataParallel::new(Adam::<f32>::pytorch(), &world, Reduction::Ordered);
-        let (p, mut g) = model(1, n, rank);
-        let average_ordered = median(&world, || ordered.average_gradients(&p, &mut g).unwrap());
+        let (p, g) = model(1, n, rank);
+        let average_ordered = median(&world, || {
+            ordered.average_gradients(&p, &g).unwrap();
+        });
         let (mut p, g) = model(1, n, rank);
         let step = median(&world, || dp.update(&mut p, &g).unwrap());
         let mut single = Adam::<f32>::pytorch();

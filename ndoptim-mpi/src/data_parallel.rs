@@ -56,29 +56,20 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> DataParallel<F, O> {
         (self.avg.rank(), self.avg.size())
     }
 
-    /// Replaces every rank's `grads` by the average over the ranks, for users who step
-    /// themselves; collective (every rank calls it with its own gradients). `params` is only read,
-    /// to check keys and shapes.
+    /// The average over the ranks of every rank's `grads`, for users who step themselves;
+    /// collective (every rank calls it with its own gradients). `params` is only read, to check
+    /// keys and shapes. The map is the wrapper's, reused from call to call: nothing is copied.
     ///
     /// # Errors
     ///
-    /// As [`Optimizer::update`] would, the same on every rank, before anything moves; `grads`
-    /// are then unchanged.
+    /// As [`Optimizer::update`] would, the same on every rank, before anything moves.
     pub fn average_gradients(
         &mut self,
         params: &Params<F>,
-        grads: &mut Params<F>,
-    ) -> Result<(), Error> {
+        grads: &Params<F>,
+    ) -> Result<&Params<F>, Error> {
         self.avg.average(params, grads)?;
-        // The averages move into `grads` (the old gradients become next step's buffers): no copy.
-        for (key, g) in grads.iter_mut() {
-            if let Some(a) = self.avg.averaged.get_mut(key)
-                && a.shape() == g.shape()
-            {
-                std::mem::swap(g, a);
-            }
-        }
-        Ok(())
+        Ok(&self.avg.averaged)
     }
 }
 

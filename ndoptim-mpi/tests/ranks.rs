@@ -352,8 +352,8 @@ fn sharded_checkpoints(world: &impl Communicator) -> usize {
     3
 }
 
-/// The helper for users who step themselves: the averages land in the gradients, bit for bit,
-/// whatever the gradients' memory order, step after step.
+/// The helper for users who step themselves: the averages, bit for bit, whatever the gradients'
+/// memory order, step after step.
 fn averages(world: &impl Communicator) -> usize {
     let (rank, ranks) = (world.rank() as usize, world.size() as usize);
     let mut dp = DataParallel::new(Sgd::<f64>::default(), world, Reduction::Ordered);
@@ -366,9 +366,9 @@ fn averages(world: &impl Communicator) -> usize {
             fortran.assign(&huge);
             g.insert("huge".into(), fortran);
         }
-        dp.average_gradients(&p, &mut g).unwrap();
+        let mean = dp.average_gradients(&p, &g).unwrap();
         assert_eq!(
-            bits(&g),
+            bits(mean),
             bits(&averaged::<f64>(ranks, step)),
             "rank {rank}, step {step}"
         );
