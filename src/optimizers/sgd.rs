@@ -24,6 +24,9 @@ use crate::{Error, Store, check};
 /// tensors, as torch-optimi's `SGD` runs it: each operation rounded to the type it writes, and
 /// `p.add_(d, alpha=−lr)` as PyTorch's scalar loop computes it (`−lr`, then `−lr·d`, rounded to
 /// the parameter's type) — bit for bit torch-optimi's, with Kahan compensation or without.
+/// (PyTorch's vector loop, which handles the leading multiple of 32 elements of larger tensors,
+/// rounds `−lr·d` once less; no reference file covers it, and ndoptim rounds every element as the
+/// scalar loop does.)
 ///
 /// The book's [`Momentum`](crate::Momentum) and [`Nesterov`](crate::Nesterov) keep the book's
 /// convention, with the learning rate inside the velocity.
