@@ -396,3 +396,42 @@ fn every_level_gives_the_same_bits_subnormals_included() {
         assert_eq!(run(level), portable, "{level:?}");
     }
 }
+
+/// Kahan rounding turned on after keys have state: their compensation starts at zero (no panic),
+/// and the run equals one that starts with Kahan from a checkpoint of the same state.
+#[test]
+fn kahan_turned_on_later_starts_from_zero() {
+    let (mut p, g) = model::<bf16>(0);
+    let mut opt = AdamW::<f32>::optimi().with_layout::<Mixed<bf16, bf16>>();
+    opt.update(&mut p, &g).unwrap();
+    let mut q = p.clone();
+    let mut other = AdamW::<f32>::optimi().with_layout::<Mixed<bf16, bf16>>();
+    let mut checkpoint = opt.checkpoint();
+    // The same state with a zero compensation slot, as a Kahan checkpoint would carry it.
+    checkpoint.rounding = Rounding::Kahan;
+    for k in &mut checkpoint.keys {
+        let n = k.shape.iter().product();
+        k.slots.push(ndoptim::checkpoint::SlotState {
+            name: "kahan_comp".into(),
+            shape: k.shape.clone(),
+            data: vec![bf16::ZERO; n],
+        });
+    }
+    other.restore(checkpoint).unwrap();
+    let mut opt = opt.rounding(Rounding::Kahan);
+    for step in 1..4 {
+        let g = model::<bf16>(step).1;
+        opt.update(&mut p, &g).unwrap();
+        other.update(&mut q, &g).unwrap();
+    }
+    assert_eq!(bits(&p), bits(&q));
+    assert_eq!(opt.checkpoint(), other.checkpoint());
+    // And off again: no compensation kept.
+    let opt = opt.rounding(Rounding::Nearest);
+    assert!(
+        opt.checkpoint()
+            .keys
+            .iter()
+            .all(|k| k.slots.iter().all(|s| s.name != "kahan_comp"))
+    );
+}

@@ -159,11 +159,20 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
 
     /// Sets how updates are rounded into low-precision parameters (default
     /// [`Rounding::Nearest`]); Kahan and stochastic rounding need a [`Mixed`](crate::Mixed)
-    /// layout (an update of a native optimizer with them is refused). Set it before the first
-    /// update: Kahan's compensation is state, created with each key's.
+    /// layout (an update of a native optimizer with them is refused). Keys that already have
+    /// state start Kahan's compensation at zero when it is turned on, and drop it when it is
+    /// turned off.
     #[must_use]
     pub fn rounding(mut self, rounding: Rounding) -> Self {
         self.rounding = rounding;
+        let kahan = rounding == Rounding::Kahan && !L::NATIVE;
+        for e in &mut self.entries {
+            if kahan {
+                e.compensation.resize(e.shape.size(), L::Param::default());
+            } else {
+                e.compensation = Vec::new();
+            }
+        }
         self
     }
 
