@@ -139,9 +139,10 @@ impl AverageRule {
             Averaging::EmaFromZero { decay, .. } => {
                 let d = self.decay(decay, t);
                 let (keep, take): (F, F) = (cast(d), cast(1.0 - d));
+                // optax's `(1 − decay)·p + decay·ema` as XLA compiles it: one fused multiply-add.
                 Zip::from(avg)
                     .and(p_slice)
-                    .for_each(|a, &x| *a = take * x + keep * *a);
+                    .for_each(|a, &x| *a = take.mul_add(x, keep * *a));
             }
             Averaging::Swa if t > 1 => {
                 let n: F = cast(t as f64);
@@ -161,7 +162,7 @@ impl AverageRule {
             }
             Averaging::EmaFromZero { decay, .. } => {
                 let d = self.decay(decay, t);
-                cast::<F>(1.0 - d) * x + cast::<F>(d) * a
+                cast::<F>(1.0 - d).mul_add(x, cast::<F>(d) * a)
             }
             Averaging::Swa if t > 1 => a + (x - a) / cast(t as f64),
             _ => x,
@@ -292,8 +293,13 @@ impl<F: Scalar> Average<F> {
             let Some(e) = self.engine.entry(key) else {
                 continue;
             };
-            let scale = self.engine.rule.read_scale(e.step).map(cast::<F>);
-            let read = move |a: F| scale.map_or(a, |s| a / s);
+            // XLA divides by a scalar as a multiplication by its reciprocal, in the element type.
+            let scale = self
+                .engine
+                .rule
+                .read_scale(e.step)
+                .map(|s| F::one() / cast::<F>(s));
+            let read = move |a: F| scale.map_or(a, |r| a * r);
             // The average is stored in the parameter's logical (row-major) order; a slice, when
             // the parameter is one, walks it without an index (which IxDyn allocates past rank 4).
             let write = |(p, &a): (&mut F, &F)| *p = read(a);

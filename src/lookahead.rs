@@ -69,11 +69,13 @@ impl<F: Scalar> Rule<F> for LookaheadRule {
     /// The sync of one key: its parameter (the fast weights after the inner step) and its slow
     /// weights meet `slow_step_size` of the way.
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
-        let alpha: F = cast(self.slow_step_size);
+        // optax's sync: d = fast + u − slow, slow += α·d, fast += u − (1 − α)·d, where the
+        // fast weights already hold fast + u.
+        let (alpha, back): (F, F) = (cast(self.slow_step_size), cast(1.0 - self.slow_step_size));
         step.for_each(move |fast, _, [slow]: &mut [F; 1]| {
             let d = *fast - *slow;
             *slow = *slow + alpha * d;
-            *fast = *fast - alpha * d;
+            *fast = *fast - back * d;
         });
     }
 }

@@ -53,6 +53,9 @@ pub struct SgdRule {
     momentum: f64,
     dampening: f64,
     nesterov: bool,
+    /// optax's `trace` arithmetic: `μ·b` fused into the buffer's update ([`Sgd::optax`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    fused_trace: bool,
     options: GradientOptions,
 }
 
@@ -66,6 +69,14 @@ setters!(Sgd {
 });
 
 impl<F: Scalar> Sgd<F> {
+    /// `optax.sgd` (its `trace` of momentum): the same update as PyTorch's without dampening,
+    /// in optax's arithmetic as XLA compiles it, `b ← fma(μ, b, g)` and `p ← fma(−lr, d, p)`,
+    /// where PyTorch rounds `μ·b` before adding the gradient. The two drift apart in the last
+    /// bits over long f32 runs; each is exact to its own reference.
+    pub fn optax() -> Self {
+        Self::default().with(|r| r.fused_trace = true)
+    }
+
     /// Uses Nesterov momentum (needs `momentum > 0` and dampening 0; default `false`).
     #[must_use]
     pub fn nesterov(self, nesterov: bool) -> Self {
@@ -108,7 +119,14 @@ impl<F: Scalar> Rule<F> for SgdRule {
         let (mu, keep): (F, F) = (cast(self.momentum), cast(1.0 - self.dampening));
         // PyTorch's first buffer is the gradient itself.
         let first = step.t() == 1;
-        let buffer = move |b: &mut F, g: F| *b = if first { g } else { add_scaled(*b * mu, keep, g) };
+        let fused = self.fused_trace;
+        let buffer = move |b: &mut F, g: F| {
+            *b = match (first, fused) {
+                (true, _) => g,
+                (false, false) => add_scaled(*b * mu, keep, g),
+                (false, true) => add_scaled(keep * g, mu, *b),
+            }
+        };
         if self.nesterov {
             self.options.for_each(step, move |p, g, [b]: &mut [F; 1]| {
                 buffer(b, g);

@@ -409,9 +409,8 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
     let o: Box<dyn Optimizer<F>> = match name {
         "sgd" => {
             h.null("accumulator_dtype")?;
-            // optax's trace (`t = g + momentum t`, update `-lr t`) is PyTorch's buffer without
-            // dampening.
-            let o = opt(lr, Sgd::<F>::default(), Sgd::lr);
+            // optax's trace (`t = g + momentum t`, update `-lr t`), in its fused arithmetic.
+            let o = opt(lr, Sgd::<F>::optax(), Sgd::lr);
             let o = opt(h.take("momentum")?, o, Sgd::momentum);
             Box::new(match h.flag("nesterov")? {
                 Some(n) => o.nesterov(n),
