@@ -82,8 +82,10 @@ pub enum Schedule {
     /// With `three_phase`, down to `initial_lr` over as many steps as it went up, then to the
     /// minimum. `momentum` moves from its `max_momentum` to its `base_momentum` and back as the
     /// rate goes up and down (`None`: PyTorch's `cycle_momentum=False`).
-    /// [`Schedule::one_cycle`] gives PyTorch's defaults. Stepping past `total_steps` is an
-    /// error, as in PyTorch.
+    /// [`Schedule::one_cycle`] gives PyTorch's defaults. The usual loop steps the scheduler
+    /// after each of `total_steps` updates; at that last scheduler step PyTorch's linear anneal
+    /// overshoots to a rate slightly below zero, which no update uses, and ndoptim sets 0 there.
+    /// Stepping further is an error, as in PyTorch.
     OneCycleLR {
         max_lr: f64,
         total_steps: u64,
@@ -95,7 +97,8 @@ pub enum Schedule {
         momentum: Option<CycleMomentum>,
     },
     /// `CyclicLR`: between `base_lr` and `max_lr`, `step_size_up` steps up and `step_size_down`
-    /// down, with the amplitude policy `mode` (`gamma` for [`CyclicMode::ExpRange`]);
+    /// down, with the amplitude policy `mode` (`gamma` for [`CyclicMode::ExpRange`], PyTorch's
+    /// `scale_fn` and `scale_mode` as [`CyclicMode::Custom`]);
     /// `momentum` from its `max_momentum` down to its `base_momentum` as the rate goes up (`None`:
     /// PyTorch's `cycle_momentum=False`). [`Schedule::cyclic`] gives PyTorch's defaults.
     CyclicLR {
@@ -181,7 +184,7 @@ impl Schedule {
 }
 
 /// The amplitude policy of [`Schedule::CyclicLR`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum CyclicMode {
     /// Constant amplitude.
@@ -190,6 +193,45 @@ pub enum CyclicMode {
     Triangular2,
     /// Amplitude scaled by `gamma` to the power of the iteration.
     ExpRange,
+    /// PyTorch's `scale_fn`: the amplitude scaled by a function of the cycle (1, 2, ...) or of
+    /// the iteration (0, 1, ...), as `scale_mode` says. A function cannot be serialised: a
+    /// schedule with one is skipped by serde.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    Custom {
+        /// The amplitude's factor, usually in `[0, 1]`.
+        scale_fn: fn(f64) -> f64,
+        /// What `scale_fn` is a function of.
+        scale_mode: ScaleMode,
+    },
+}
+
+impl PartialEq for CyclicMode {
+    /// Custom modes are equal if they hold the same function (by address) and scale mode.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                CyclicMode::Custom {
+                    scale_fn: a,
+                    scale_mode: m,
+                },
+                CyclicMode::Custom {
+                    scale_fn: b,
+                    scale_mode: n,
+                },
+            ) => std::ptr::fn_addr_eq(*a, *b) && m == n,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+/// What a custom [`CyclicMode`] scales by: PyTorch's `scale_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ScaleMode {
+    /// The cycle number, from 1 (PyTorch's default, `"cycle"`).
+    Cycle,
+    /// The iteration, from 0 (`"iterations"`).
+    Iterations,
 }
 
 /// The arguments of `ReduceLROnPlateau`.
@@ -264,8 +306,10 @@ impl Scheduler {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidHyperparameter`] for arguments PyTorch rejects (and a few it lets pass,
-    /// like a zero period); the optimizer is then unchanged.
+    /// [`Error::InvalidHyperparameter`], naming the argument, for every argument PyTorch rejects
+    /// and for those it accepts but that fail or give a rate below zero or not finite later (a
+    /// zero period, a negative or NaN `gamma`, an infinite `eta_min`, `ConstantLR`'s factor 0,
+    /// `OneCycleLR`'s `pct_start` 0 or 1); the optimizer is then unchanged.
     pub fn new<F: Scalar, O: Optimizer<F> + ?Sized>(
         schedule: Schedule,
         optimizer: &mut O,
@@ -558,6 +602,14 @@ impl Scheduler {
                     CyclicMode::Triangular => 1.0,
                     CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
                     CyclicMode::ExpRange => gamma.powf(e),
+                    CyclicMode::Custom {
+                        scale_fn,
+                        scale_mode: ScaleMode::Cycle,
+                    } => scale_fn(cycle),
+                    CyclicMode::Custom {
+                        scale_fn,
+                        scale_mode: ScaleMode::Iterations,
+                    } => scale_fn(e),
                 };
                 let m = momentum.map(|m| {
                     let height = (m.max_momentum - m.base_momentum) * scale;
@@ -625,6 +677,16 @@ impl Scheduler {
                 }
             }
             _ => self.advance(lr, false),
+        };
+        // The step after a OneCycleLR's last update is PyTorch's too: its linear anneal then
+        // overshoots the last phase and gives a rate slightly below zero, which no update of the
+        // schedule uses. The optimizer is given 0 instead, so that the usual loop (a scheduler
+        // step after every update) ends without an error.
+        let next = match &self.schedule {
+            Schedule::OneCycleLR { total_steps, .. } if self.last_epoch == *total_steps as i64 => {
+                next.max(0.0)
+            }
+            _ => next,
         };
         set(optimizer, next, self.momentum())?;
         self.last_lr = next;
@@ -790,6 +852,9 @@ fn set<F: Scalar, O: Optimizer<F> + ?Sized>(
     })
 }
 
+/// Refuses, when a schedule is built, every argument that would make it fail or give a rate that
+/// is not a finite number >= 0 at some later step: PyTorch's checks, in its words where it has
+/// them, and the degenerate values it lets through.
 fn validate(schedule: &Schedule) -> Result<(), Error> {
     let positive = |name, v: u64| {
         if v == 0 {
@@ -798,60 +863,117 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             Ok(())
         }
     };
-    let factor = |name, v: f64, lo_open: bool| {
-        let ok = if lo_open {
-            v > 0.0 && v <= 1.0
-        } else {
-            (0.0..=1.0).contains(&v)
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(invalid(
-                name,
-                v,
-                if lo_open {
-                    "a number in (0, 1]"
-                } else {
-                    "a number in [0, 1]"
-                },
-            ))
-        }
-    };
+    // A factor the rate is multiplied by, repeatedly or not: a negative one makes a negative rate.
+    let multiplier = |name, v: f64| crate::check::non_negative(name, v);
     match schedule {
-        Schedule::StepLR { step_size, .. } => positive("step_size", *step_size),
-        Schedule::CosineAnnealingLR { t_max, .. } => positive("T_max", *t_max),
-        Schedule::CosineAnnealingWarmRestarts { t_0, t_mult, .. } => {
+        Schedule::StepLR { step_size, gamma } => {
+            positive("step_size", *step_size)?;
+            multiplier("gamma", *gamma)
+        }
+        Schedule::MultiStepLR { gamma, .. } | Schedule::ExponentialLR { gamma } => {
+            multiplier("gamma", *gamma)
+        }
+        Schedule::CosineAnnealingLR { t_max, eta_min } => {
+            positive("T_max", *t_max)?;
+            multiplier("eta_min", *eta_min)
+        }
+        Schedule::CosineAnnealingWarmRestarts {
+            t_0,
+            t_mult,
+            eta_min,
+        } => {
             positive("T_0", *t_0)?;
-            positive("T_mult", *t_mult)
+            if *t_mult == 0 {
+                return Err(invalid("T_mult", 0.0, "an integer >= 1"));
+            }
+            multiplier("eta_min", *eta_min)
         }
         Schedule::LinearLR {
             start_factor,
             end_factor,
             total_iters,
         } => {
-            factor("start_factor", *start_factor, true)?;
-            factor("end_factor", *end_factor, false)?;
+            if !(*start_factor > 0.0 && *start_factor <= 1.0) {
+                return Err(invalid(
+                    "start_factor",
+                    *start_factor,
+                    "greater than 0 and less or equal to 1",
+                ));
+            }
+            if !(0.0..=1.0).contains(end_factor) {
+                return Err(invalid("end_factor", *end_factor, "between 0 and 1"));
+            }
             positive("total_iters", *total_iters)
         }
-        Schedule::ConstantLR { factor: f, .. } => factor("factor", *f, false),
-        Schedule::PolynomialLR { total_iters, .. } => positive("total_iters", *total_iters),
+        Schedule::ConstantLR { factor, .. } => {
+            // PyTorch accepts 0, then divides by it when the constant phase ends.
+            if !(*factor > 0.0 && *factor <= 1.0) {
+                return Err(invalid(
+                    "factor",
+                    *factor,
+                    "between 0 and 1, and not 0, which ends the constant phase in a division by zero",
+                ));
+            }
+            Ok(())
+        }
+        Schedule::PolynomialLR { total_iters, power } => {
+            positive("total_iters", *total_iters)?;
+            multiplier("power", *power)
+        }
         Schedule::OneCycleLR {
+            max_lr,
             total_steps,
             pct_start,
+            div_factor,
+            final_div_factor,
+            three_phase,
             momentum,
             ..
         } => {
             positive("total_steps", *total_steps)?;
-            factor("pct_start", *pct_start, false)?;
+            crate::check::learning_rate(*max_lr)?;
+            if !(*div_factor > 0.0 && div_factor.is_finite()) {
+                return Err(invalid("div_factor", *div_factor, "a finite number > 0"));
+            }
+            if !(*final_div_factor > 0.0 && final_div_factor.is_finite()) {
+                return Err(invalid(
+                    "final_div_factor",
+                    *final_div_factor,
+                    "a finite number > 0",
+                ));
+            }
+            // Each phase spans `end − start` steps, a divisor: none may be empty.
+            let n = *total_steps as f64;
+            let up = pct_start * n - 1.0;
+            let spans = if *three_phase {
+                [up, up, n - 1.0 - 2.0 * up]
+            } else {
+                [up, n - 1.0 - up, 1.0]
+            };
+            if !(*pct_start > 0.0 && *pct_start < 1.0) || spans.contains(&0.0) {
+                return Err(invalid(
+                    "pct_start",
+                    *pct_start,
+                    "a float between 0 and 1 that leaves no phase of zero steps",
+                ));
+            }
             cycle_momentum(momentum)
         }
         Schedule::CyclicLR {
+            base_lr,
+            max_lr,
             step_size_up,
+            mode,
+            gamma,
             momentum,
             ..
         } => {
+            crate::check::learning_rate(*base_lr)?;
+            crate::check::learning_rate(*max_lr)?;
             positive("step_size_up", *step_size_up)?;
+            if matches!(mode, CyclicMode::ExpRange) {
+                multiplier("gamma", *gamma)?;
+            }
             cycle_momentum(momentum)
         }
         Schedule::Sequential {
@@ -866,13 +988,14 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             schedules.iter().try_for_each(validate)
         }
         Schedule::ReduceLROnPlateau(p) => {
-            if p.factor >= 1.0 || !p.factor.is_finite() {
-                return Err(invalid("factor", p.factor, "a number < 1"));
+            if !(0.0..1.0).contains(&p.factor) {
+                return Err(invalid("factor", p.factor, "a number >= 0 and < 1.0"));
             }
-            Ok(())
+            crate::check::non_negative("threshold", p.threshold)?;
+            crate::check::non_negative("min_lr", p.min_lr)?;
+            crate::check::non_negative("eps", p.eps)
         }
         Schedule::SwaLR { swa_lr, .. } => crate::check::learning_rate(*swa_lr),
-        Schedule::MultiStepLR { .. } | Schedule::ExponentialLR { .. } => Ok(()),
     }
 }
 

@@ -14,7 +14,7 @@ use ndoptim::accumulate::MultiSteps;
 use ndoptim::average::Average;
 use ndoptim::lbfgs::{Lbfgs, LineSearch};
 use ndoptim::lookahead::Lookahead;
-use ndoptim::schedule::{CycleMomentum, CyclicMode, Schedule, Scheduler};
+use ndoptim::schedule::{CycleMomentum, CyclicMode, Plateau, ScaleMode, Schedule, Scheduler};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
     Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, RAdam,
@@ -97,6 +97,13 @@ impl Hyper {
     pub fn take(&mut self, name: &str) -> Result<Option<f64>, String> {
         match self.0.remove(name) {
             None | Some(Value::Null) => Ok(None),
+            // JSON has no NaN or infinity: the generators write them as strings.
+            Some(Value::String(t)) => match t.as_str() {
+                "nan" => Ok(Some(f64::NAN)),
+                "inf" => Ok(Some(f64::INFINITY)),
+                "-inf" => Ok(Some(f64::NEG_INFINITY)),
+                _ => Err(format!("hyperparameter {name} is not a number: {t}")),
+            },
             Some(v) => v
                 .as_f64()
                 .map(Some)
@@ -1020,15 +1027,26 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
         }
         "torch.optim.lr_scheduler.CyclicLR" => {
             resumed(&mut args)?;
-            args.null("scale_fn")?;
-            let mode = match args.text("mode")?.as_deref() {
-                Some("triangular") | None => CyclicMode::Triangular,
-                Some("triangular2") => CyclicMode::Triangular2,
-                Some("exp_range") => CyclicMode::ExpRange,
-                Some(other) => return Err(format!("mode {other}")),
+            // PyTorch reads scale_mode only with a custom scale_fn: the built-in modes scale by
+            // their own (cycles for the triangular ones, iterations for exp_range).
+            let scale_mode = match args.text("scale_mode")?.as_deref() {
+                Some("cycle") | None => ScaleMode::Cycle,
+                Some("iterations") => ScaleMode::Iterations,
+                Some(other) => return Err(format!("scale_mode {other}")),
             };
-            // PyTorch's scale mode follows the mode when no scale_fn is given.
-            let scale_mode = args.text("scale_mode")?;
+            let mode = match (
+                args.text("scale_fn")?.as_deref(),
+                args.text("mode")?.as_deref(),
+            ) {
+                (Some(f), _) => CyclicMode::Custom {
+                    scale_fn: scale_fn(f)?,
+                    scale_mode,
+                },
+                (None, Some("triangular") | None) => CyclicMode::Triangular,
+                (None, Some("triangular2")) => CyclicMode::Triangular2,
+                (None, Some("exp_range")) => CyclicMode::ExpRange,
+                (None, Some(other)) => return Err(format!("mode {other}")),
+            };
             let step_size_up = args.take("step_size_up")?.unwrap_or(2000.0) as u64;
             Schedule::CyclicLR {
                 base_lr: args.take("base_lr")?.ok_or("no base_lr")?,
@@ -1039,19 +1057,116 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
                     .map_or(step_size_up, |d| d as u64),
                 gamma: args.take("gamma")?.unwrap_or(1.0),
                 momentum: cycle_momentum(&mut args, CycleMomentum::CYCLIC)?,
-                mode: match (mode, scale_mode.as_deref()) {
-                    (CyclicMode::ExpRange, Some("iterations") | None)
-                    | (CyclicMode::Triangular | CyclicMode::Triangular2, Some("cycle") | None) => {
-                        mode
-                    }
-                    (_, other) => return Err(format!("scale_mode {other:?} with mode {mode:?}")),
-                },
+                mode,
             }
+        }
+        "torch.optim.lr_scheduler.StepLR" => {
+            resumed(&mut args)?;
+            Schedule::StepLR {
+                step_size: whole(args.take("step_size")?, "step_size")?,
+                gamma: args.take("gamma")?.unwrap_or(0.1),
+            }
+        }
+        "torch.optim.lr_scheduler.MultiStepLR" => {
+            resumed(&mut args)?;
+            Schedule::MultiStepLR {
+                milestones: args
+                    .list("milestones")?
+                    .ok_or("no milestones")?
+                    .into_iter()
+                    .map(|m| m as u64)
+                    .collect(),
+                gamma: args.take("gamma")?.unwrap_or(0.1),
+            }
+        }
+        "torch.optim.lr_scheduler.ExponentialLR" => {
+            resumed(&mut args)?;
+            Schedule::ExponentialLR {
+                gamma: args.take("gamma")?.ok_or("no gamma")?,
+            }
+        }
+        "torch.optim.lr_scheduler.CosineAnnealingLR" => {
+            resumed(&mut args)?;
+            Schedule::CosineAnnealingLR {
+                t_max: whole(args.take("T_max")?, "T_max")?,
+                eta_min: args.take("eta_min")?.unwrap_or(0.0),
+            }
+        }
+        "torch.optim.lr_scheduler.CosineAnnealingWarmRestarts" => {
+            resumed(&mut args)?;
+            Schedule::CosineAnnealingWarmRestarts {
+                t_0: whole(args.take("T_0")?, "T_0")?,
+                t_mult: args.take("T_mult")?.map_or(1, |m| m as u64),
+                eta_min: args.take("eta_min")?.unwrap_or(0.0),
+            }
+        }
+        "torch.optim.lr_scheduler.LinearLR" => {
+            resumed(&mut args)?;
+            Schedule::LinearLR {
+                start_factor: args.take("start_factor")?.unwrap_or(1.0 / 3.0),
+                end_factor: args.take("end_factor")?.unwrap_or(1.0),
+                total_iters: args.take("total_iters")?.map_or(5, |t| t as u64),
+            }
+        }
+        "torch.optim.lr_scheduler.ConstantLR" => {
+            resumed(&mut args)?;
+            Schedule::ConstantLR {
+                factor: args.take("factor")?.unwrap_or(1.0 / 3.0),
+                total_iters: args.take("total_iters")?.map_or(5, |t| t as u64),
+            }
+        }
+        "torch.optim.lr_scheduler.PolynomialLR" => {
+            resumed(&mut args)?;
+            Schedule::PolynomialLR {
+                total_iters: args.take("total_iters")?.map_or(5, |t| t as u64),
+                power: args.take("power")?.unwrap_or(1.0),
+            }
+        }
+        "torch.optim.lr_scheduler.ReduceLROnPlateau" => {
+            let d = Plateau::default();
+            Schedule::ReduceLROnPlateau(Plateau {
+                minimize: match args.text("mode")?.as_deref() {
+                    Some("min") | None => true,
+                    Some("max") => false,
+                    Some(other) => return Err(format!("mode {other}")),
+                },
+                relative: match args.text("threshold_mode")?.as_deref() {
+                    Some("rel") | None => true,
+                    Some("abs") => false,
+                    Some(other) => return Err(format!("threshold_mode {other}")),
+                },
+                factor: args.take("factor")?.unwrap_or(d.factor),
+                patience: args.take("patience")?.map_or(d.patience, |p| p as u64),
+                threshold: args.take("threshold")?.unwrap_or(d.threshold),
+                cooldown: args.take("cooldown")?.map_or(d.cooldown, |c| c as u64),
+                min_lr: args.take("min_lr")?.unwrap_or(d.min_lr),
+                eps: args.take("eps")?.unwrap_or(d.eps),
+            })
         }
         other => return Err(format!("ndoptim lacks the scheduler {other}")),
     };
     args.finish()?;
     Ok(Some(schedule))
+}
+
+/// A whole-number argument a schedule needs.
+fn whole(v: Option<f64>, name: &str) -> Result<u64, String> {
+    v.map(|v| v as u64).ok_or_else(|| format!("no {name}"))
+}
+
+/// The custom `scale_fn`s the generated files name by formula.
+fn scale_fn(formula: &str) -> Result<fn(f64) -> f64, String> {
+    fn inverse(x: f64) -> f64 {
+        1.0 / (1.0 + 0.1 * x)
+    }
+    fn geometric(x: f64) -> f64 {
+        0.9f64.powf(x)
+    }
+    match formula {
+        "1 / (1 + 0.1 x)" => Ok(inverse),
+        "0.9 ** x" => Ok(geometric),
+        other => Err(format!("scale_fn {other} is not replayed")),
+    }
 }
 
 /// Refuses a scheduler resumed from an epoch (PyTorch's `last_epoch` other than -1).
