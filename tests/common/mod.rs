@@ -160,6 +160,30 @@ impl Hyper {
         }
     }
 
+    /// PyTorch's implementation switches, which choose a kernel and leave the arithmetic of
+    /// the per-tensor loop alone: `foreach`, `capturable`, `differentiable`, and `fused` (its
+    /// kernels are not the per-tensor loop's arithmetic, so only off or unset replays).
+    pub fn implementation(&mut self) -> Result<(), String> {
+        for name in ["foreach", "capturable", "differentiable"] {
+            self.flag_or_null(name)?;
+        }
+        match self.flag_or_null("fused")? {
+            Some(true) => Err("fused=true is not replayed".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes a boolean that may be `null` (PyTorch's "choose for me").
+    fn flag_or_null(&mut self, name: &str) -> Result<Option<bool>, String> {
+        match self.0.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| format!("{name} is not a boolean: {v}")),
+        }
+    }
+
     /// Takes a string.
     pub fn text(&mut self, name: &str) -> Result<Option<String>, String> {
         match self.0.remove(name) {
@@ -242,6 +266,9 @@ pub fn build<F: Scalar>(
     }
     let lr = h.take("lr")?;
     let book = reference.starts_with("book");
+    if !book {
+        h.implementation()?;
+    }
     let o: Box<dyn Optimizer<F>> = match (book, name) {
         (true, "SGD") => Box::new(opt(lr, Sgd::<F>::default(), Sgd::lr)),
         (true, "Momentum") => {

@@ -55,8 +55,9 @@ def written(tree):
 def spelled(options):
     """Options as the shared files spell them in names: `lr0p01_nesterovTrue`."""
     def one(v):
-        text = str(v).replace(".", "p").replace("-", "m")
-        return text
+        if isinstance(v, (tuple, list)):
+            return "-".join(one(x) for x in v)
+        return str(v).replace(".", "p").replace("-", "m")
     return "_".join(f"{k}{one(v)}" for k, v in options.items()) or "default"
 
 
