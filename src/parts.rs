@@ -15,6 +15,10 @@ pub struct GradientOptions {
     pub(crate) maximize: bool,
     pub(crate) weight_decay: f64,
     pub(crate) decoupled: bool,
+    /// torch-optimi's `max_lr` of fully decoupled weight decay (`decouple_lr`): the decay then
+    /// follows the learning rate's schedule, not its size.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub(crate) max_lr: Option<f64>,
 }
 
 impl GradientOptions {
@@ -27,7 +31,21 @@ impl GradientOptions {
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        if let Some(max_lr) = self.max_lr {
+            if !(max_lr > 0.0 && max_lr.is_finite()) {
+                return check::fail("maximum learning rate", max_lr, "a finite number > 0");
+            }
+        }
         check::non_negative("weight_decay value", self.weight_decay)
+    }
+
+    /// The factor of decoupled weight decay at learning rate `lr`: `1 − lr·λ`, or with a
+    /// `max_lr` (fully decoupled) `1 − (lr / max_lr)·λ`, in torch-optimi's order.
+    pub(crate) fn decay_factor(&self, lr: f64, weight_decay: f64) -> f64 {
+        match self.max_lr {
+            Some(max_lr) => 1.0 - (lr / max_lr) * weight_decay,
+            None => 1.0 - lr * weight_decay,
+        }
     }
 
     /// Runs `f(p, g, slots)` over every element like [`Step::for_each`], `g` being the gradient
@@ -47,7 +65,7 @@ impl GradientOptions {
         if wd == 0.0 {
             step.for_each(move |p, g, s| f(p, g * sign, s));
         } else if self.decoupled {
-            let keep: F = cast(1.0 - step.lr() * wd);
+            let keep: F = cast(self.decay_factor(step.lr(), wd));
             step.for_each(move |p, g, s| {
                 *p = *p * keep;
                 f(p, g * sign, s)
@@ -71,7 +89,7 @@ impl GradientOptions {
     pub(crate) fn keep<F: Scalar>(&self, lr: f64, weight_decay: Option<f64>) -> F {
         let wd = weight_decay.unwrap_or(self.weight_decay);
         if self.decoupled {
-            cast(1.0 - lr * wd)
+            cast(self.decay_factor(lr, wd))
         } else {
             F::one()
         }
@@ -107,6 +125,19 @@ impl<R: Rule<F> + HasDecoupledWeightDecay, F: Scalar> Engine<R, F> {
     #[must_use]
     pub fn decoupled_weight_decay(self, decoupled: bool) -> Self {
         self.with(|r| r.gradient_options().decoupled = decoupled)
+    }
+
+    /// Fully decoupled weight decay (torch-optimi's `decouple_lr`): `p ← p·(1 − (lr/max_lr)·λ)`
+    /// before the update, so that the decay follows the learning rate's schedule relative to its
+    /// peak `max_lr` but not its size; `λ` is then of the order of 1e-5 to 1e-3. `None` returns
+    /// to decay by `lr·λ`. Implies decoupled weight decay.
+    #[must_use]
+    pub fn fully_decoupled_weight_decay(self, max_lr: Option<f64>) -> Self {
+        self.with(|r| {
+            let o = r.gradient_options();
+            o.decoupled |= max_lr.is_some();
+            o.max_lr = max_lr;
+        })
     }
 }
 
@@ -197,6 +228,19 @@ impl<R: Rule<F> + HasBetas, F: Scalar> Engine<R, F> {
 #[inline(always)]
 pub(crate) fn add_scaled<F: Scalar>(x: F, a: F, y: F) -> F {
     a.mul_add(y, x)
+}
+
+/// PyTorch's `a.add_(b, alpha=α)` on a tensor of the parameter's type in layout `L`: one fused
+/// multiply-add in f32 and f64; on bfloat16 and float16 its scalar loop rounds `α`, then `α·b`,
+/// to the type before adding.
+#[inline(always)]
+pub(crate) fn add_alpha<F: Scalar, L: Layout<F>>(a: F, alpha: F, b: F) -> F {
+    if L::NATIVE {
+        add_scaled(a, alpha, b)
+    } else {
+        let r = <L::Param as crate::Store<F>>::rounded;
+        r(a + r(r(alpha) * b))
+    }
 }
 
 /// A scalar as PyTorch keeps per-parameter scalar state (ASGD's `eta`, NAdam's `mu_product`): a

@@ -319,6 +319,10 @@ fn nesterov_needs_momentum_and_no_dampening() {
             .nesterov(true)
             .momentum(0.9)
             .dampening(0.1),
+        Sgd::<f64>::default()
+            .nesterov(true)
+            .momentum(0.9)
+            .ema_momentum(true),
     ] {
         let (mut p, g) = model();
         let before = params_bits(&p);
@@ -326,7 +330,7 @@ fn nesterov_needs_momentum_and_no_dampening() {
         let err = opt.update(&mut p, &g).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Invalid options: Nesterov momentum requires a momentum and zero dampening"
+            "Invalid options: Nesterov momentum requires a momentum, zero dampening and no moving average"
         );
         assert_eq!(params_bits(&p), before);
     }

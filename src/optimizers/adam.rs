@@ -1,7 +1,7 @@
 //! Adam: the book's, the paper's and PyTorch's, with PyTorch's options.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, Lerp, add_scaled, pow};
+use crate::parts::{GradientOptions, Lerp, add_alpha, pow};
 use crate::{Error, Store, check};
 
 /// Where Adam's ε goes, and with it each reference's arithmetic. The two agree except where `√v`
@@ -240,7 +240,7 @@ impl AdamRule {
         let eps = L::State::rounded(cast(self.eps));
         let (keep, l2): (F, F) = match (wd == 0.0, self.options.decoupled) {
             (true, _) => (F::one(), F::zero()),
-            (false, true) => (cast(1.0 - lr * wd), F::zero()),
+            (false, true) => (cast(self.options.decay_factor(lr, wd)), F::zero()),
             (false, false) => (F::one(), cast(wd)),
         };
         let round_p = L::Param::rounded;
@@ -250,7 +250,7 @@ impl AdamRule {
             #[inline(always)]
             move |p, g, [m, v]: &mut [F; 2]| {
             *p = round_p(*p * keep);
-            let g = if l2 == F::zero() { g * sign } else { round_p(add_scaled(g * sign, l2, *p)) };
+            let g = if l2 == F::zero() { g * sign } else { add_alpha::<F, L>(g * sign, l2, *p) };
             *m = round_s(mean.apply_fused(*m, g));
             *v = round_s(round_s(*v * b2) + c2 * g * g);
             neg_lr * *m / round_s(round_s(v.sqrt()) + eps)

@@ -22,7 +22,7 @@ impl Default for AdamWRule {
         *adam.gradient_options() = GradientOptions {
             weight_decay: 0.01,
             decoupled: true,
-            maximize: false,
+            ..GradientOptions::default()
         };
         Self(adam)
     }

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent: the book's, with PyTorch's options.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, add_scaled};
+use crate::parts::{GradientOptions, Lerp, add_alpha, add_scaled};
 use crate::{Error, Store, check};
 
 /// Stochastic gradient descent, `p ← p − lr·g`: the book's `SGD`, with PyTorch's options.
@@ -56,10 +56,17 @@ pub struct SgdRule {
     /// optax's `trace` arithmetic: `μ·b` fused into the buffer's update ([`Sgd::optax`]).
     #[cfg_attr(feature = "serde", serde(default))]
     fused_trace: bool,
+    /// torch-optimi's `dampening=True`: the buffer is a moving average, `lerp(b, g, 1 − μ)`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    ema: bool,
+    /// torch-optimi's `torch_init`: a moving-average buffer starts at the first gradient
+    /// instead of zero.
+    #[cfg_attr(feature = "serde", serde(default))]
+    torch_init: bool,
     options: GradientOptions,
 }
 
-shares!(SgdRule: options);
+shares!(SgdRule: options, decoupled);
 
 setters!(Sgd {
     /// Sets PyTorch's momentum `μ >= 0` (default 0: none).
@@ -75,6 +82,24 @@ impl<F: Scalar> Sgd<F> {
     /// bits over long f32 runs; each is exact to its own reference.
     pub fn optax() -> Self {
         Self::default().with(|r| r.fused_trace = true)
+    }
+
+    /// torch-optimi's `SGD(dampening=True)`: the momentum buffer is a moving average of the
+    /// gradients, `b ← lerp(b, g, 1 − μ)`, starting at zero (default `false`: PyTorch's sum
+    /// `b ← μ·b + (1 − dampening)·g`). Its weight decay may be coupled, decoupled
+    /// ([`Sgd::decoupled_weight_decay`], optimi's `decouple_wd`) or fully decoupled
+    /// ([`Sgd::fully_decoupled_weight_decay`], optimi's `decouple_lr`).
+    #[must_use]
+    pub fn ema_momentum(self, ema: bool) -> Self {
+        self.with(|r| r.ema = ema)
+    }
+
+    /// With [`Sgd::ema_momentum`], starts the buffer at the first (weight-decayed) gradient
+    /// instead of zero, as PyTorch's buffer starts (torch-optimi's `torch_init`; default
+    /// `false`).
+    #[must_use]
+    pub fn torch_init(self, torch_init: bool) -> Self {
+        self.with(|r| r.torch_init = torch_init)
     }
 
     /// Uses Nesterov momentum (needs `momentum > 0` and dampening 0; default `false`).
@@ -94,9 +119,14 @@ impl<F: Scalar> Rule<F> for SgdRule {
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("momentum value", self.momentum)?;
         check::finite("dampening value", self.dampening)?;
-        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0 || self.ema) {
             return Err(Error::IncompatibleOptions {
-                reason: "Nesterov momentum requires a momentum and zero dampening",
+                reason: "Nesterov momentum requires a momentum, zero dampening and no moving average",
+            });
+        }
+        if self.ema && (self.dampening != 0.0 || self.fused_trace) {
+            return Err(Error::IncompatibleOptions {
+                reason: "a moving-average momentum (torch-optimi's dampening) takes no PyTorch dampening",
             });
         }
         self.options.validate()
@@ -117,14 +147,17 @@ impl<F: Scalar> Rule<F> for SgdRule {
             });
         }
         let (mu, keep): (F, F) = (cast(self.momentum), cast(1.0 - self.dampening));
-        // PyTorch's first buffer is the gradient itself.
-        let first = step.t() == 1;
-        let fused = self.fused_trace;
+        let ema = Lerp::<F>::new(1.0 - self.momentum);
+        // PyTorch's first buffer is the gradient itself; torch-optimi's moving average starts
+        // from zero, unless `torch_init`.
+        let first = step.t() == 1 && (!self.ema || self.torch_init);
+        let (fused, lerp) = (self.fused_trace, self.ema);
         let buffer = move |b: &mut F, g: F| {
-            *b = match (first, fused) {
-                (true, _) => g,
-                (false, false) => add_scaled(*b * mu, keep, g),
-                (false, true) => add_scaled(keep * g, mu, *b),
+            *b = match (first, fused, lerp) {
+                (true, _, _) => g,
+                (false, _, true) => ema.apply_fused(*b, g),
+                (false, false, false) => add_scaled(*b * mu, keep, g),
+                (false, true, false) => add_scaled(keep * g, mu, *b),
             }
         };
         if self.nesterov {
@@ -147,18 +180,34 @@ impl SgdRule {
     fn low_precision<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
         let (rp, rs) = (L::Param::rounded, L::State::rounded);
         let alpha = rp(cast(-step.lr()));
-        let wd: F = cast(step.weight_decay().unwrap_or(self.options.weight_decay));
+        let wd = step.weight_decay().unwrap_or(self.options.weight_decay);
+        let decay: F = self.options.keep(step.lr(), Some(wd));
         let (mu, keep, sign): (F, F, F) =
             (cast(self.momentum), cast(1.0 - self.dampening), self.options.sign());
-        let (first, nesterov) = (step.t() == 1, self.nesterov);
-        let coupled = wd != F::zero();
-        let grad = move |p: F, g: F| if coupled { rp(add_scaled(g * sign, wd, p)) } else { g * sign };
+        let ema = Lerp::<F>::new(1.0 - self.momentum);
+        let (first, nesterov, lerp) = (
+            step.t() == 1 && (!self.ema || self.torch_init),
+            self.nesterov,
+            self.ema,
+        );
+        let (coupled, decoupled) = (wd != 0.0 && !self.options.decoupled, wd != 0.0 && self.options.decoupled);
+        let wd: F = cast(wd);
+        let grad = move |p: &mut F, g: F| {
+            if decoupled {
+                *p = rp(*p * decay);
+            }
+            if coupled { add_alpha::<F, L>(g * sign, wd, *p) } else { g * sign }
+        };
         if self.momentum == 0.0 {
-            return step.for_each_update(move |p, g, _: &mut [F; 0]| rp(alpha * grad(*p, g)));
+            return step.for_each_update(move |p, g, _: &mut [F; 0]| rp(alpha * grad(p, g)));
         }
         step.for_each_update(move |p, g, [b]: &mut [F; 1]| {
-            let g = grad(*p, g);
-            *b = if first { g } else { rs(add_scaled(rs(*b * mu), keep, g)) };
+            let g = grad(p, g);
+            *b = match (first, lerp) {
+                (true, _) => g,
+                (false, true) => rs(ema.apply_fused(*b, g)),
+                (false, false) => rs(add_scaled(rs(*b * mu), keep, g)),
+            };
             let d = if nesterov { rp(add_scaled(g, mu, *b)) } else { *b };
             rp(alpha * d)
         });

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use half::bf16;
 use ndarray::{ArrayD, IxDyn};
-use ndoptim::{AdamW, Engine, Mixed, Optimizer, Params, Rounding, Rule, Sgd};
+use ndoptim::{Engine, Mixed, Optimizer, Params, Rule};
 use serde_json::Value;
 
-use super::{Hyper, Trajectory, Way, named, relative_error};
+use super::{Hyper, Trajectory, Way, named, optimi, relative_error};
 
 /// The optimizer of a bf16 file: optimi's, on bfloat16 parameters and state.
 pub type Bf16<R> = Engine<R, f32, Mixed<bf16, bf16>>;
@@ -59,46 +59,39 @@ fn compare<'a>(got: impl ExactSizeIterator<Item = &'a bf16>, want: &Value) -> Re
 /// Replays a bf16 file one way in: the worst error over parameters and state, and the
 /// parameters' bits after every step.
 pub fn replay(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
-    let mut h = Hyper::new(&t["hyperparameters"]);
-    let rounding = match h.flag("kahan_sum")? {
-        Some(false) => Rounding::Nearest,
-        _ => Rounding::Kahan,
-    };
-    if h.flag("decouple_lr")? == Some(true) {
-        return Err("decouple_lr is not replayed".into());
+    const KNOWN: [&str; 9] = [
+        "optimizer",
+        "reference",
+        "dtype",
+        "hyperparameters",
+        "lr_per_step",
+        "initial",
+        "grads",
+        "expected",
+        "expected_state",
+    ];
+    if let Some(field) = t
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())))
+    {
+        return Err(format!("field {field:?} is not replayed"));
     }
-    h.null("max_lr")?;
-    let lr = h.take("lr")?.ok_or("no lr")?;
-    let wd = h.take("weight_decay")?.unwrap_or(0.0);
-    match t["optimizer"].as_str() {
-        Some("AdamW") => {
-            let mut o = AdamW::<f32>::optimi().lr(lr).weight_decay(wd);
-            if let Some((b1, b2)) = h.numbers("betas")? {
-                o = o.betas(b1, b2);
-            }
-            if let Some(eps) = h.take("eps")? {
-                o = o.eps(eps);
-            }
+    let mut h = Hyper::new(&t["hyperparameters"]);
+    let name = t["optimizer"].as_str().unwrap_or_default();
+    let result = match name {
+        "SGD" => {
+            let (o, rounding) = optimi::sgd::<f32>(&mut h)?;
             h.finish()?;
             run(o.with_layout().rounding(rounding), t, way)
         }
-        Some("SGD") => {
-            let momentum = h.take("momentum")?.unwrap_or(0.0);
-            // optimi's `dampening` is a flag (lerp the buffer), `decouple_wd` another rule:
-            // neither is replayed.
-            if h.flag("dampening")? == Some(true) || h.flag("decouple_wd")? == Some(true) {
-                return Err("optimi's dampening and decouple_wd are not replayed".into());
-            }
-            h.flag("torch_init")?;
+        "Adam" | "AdamW" => {
+            let (o, rounding) = optimi::adam::<f32>(&mut h, name == "AdamW")?;
             h.finish()?;
-            let o = Sgd::<f32>::default()
-                .lr(lr)
-                .momentum(momentum)
-                .weight_decay(wd);
             run(o.with_layout().rounding(rounding), t, way)
         }
         other => Err(format!("no bf16 replay of {other:?}")),
-    }
+    };
+    result
 }
 
 fn run<R: Rule<f32>>(mut opt: Bf16<R>, t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
@@ -106,9 +99,13 @@ fn run<R: Rule<f32>>(mut opt: Bf16<R>, t: &Value, way: Way) -> Result<(f64, Traj
     let grads = t["grads"].as_array().ok_or("no grads")?;
     let expected = t["expected"].as_array().ok_or("no expected")?;
     let states = t["expected_state"].as_array().ok_or("no expected_state")?;
+    let lrs = t["lr_per_step"].as_array();
     let mut worst = 0.0f64;
     let mut trajectory = Vec::new();
     for (i, ((g, e), st)) in grads.iter().zip(expected).zip(states).enumerate() {
+        if let Some(lr) = lrs.and_then(|l| l.get(i)).and_then(Value::as_f64) {
+            opt.set_learning_rate(lr).map_err(|e| e.to_string())?;
+        }
         let g = params(g)?;
         match way {
             Way::Map => opt.update(&mut p, &g),

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "half")]
 pub mod bf16;
+pub mod optimi;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -261,6 +262,17 @@ pub fn build<F: Scalar>(
     let mut h = Hyper::new(hyper);
     if reference.starts_with("optax") {
         let o = build_optax::<F>(name, &mut h)?;
+        h.finish()?;
+        return Ok(o);
+    }
+    if reference.starts_with("optimi") {
+        // kahan_sum acts on low-precision parameters only.
+        let o: Box<dyn Optimizer<F>> = match name {
+            "SGD" => Box::new(optimi::sgd::<F>(&mut h)?.0),
+            "Adam" => Box::new(optimi::adam::<F>(&mut h, false)?.0),
+            "AdamW" => Box::new(optimi::adam::<F>(&mut h, true)?.0),
+            other => return Err(format!("ndoptim lacks optimi.{other}")),
+        };
         h.finish()?;
         return Ok(o);
     }

@@ -1,0 +1,69 @@
+//! torch-optimi's optimizers (`optimi.*`) as a reference file's `hyperparameters` describe them,
+//! for both replays: native f32/f64 files and bfloat16 files.
+
+use ndoptim::{AdamW, Rounding, Scalar, Sgd};
+
+use super::{Hyper, opt};
+
+/// The options every optimi optimizer shares: its learning rate, weight decay (coupled,
+/// `decouple_wd`, or fully decoupled with `decouple_lr` and `max_lr`) and `kahan_sum`, which
+/// applies to low-precision parameters only (the rounding it returns).
+pub struct Shared {
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub decoupled: bool,
+    pub max_lr: Option<f64>,
+    pub rounding: Rounding,
+}
+
+impl Shared {
+    /// Takes the shared options; `decoupled` is the class's own default (`AdamW`'s is fixed).
+    pub fn take(h: &mut Hyper, decoupled: bool, weight_decay: f64) -> Result<Self, String> {
+        let lr = h.take("lr")?.ok_or("optimi needs lr")?;
+        let weight_decay = h.take("weight_decay")?.unwrap_or(weight_decay);
+        let decoupled = h.flag("decouple_wd")?.unwrap_or(decoupled);
+        // optimi resolves max_lr to lr when decouple_lr is set without it.
+        let max_lr = match (h.flag("decouple_lr")?, h.take("max_lr")?) {
+            (Some(true), m) => Some(m.unwrap_or(lr)),
+            (_, _) => None,
+        };
+        let rounding = match h.flag_or_null("kahan_sum")? {
+            Some(false) => Rounding::Nearest,
+            _ => Rounding::Kahan,
+        };
+        Ok(Self {
+            lr,
+            weight_decay,
+            decoupled,
+            max_lr,
+            rounding,
+        })
+    }
+}
+
+/// `optimi.SGD`.
+pub fn sgd<F: Scalar>(h: &mut Hyper) -> Result<(Sgd<F>, Rounding), String> {
+    let s = Shared::take(h, false, 0.0)?;
+    let o = Sgd::<F>::default()
+        .lr(s.lr)
+        .weight_decay(s.weight_decay)
+        .decoupled_weight_decay(s.decoupled)
+        .fully_decoupled_weight_decay(s.max_lr);
+    let o = opt(h.take("momentum")?, o, Sgd::momentum);
+    let o = opt(h.flag("dampening")?, o, Sgd::ema_momentum);
+    let o = opt(h.flag("torch_init")?, o, Sgd::torch_init);
+    Ok((o, s.rounding))
+}
+
+/// `optimi.Adam` and `optimi.AdamW` (`decoupled`: AdamW's fixed decoupled weight decay).
+pub fn adam<F: Scalar>(h: &mut Hyper, decoupled: bool) -> Result<(AdamW<F>, Rounding), String> {
+    let s = Shared::take(h, decoupled, if decoupled { 0.01 } else { 0.0 })?;
+    let o = AdamW::<F>::optimi()
+        .lr(s.lr)
+        .weight_decay(s.weight_decay)
+        .decoupled_weight_decay(s.decoupled)
+        .fully_decoupled_weight_decay(s.max_lr);
+    let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
+    let o = opt(h.take("eps")?, o, AdamW::eps);
+    Ok((o, s.rounding))
+}
