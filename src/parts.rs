@@ -31,10 +31,10 @@ impl GradientOptions {
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        if let Some(max_lr) = self.max_lr {
-            if !(max_lr > 0.0 && max_lr.is_finite()) {
-                return check::fail("maximum learning rate", max_lr, "a finite number > 0");
-            }
+        if let Some(max_lr) = self.max_lr
+            && !(max_lr > 0.0 && max_lr.is_finite())
+        {
+            return check::fail("maximum learning rate", max_lr, "a finite number > 0");
         }
         check::non_negative("weight_decay value", self.weight_decay)
     }

@@ -78,7 +78,7 @@ pub fn replay(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
     }
     let mut h = Hyper::new(&t["hyperparameters"]);
     let name = t["optimizer"].as_str().unwrap_or_default();
-    let result = match name {
+    match name {
         "SGD" => {
             let (o, rounding) = optimi::sgd::<f32>(&mut h)?;
             h.finish()?;
@@ -90,8 +90,7 @@ pub fn replay(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
             run(o.with_layout().rounding(rounding), t, way)
         }
         other => Err(format!("no bf16 replay of {other:?}")),
-    };
-    result
+    }
 }
 
 fn run<R: Rule<f32>>(mut opt: Bf16<R>, t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
