@@ -297,7 +297,10 @@ pub use groups::Group;
 pub use named::Named;
 pub use optimizer::Optimizer;
 pub use optimizers::*;
-pub use parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};
+pub use parts::{
+    GradientOptions, HasBetas, HasDecoupledWeightDecay, HasFullyDecoupledWeightDecay,
+    HasGradientOptions,
+};
 pub use tensor::Preconditioning;
 
 /// The README's examples, compiled and run as doc tests.

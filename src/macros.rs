@@ -33,6 +33,9 @@ macro_rules! shares {
     (@decoupled $rule:ty) => {
         impl $crate::HasDecoupledWeightDecay for $rule {}
     };
+    (@fully_decoupled $rule:ty) => {
+        impl $crate::HasFullyDecoupledWeightDecay for $rule {}
+    };
     (@betas $rule:ty) => {
         impl $crate::HasBetas for $rule {
             fn betas(&mut self) -> &mut [f64; 2] {

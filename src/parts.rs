@@ -105,6 +105,10 @@ pub trait HasGradientOptions {
 /// Rules that offer both kinds of weight decay.
 pub trait HasDecoupledWeightDecay: HasGradientOptions {}
 
+/// Rules whose decoupled weight decay can follow the learning rate's schedule without its size
+/// (torch-optimi's `decouple_lr`).
+pub trait HasFullyDecoupledWeightDecay: HasGradientOptions {}
+
 impl<R: Rule<F> + HasGradientOptions, F: Scalar> Engine<R, F> {
     /// Sets the weight decay, `>= 0` (default 0: none).
     #[must_use]
@@ -126,7 +130,9 @@ impl<R: Rule<F> + HasDecoupledWeightDecay, F: Scalar> Engine<R, F> {
     pub fn decoupled_weight_decay(self, decoupled: bool) -> Self {
         self.with(|r| r.gradient_options().decoupled = decoupled)
     }
+}
 
+impl<R: Rule<F> + HasFullyDecoupledWeightDecay, F: Scalar> Engine<R, F> {
     /// Fully decoupled weight decay (torch-optimi's `decouple_lr`): `p ← p·(1 − (lr/max_lr)·λ)`
     /// before the update, so that the decay follows the learning rate's schedule relative to its
     /// peak `max_lr` but not its size; `λ` is then of the order of 1e-5 to 1e-3. `None` returns

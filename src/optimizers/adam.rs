@@ -104,7 +104,7 @@ impl AsMut<AdamRule> for AdamRule {
     }
 }
 
-shares!(AdamRule: options, decoupled, betas);
+shares!(AdamRule: options, decoupled, fully_decoupled, betas);
 
 impl<F: Scalar> Adam<F> {
     /// `torch.optim.Adam`'s defaults: [`AdamConvention::PyTorch`], learning rate 0.001,
@@ -227,34 +227,63 @@ fn adam<F: Scalar, L: Layout<F>>(
 }
 
 impl AdamRule {
-    /// [`AdamConvention::Optimi`]: torch-optimi's operations in its order, each rounded to the
-    /// type it writes (`L::State` for the moments and the denominator, `L::Param` for the
-    /// parameter), the step returned as the update for the engine's rounding to add.
+    /// [`AdamConvention::Optimi`]: torch-optimi's Adam step.
     fn optimi<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
-        let (lr, t) = (step.lr(), step.t() as f64);
-        let [beta1, beta2] = self.betas;
-        let (b2h, wd) = (debiased(beta2, t), step.weight_decay().unwrap_or(self.options.weight_decay));
-        let mean = Lerp::<F>::new(1.0 - debiased(beta1, t));
-        let (b2, c2, neg_lr, sign): (F, F, F, F) =
-            (cast(b2h), cast(1.0 - b2h), cast(-lr), self.options.sign());
-        let eps = L::State::rounded(cast(self.eps));
-        let (keep, l2): (F, F) = match (wd == 0.0, self.options.decoupled) {
-            (true, _) => (F::one(), F::zero()),
-            (false, true) => (cast(self.options.decay_factor(lr, wd)), F::zero()),
-            (false, false) => (F::one(), cast(wd)),
-        };
-        let round_p = L::Param::rounded;
-        let round_s = L::State::rounded;
-        // Inlined by force: a closure this long would otherwise stay a call per element.
-        step.for_each_update(
-            #[inline(always)]
-            move |p, g, [m, v]: &mut [F; 2]| {
+        let scale = OptimiScale::Adaptive(step.lr());
+        optimi_step(step, &self.options, self.betas, self.eps, scale);
+    }
+}
+
+/// How torch-optimi's Adam family scales its step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OptimiScale {
+    /// `−s·m/(√v + ε)`: Adam's with `s = lr`, RAdam's rectified with `s = lr·r`.
+    Adaptive(f64),
+    /// `−lr·m`: RAdam while the variance is intractable (SGD with momentum).
+    Momentum,
+}
+
+/// torch-optimi's Adam family (`Adam`, `AdamW`, `RAdam`): debiased betas, its operations in its
+/// order, each rounded to the type it writes (`L::State` for the moments and the denominator,
+/// `L::Param` for the parameter and PyTorch's `add_(x, alpha)`), the step returned as the update
+/// for the engine's rounding to add.
+pub(crate) fn optimi_step<F: Scalar, L: Layout<F>>(
+    step: Step<'_, F, L>,
+    options: &GradientOptions,
+    [beta1, beta2]: [f64; 2],
+    eps: f64,
+    scale: OptimiScale,
+) {
+    let (lr, t) = (step.lr(), step.t() as f64);
+    let (b2h, wd) = (debiased(beta2, t), step.weight_decay().unwrap_or(options.weight_decay));
+    let mean = Lerp::<F>::new(1.0 - debiased(beta1, t));
+    let (b2, c2, sign): (F, F, F) = (cast(b2h), cast(1.0 - b2h), options.sign());
+    let eps = L::State::rounded(cast(eps));
+    let (keep, l2): (F, F) = match (wd == 0.0, options.decoupled) {
+        (true, _) => (F::one(), F::zero()),
+        (false, true) => (cast(options.decay_factor(lr, wd)), F::zero()),
+        (false, false) => (F::one(), cast(wd)),
+    };
+    let (adaptive, neg): (bool, F) = match scale {
+        OptimiScale::Adaptive(s) => (true, cast(-s)),
+        OptimiScale::Momentum => (false, cast(-lr)),
+    };
+    let round_p = L::Param::rounded;
+    let round_s = L::State::rounded;
+    // Inlined by force: a closure this long would otherwise stay a call per element.
+    step.for_each_update(
+        #[inline(always)]
+        move |p, g, [m, v]: &mut [F; 2]| {
             *p = round_p(*p * keep);
             let g = if l2 == F::zero() { g * sign } else { add_alpha::<F, L>(g * sign, l2, *p) };
             *m = round_s(mean.apply_fused(*m, g));
             *v = round_s(round_s(*v * b2) + c2 * g * g);
-            neg_lr * *m / round_s(round_s(v.sqrt()) + eps)
+            if adaptive {
+                neg * *m / round_s(round_s(v.sqrt()) + eps)
+            } else {
+                // `p.add_(m, alpha=−lr)`: the update as PyTorch's loop rounds it.
+                add_alpha::<F, L>(F::zero(), neg, *m)
+            }
         },
-        );
-    }
+    );
 }

@@ -1,7 +1,10 @@
 //! AdamW: Adam with decoupled weight decay.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step};
-use crate::parts::{GradientOptions, HasBetas, HasDecoupledWeightDecay, HasGradientOptions};
+use crate::parts::{
+    GradientOptions, HasBetas, HasDecoupledWeightDecay, HasFullyDecoupledWeightDecay,
+    HasGradientOptions,
+};
 use crate::{AdamRule, Error};
 
 /// AdamW (Loshchilov & Hutter, 2019): [`Adam`](crate::Adam) in PyTorch's convention with weight
@@ -54,6 +57,8 @@ impl HasGradientOptions for AdamWRule {
 }
 
 impl HasDecoupledWeightDecay for AdamWRule {}
+
+impl HasFullyDecoupledWeightDecay for AdamWRule {}
 
 impl HasBetas for AdamWRule {
     fn betas(&mut self) -> &mut [f64; 2] {

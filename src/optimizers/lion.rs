@@ -1,8 +1,8 @@
 //! Lion: the sign of an interpolated momentum.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, sign};
-use crate::{Error, check};
+use crate::parts::{GradientOptions, Lerp, add_alpha, sign};
+use crate::{Error, Store, check};
 
 /// Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms", Program 1): every
 /// element moves by exactly the learning rate, in the direction of the sign of an interpolation
@@ -19,6 +19,10 @@ use crate::{Error, check};
 /// Defaults: learning rate 1e-4, betas (0.9, 0.99), weight decay 0 (the paper's defaults; optax
 /// defaults the weight decay to 1e-3). The paper suggests a learning rate 3-10x smaller than
 /// AdamW's and a weight decay 3-10x larger. State: `exp_avg` (m).
+///
+/// [`Lion::optimi`] is torch-optimi's `Lion`: the same update with both interpolations as
+/// PyTorch's `lerp` (`c = lerp(m, g, 1 − β₁)`, `m ← lerp(m, g, 1 − β₂)`), each operation
+/// rounded as PyTorch rounds it on low-precision parameters.
 pub type Lion<F = f32> = Engine<LionRule, F>;
 
 /// The rule of [`Lion`].
@@ -26,6 +30,9 @@ pub type Lion<F = f32> = Engine<LionRule, F>;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LionRule {
     betas: [f64; 2],
+    /// torch-optimi's arithmetic ([`Lion::optimi`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    optimi: bool,
     options: GradientOptions,
 }
 
@@ -33,12 +40,21 @@ impl Default for LionRule {
     fn default() -> Self {
         Self {
             betas: [0.9, 0.99],
+            optimi: false,
             options: GradientOptions::decoupled(),
         }
     }
 }
 
-shares!(LionRule: options, betas);
+impl<F: Scalar> Lion<F> {
+    /// torch-optimi's `Lion` (`optimi.Lion`), with the paper's defaults as optimi has them:
+    /// learning rate 1e-4, betas (0.9, 0.99), weight decay 0 (decoupled, or fully decoupled).
+    pub fn optimi() -> Self {
+        Self::default().with(|r| r.optimi = true)
+    }
+}
+
+shares!(LionRule: options, fully_decoupled, betas);
 
 impl<F: Scalar> Rule<F> for LionRule {
     type KeyScalars = ();
@@ -57,12 +73,35 @@ impl<F: Scalar> Rule<F> for LionRule {
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
+        if self.optimi {
+            return self.optimi_step(step);
+        }
         let [beta1, beta2] = self.betas;
         let (lr, b1, c1, b2, c2): (F, F, F, F, F) =
             (cast(step.lr()), cast(beta1), cast(1.0 - beta1), cast(beta2), cast(1.0 - beta2));
         self.options.for_each(step, move |p, g, [m]: &mut [F; 1]| {
             *p = *p - lr * sign(b1 * *m + c1 * g);
             *m = b2 * *m + c2 * g;
+        });
+    }
+}
+
+impl LionRule {
+    /// torch-optimi's step: each operation rounded to the type it writes, the update returned
+    /// for the engine's rounding to add.
+    fn optimi_step<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
+        let (lr, wd) = (step.lr(), step.weight_decay());
+        let keep: F = self.options.keep(lr, wd);
+        let [beta1, beta2] = self.betas;
+        let (interpolate, average) = (Lerp::<F>::new(1.0 - beta1), Lerp::<F>::new(1.0 - beta2));
+        let (neg_lr, sign_g): (F, F) = (cast(-lr), self.options.sign());
+        let (rp, rs) = (L::Param::rounded, L::State::rounded);
+        step.for_each_update(move |p, g, [m]: &mut [F; 1]| {
+            *p = rp(*p * keep);
+            let g = g * sign_g;
+            let u = sign(rs(interpolate.apply_fused(*m, g)));
+            *m = rs(average.apply_fused(*m, g));
+            add_alpha::<F, L>(F::zero(), neg_lr, u)
         });
     }
 }

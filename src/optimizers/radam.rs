@@ -2,6 +2,7 @@
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
 use crate::parts::{GradientOptions, Lerp, pow};
+use crate::optimizers::adam::{OptimiScale, optimi_step};
 use crate::{Error, check};
 
 /// RAdam (Liu et al., 2020, "On the Variance of the Adaptive Learning Rate and Beyond"), as
@@ -19,6 +20,11 @@ use crate::{Error, check};
 /// Defaults: learning rate 0.001, betas (0.9, 0.999), ε = 1e-8, weight decay 0 (coupled unless
 /// [`decoupled_weight_decay`](crate::Engine::decoupled_weight_decay)). State: `exp_avg`,
 /// `exp_avg_sq`.
+///
+/// [`RAdam::optimi`] is torch-optimi's `RAdam`: the same rectification on the moments of
+/// [`AdamConvention::Optimi`](crate::AdamConvention::Optimi) (debiased betas, no other bias
+/// correction), `p ← p − lr·rₜ·m/(√v + ε)` or `p ← p − lr·m`, each operation rounded as
+/// PyTorch rounds it on low-precision parameters.
 pub type RAdam<F = f32> = Engine<RAdamRule, F>;
 
 /// The rule of [`RAdam`].
@@ -27,6 +33,9 @@ pub type RAdam<F = f32> = Engine<RAdamRule, F>;
 pub struct RAdamRule {
     betas: [f64; 2],
     eps: f64,
+    /// torch-optimi's arithmetic ([`RAdam::optimi`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    optimi: bool,
     options: GradientOptions,
 }
 
@@ -35,12 +44,28 @@ impl Default for RAdamRule {
         Self {
             betas: [0.9, 0.999],
             eps: 1e-8,
+            optimi: false,
             options: GradientOptions::default(),
         }
     }
 }
 
-shares!(RAdamRule: options, decoupled, betas);
+impl<F: Scalar> RAdam<F> {
+    /// torch-optimi's `RAdam` (`optimi.RAdam`) with its defaults: learning rate 0.001, betas
+    /// (0.9, 0.99), ε = 1e-6, weight decay 0 (coupled; decoupled and fully decoupled as options).
+    /// Its `kahan_sum` is the engine's [`Rounding::Kahan`](crate::Rounding::Kahan) on a
+    /// [`Mixed`](crate::Mixed) layout.
+    pub fn optimi() -> Self {
+        Self::new(RAdamRule {
+            betas: [0.9, 0.99],
+            eps: 1e-6,
+            optimi: true,
+            options: GradientOptions::default(),
+        })
+    }
+}
+
+shares!(RAdamRule: options, decoupled, fully_decoupled, betas);
 
 setters!(RAdam {
     /// Sets ε, added to `√v` (default 1e-8).
@@ -71,6 +96,10 @@ impl<F: Scalar> Rule<F> for RAdamRule {
         let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
         let rho_t = rho_inf - 2.0 * t * pow(beta2, t) / bc2;
         let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
+        if self.optimi {
+            let scale = if rho_t > 5.0 { OptimiScale::Adaptive(lr * rect) } else { OptimiScale::Momentum };
+            return optimi_step(step, &self.options, self.betas, self.eps, scale);
+        }
         let mean = Lerp::new(1.0 - beta1);
         let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
         let (bc1, lr_f, bc2_sqrt, rect_f): (F, F, F, F) = (cast(bc1), cast(lr), cast(bc2.sqrt()), cast(rect));

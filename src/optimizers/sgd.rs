@@ -66,7 +66,7 @@ pub struct SgdRule {
     options: GradientOptions,
 }
 
-shares!(SgdRule: options, decoupled);
+shares!(SgdRule: options, decoupled, fully_decoupled);
 
 setters!(Sgd {
     /// Sets PyTorch's momentum `μ >= 0` (default 0: none).

@@ -89,6 +89,16 @@ pub fn replay(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
             h.finish()?;
             run(o.with_layout().rounding(rounding), t, way)
         }
+        "RAdam" => {
+            let (o, rounding) = optimi::radam::<f32>(&mut h)?;
+            h.finish()?;
+            run(o.with_layout().rounding(rounding), t, way)
+        }
+        "Lion" => {
+            let (o, rounding) = optimi::lion::<f32>(&mut h)?;
+            h.finish()?;
+            run(o.with_layout().rounding(rounding), t, way)
+        }
         other => Err(format!("no bf16 replay of {other:?}")),
     }
 }

@@ -271,6 +271,8 @@ pub fn build<F: Scalar>(
             "SGD" => Box::new(optimi::sgd::<F>(&mut h)?.0),
             "Adam" => Box::new(optimi::adam::<F>(&mut h, false)?.0),
             "AdamW" => Box::new(optimi::adam::<F>(&mut h, true)?.0),
+            "RAdam" => Box::new(optimi::radam::<F>(&mut h)?.0),
+            "Lion" => Box::new(optimi::lion::<F>(&mut h)?.0),
             other => return Err(format!("ndoptim lacks optimi.{other}")),
         };
         h.finish()?;

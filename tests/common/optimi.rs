@@ -1,7 +1,7 @@
 //! torch-optimi's optimizers (`optimi.*`) as a reference file's `hyperparameters` describe them,
 //! for both replays: native f32/f64 files and bfloat16 files.
 
-use ndoptim::{AdamW, Rounding, Scalar, Sgd};
+use ndoptim::{AdamW, Lion, RAdam, Rounding, Scalar, Sgd};
 
 use super::{Hyper, opt};
 
@@ -65,5 +65,29 @@ pub fn adam<F: Scalar>(h: &mut Hyper, decoupled: bool) -> Result<(AdamW<F>, Roun
         .fully_decoupled_weight_decay(s.max_lr);
     let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
     let o = opt(h.take("eps")?, o, AdamW::eps);
+    Ok((o, s.rounding))
+}
+
+/// `optimi.RAdam`.
+pub fn radam<F: Scalar>(h: &mut Hyper) -> Result<(RAdam<F>, Rounding), String> {
+    let s = Shared::take(h, false, 0.0)?;
+    let o = RAdam::<F>::optimi()
+        .lr(s.lr)
+        .weight_decay(s.weight_decay)
+        .decoupled_weight_decay(s.decoupled)
+        .fully_decoupled_weight_decay(s.max_lr);
+    let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
+    let o = opt(h.take("eps")?, o, RAdam::eps);
+    Ok((o, s.rounding))
+}
+
+/// `optimi.Lion` (always decoupled weight decay).
+pub fn lion<F: Scalar>(h: &mut Hyper) -> Result<(Lion<F>, Rounding), String> {
+    let s = Shared::take(h, true, 0.0)?;
+    let o = Lion::<F>::optimi()
+        .lr(s.lr)
+        .weight_decay(s.weight_decay)
+        .fully_decoupled_weight_decay(s.max_lr);
+    let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
     Ok((o, s.rounding))
 }
