@@ -59,7 +59,9 @@ struct Fallback {
 /// momentum of a weight matrix orthogonalised by a Newton–Schulz iteration, so that every
 /// direction of the update has about the same size.
 ///
-/// For a key of rank ≥ 2 (rank ≥ 3 read as `[shape[0], rest]`, as convolution filters):
+/// For a key of rank ≥ 2 (rank ≥ 3 read as `[shape[0], rest]`, as convolution filters; under
+/// [`MuonConvention::Optax`] matrices only, as optax's default dimension numbers, the others
+/// taking the fallback):
 ///
 /// ```text
 /// PyTorch: B ← lerp(B, g, 1 − μ);  X = lerp(g, B, μ) (nesterov) or B
@@ -71,7 +73,7 @@ struct Fallback {
 ///          s = √max(1, cols/rows), or √max(rows, cols)·ρ with consistent RMS ρ
 /// ```
 ///
-/// Keys of rank < 2, and keys routed away by name ([`Muon::adam_for`]), take an AdamW step with
+/// Keys of rank < 2 (optax: of rank other than 2), and keys routed away by name ([`Muon::adam_for`]), take an AdamW step with
 /// their own hyperparameters in the same `update` (as Keller Jordan's `MuonWithAuxAdam` and optax's
 /// partition do): `torch.optim.AdamW`'s formula under [`MuonConvention::PyTorch`], `optax.adamw`'s
 /// (Nesterov and ε as Muon's) under [`MuonConvention::Optax`].
@@ -279,7 +281,13 @@ impl MuonRule {
 
     /// Whether `key` of `shape` takes Muon's step; the others take the fallback's.
     fn is_muon(&self, key: &str, shape: &[usize]) -> bool {
-        shape.len() >= 2
+        // optax's default dimension numbers take matrices only; PyTorch-style Muon reads a
+        // filter of rank >= 3 as a matrix.
+        let rank_ok = match self.convention {
+            MuonConvention::Optax => shape.len() == 2,
+            MuonConvention::PyTorch => shape.len() >= 2,
+        };
+        rank_ok
             && !self.routes.iter().any(|r| match r {
                 Route::Exact(k) => k == key,
                 Route::Prefix(p) => key.starts_with(p.as_str()),

@@ -142,8 +142,10 @@ impl<F: Scalar> Rule<F> for SgdRule {
         }
         let lr: F = cast(step.lr());
         if self.momentum == 0.0 {
+            // optax's `p + (−lr·g)` as XLA fuses it; the book and PyTorch round `lr·g` first.
+            let fused = self.fused_trace;
             return self.options.for_each(step, move |p, g, _: &mut [F; 0]| {
-                *p = *p - lr * g;
+                *p = if fused { add_scaled(*p, -lr, g) } else { *p - lr * g };
             });
         }
         let (mu, keep): (F, F) = (cast(self.momentum), cast(1.0 - self.dampening));

@@ -18,7 +18,7 @@ use ndoptim::lookahead::Lookahead;
 use ndoptim::schedule::{CycleMomentum, CyclicMode, Plateau, ScaleMode, Schedule, Scheduler};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, RAdam,
+    Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, RAdam,
     RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
 };
 use serde_json::{Map, Value};
@@ -476,6 +476,11 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
             }
             let o = optax_betas!(h, opt(lr, Adam::<F>::pytorch(), Adam::lr));
             Box::new(opt(h.take("eps")?, o, Adam::eps))
+        }
+        "lion" => {
+            let o = opt(lr, Lion::<F>::default(), Lion::lr);
+            let o = optax_betas!(h, o);
+            Box::new(opt(h.take("weight_decay")?, o, Lion::weight_decay))
         }
         "adan" => {
             let o = opt(lr, Adan::<F>::default(), Adan::lr);

@@ -5,7 +5,7 @@ sizes and `reset_state`) and `optax_gen_ema_*` (`optax.ema` over an `optax.sgd` 
 folder given, in the shared files' format (`expected_slow`, `averaging` + `expected_average`).
 Each step runs `tx.update` and `optax.apply_updates` under `jax.jit`, as the shared files do; the
 inner optimizer's learning rate follows `lr_per_step` through `optax.inject_hyperparams` in the
-parameters' dtype. Run from the repository root with optax 0.2.8 and jax 0.10.2:
+parameters' dtype (the other arguments stay Python numbers, as without it). Run from the repository root with optax 0.2.8 and jax 0.10.2:
 
     python3 tests/data/generate/optax_wrappers.py tests/data
 """
@@ -29,9 +29,10 @@ def as_jax(tree):
 
 
 def inner(name, dtype, **kwargs):
-    """An optax optimizer whose learning rate can be set before each step."""
+    """An optax optimizer whose learning rate (alone) can be set before each step."""
     factory = {"adam": optax.adam, "sgd": optax.sgd}[name]
-    return optax.inject_hyperparams(factory, hyperparam_dtype=dtype)(**kwargs)
+    static = [k for k in kwargs if k != "learning_rate"]
+    return optax.inject_hyperparams(factory, static_args=static, hyperparam_dtype=dtype)(**kwargs)
 
 
 def set_lr(state, lr, dtype):

@@ -1,0 +1,110 @@
+"""optax's optimizers that ndoptim follows, over their arguments, long runs and odd keys.
+
+Writes `optax_gen_<alias>_<options>_<dtype>.json` into the folder given: 200 steps, the learning
+rate changed before every step (`lr_per_step`, through `optax.inject_hyperparams` with only
+`learning_rate` injected, in the parameters' dtype), keys of shape (3, 4), (), (0, 3) and
+(2, 1, 2, 3) (Muon: matrices (6, 4) and (3, 5) beside the odd keys, which go to its AdamW
+fallback); `hyperparameters` holds every argument, defaults included. Each step runs `tx.update`
+and `optax.apply_updates` under `jax.jit`. Run from the repository root with optax 0.2.8 and
+jax 0.10.2:
+
+    python3 tests/data/generate/optax_aliases.py tests/data
+"""
+import inspect
+import sys
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from inputs import DTYPES, ODD_SHAPES, draw, lr_per_step, spelled, write, written  # noqa: E402
+
+# optax's Muon divides by a matrix's first side: an empty 2-D key fails there, so its empty key is 1-D.
+MUON_SHAPES = {"W1": (6, 4), "W2": (3, 5), "scalar": (), "empty": (0,), "conv": (2, 1, 2, 3)}
+
+# (alias, options): every argument that changes the arithmetic, in at least one case.
+CASES = [
+    ("sgd", dict(learning_rate=0.01, momentum=0.9, nesterov=True)),
+    ("sgd", dict(learning_rate=0.01)),
+    ("adam", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6)),
+    ("lion", dict(learning_rate=0.001, b1=0.95, b2=0.98, weight_decay=0.01)),
+    ("lamb", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-5, eps_root=1e-8, weight_decay=0.01)),
+    ("lars", dict(learning_rate=0.5, weight_decay=0.01, trust_coefficient=0.01, eps=1e-4,
+                  momentum=0.8, nesterov=True)),
+    ("adan", dict(learning_rate=0.01, b1=0.9, b2=0.9, b3=0.95, eps=1e-6, eps_root=1e-6,
+                  weight_decay=0.01)),
+    ("adabelief", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-10, eps_root=1e-12, nesterov=True)),
+    ("adopt", dict(learning_rate=0.01, b1=0.8, b2=0.999, eps=1e-5, nesterov=True)),
+    # Unclipped, ADOPT divides a gradient by the root of the previous step's square: with the
+    # inputs' exact zeros and ε 1e-6 that is up to 1e9, and f32 results then depend on XLA's
+    # operation order at the last bit of huge intermediate values. ε 1e-2 keeps the case
+    # well-conditioned.
+    ("adopt", dict(learning_rate=0.01, eps=1e-2, use_clipping=False)),
+    ("ademamix", dict(learning_rate=0.01, b1=0.8, b2=0.99, b3=0.999, alpha=3.0, eps=1e-6,
+                      eps_root=1e-9, weight_decay=0.01)),
+    ("muon", dict(learning_rate=0.01, beta=0.9, weight_decay=0.01, nesterov=False,
+                  adam_b1=0.8, adam_b2=0.99, adam_weight_decay=0.02)),
+    ("muon", dict(learning_rate=0.01, ns_steps=3, eps=1e-6, adam_eps_root=1e-8,
+                  adam_learning_rate=0.003)),
+]
+
+
+def alias(name):
+    return getattr(optax, name, None) or getattr(optax.contrib, name)
+
+
+def every_argument(fn, options):
+    out = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        value = options.get(name, None if p.default is inspect.Parameter.empty else p.default)
+        if callable(value):
+            value = "lambda x: x**0.25 (x = number of steps taken before this one)"
+        if isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+def main(out):
+    for seed, (name, options) in enumerate(CASES):
+        fn = alias(name)
+        numeric = [k for k in inspect.signature(fn).parameters if k != "learning_rate"]
+        shapes = MUON_SHAPES if name == "muon" else ODD_SHAPES
+        for dname, dtype in DTYPES.items():
+            initial, grads = draw(4000 + seed, shapes, dtype=dtype)
+            lrs = [float(dtype(x)) for x in lr_per_step(options["learning_rate"])]
+            tx = optax.inject_hyperparams(fn, static_args=numeric, hyperparam_dtype=dtype)(**options)
+            params = {k: jnp.asarray(v) for k, v in initial.items()}
+            state = tx.init(params)
+
+            @jax.jit
+            def step(g, state, params):
+                updates, state = tx.update(g, state, params)
+                return optax.apply_updates(params, updates), state
+
+            expected = []
+            for lr, g in zip(lrs, grads):
+                state.hyperparams["learning_rate"] = jnp.asarray(lr, dtype=dtype)
+                params, state = step({k: jnp.asarray(v) for k, v in g.items()}, state, params)
+                expected.append(written(params))
+            shown = {k: v for k, v in options.items() if k != "learning_rate"}
+            write(out, f"optax_gen_{name}_{spelled(shown)}_{dname}.json", {
+                "optimizer": name,
+                "reference": f"optax.{'contrib.' if not hasattr(optax, name) else ''}{name} (optax"
+                             f" {optax.__version__}, jax {jax.__version__} (x64 enabled, CPU,"
+                             " jit-compiled update + optax.apply_updates)); generated by"
+                             " tests/data/generate/optax_aliases.py",
+                "dtype": dname,
+                "hyperparameters": every_argument(fn, options),
+                "lr_per_step": lrs,
+                "initial": written(initial),
+                "grads": [written(g) for g in grads],
+                "expected": expected,
+            })
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
