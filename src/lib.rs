@@ -95,8 +95,9 @@
 //! # Exactness
 //!
 //! Every type is tested against trajectories recorded from its reference (the book's NumPy
-//! classes, `torch.optim` on the CPU, optax, `schedulefree`): within `1e-12` relative in f64 and
-//! `1e-5` in f32, and many bit for bit. To get there each follows its reference's arithmetic, not only its formula: the
+//! classes, `torch.optim` on the CPU, optax, `schedulefree`, torch-optimi): within `1e-12`
+//! relative in f64 and `1e-5` in f32, and many bit for bit. [`references`] lists every argument
+//! of every reference class, with the builder that implements it or as not offered. To get there each follows its reference's arithmetic, not only its formula: the
 //! book's order of operations for the book's types; for PyTorch's options and optimizers, a fused
 //! multiply-add wherever ATen's CPU kernel computes `x.add(y, alpha=a)` with one (momentum
 //! buffers, coupled weight decay, ASGD and Adadelta steps), and scalar state that PyTorch keeps in
@@ -284,6 +285,7 @@ mod optimizers;
 pub mod parallel;
 mod parts;
 pub mod precision;
+pub mod references;
 pub mod schedule;
 pub mod simd;
 mod tensor;
