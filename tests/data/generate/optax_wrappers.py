@@ -1,7 +1,8 @@
 """optax's wrappers over long runs, per-step learning rates and odd keys.
 
 Writes `optax_gen_lookahead_*` (`optax.lookahead` over `optax.adam`, other sync periods, slow step
-sizes and `reset_state`) and `optax_gen_ema_*` (`optax.ema` over an `optax.sgd` trajectory) into the
+sizes and `reset_state`), `optax_gen_multisteps_*` (`optax.MultiSteps` over `optax.adam`, other
+`every_k_schedule` and `use_grad_mean`) and `optax_gen_ema_*` (`optax.ema` over an `optax.sgd` trajectory) into the
 folder given, in the shared files' format (`expected_slow`, `averaging` + `expected_average`).
 Each step runs `tx.update` and `optax.apply_updates` under `jax.jit`, as the shared files do; the
 inner optimizer's learning rate follows `lr_per_step` through `optax.inject_hyperparams` in the
@@ -114,12 +115,51 @@ def ema(out, decay, debias, seed):
         })
 
 
+def multi_steps(out, every_k, use_grad_mean, seed):
+    for dname, dtype in DTYPES.items():
+        initial, grads = draw(seed, dtype=dtype)
+        lrs = [float(dtype(x)) for x in lr_per_step(0.01)]
+        adam = dict(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                    nesterov=False)
+        accumulator = {"f64": "float64", "f32": "float32"}[dname]
+        tx = optax.MultiSteps(inner("adam", dtype, **adam), every_k_schedule=every_k,
+                              use_grad_mean=use_grad_mean, accumulator_dtype=getattr(jnp, accumulator))
+        params = as_jax(initial)
+        state = tx.init(params)
+
+        @jax.jit
+        def step(g, state, params):
+            updates, state = tx.update(g, state, params)
+            return optax.apply_updates(params, updates), state
+
+        expected = []
+        for lr, g in zip(lrs, grads):
+            set_lr(state.inner_opt_state, lr, dtype)
+            params, state = step(as_jax(g), state, params)
+            expected.append(written(params))
+        hyper = dict(every_k_schedule=every_k, use_grad_mean=use_grad_mean,
+                     should_skip_update_fn=None, accumulator_dtype=accumulator)
+        write(out, f"optax_gen_multisteps_{spelled(dict(k=every_k, use_grad_mean=use_grad_mean))}_{dname}.json", {
+            "optimizer": "MultiSteps",
+            "reference": "optax.MultiSteps(optax.adam(...)) " + REFERENCE,
+            "dtype": dname,
+            "hyperparameters": hyper,
+            "inner_optimizer": dict(name="adam", **adam),
+            "lr_per_step": lrs,
+            "initial": written(initial),
+            "grads": [written(g) for g in grads],
+            "expected": expected,
+        })
+
+
 def main(out):
     for i, (period, alpha, reset) in enumerate([(3, 0.5, False), (4, 0.5, True), (3, 0.3, True),
                                                 (4, 0.8, False), (1, 0.5, False)]):
         lookahead(out, period, alpha, reset, seed=100 + i)
     for i, (decay, debias) in enumerate([(0.9, True), (0.99, False), (0.999, True)]):
         ema(out, decay, debias, seed=200 + i)
+    for i, (k, mean) in enumerate([(4, False), (2, True), (1, True)]):
+        multi_steps(out, k, mean, seed=300 + i)
 
 
 if __name__ == "__main__":
