@@ -256,6 +256,33 @@ fn every_hyperparameter_check() {
         "dampening value",
         f64::NAN
     );
+    // torch-optimi's fully decoupled weight decay divides by its max_lr.
+    for max_lr in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let m = "maximum learning rate";
+        let some = Some(max_lr);
+        bad!(
+            Sgd::<F>::default()
+                .weight_decay(0.1)
+                .fully_decoupled_weight_decay(some),
+            m,
+            max_lr
+        );
+        bad!(
+            AdamW::<F>::optimi().fully_decoupled_weight_decay(some),
+            m,
+            max_lr
+        );
+        bad!(
+            RAdam::<F>::optimi().fully_decoupled_weight_decay(some),
+            m,
+            max_lr
+        );
+        bad!(
+            Lion::<F>::optimi().fully_decoupled_weight_decay(some),
+            m,
+            max_lr
+        );
+    }
     for rho in [-0.1, 1.5, f64::NAN] {
         bad!(Adadelta::<F>::default().rho(rho), "rho value", rho);
     }
@@ -334,6 +361,17 @@ fn nesterov_needs_momentum_and_no_dampening() {
         );
         assert_eq!(params_bits(&p), before);
     }
+    // torch-optimi's moving-average momentum takes no PyTorch dampening.
+    let (mut p, g) = model();
+    let before = params_bits(&p);
+    let err = Sgd::<f64>::default()
+        .momentum(0.9)
+        .ema_momentum(true)
+        .dampening(0.1)
+        .update(&mut p, &g)
+        .unwrap_err();
+    assert!(matches!(err, Error::IncompatibleOptions { .. }), "{err}");
+    assert_eq!(params_bits(&p), before);
     Sgd::<f64>::default()
         .nesterov(true)
         .momentum(0.9)

@@ -1317,6 +1317,19 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
+            let $o = Sgd::<$F>::default()
+                .momentum(0.9)
+                .ema_momentum(true)
+                .torch_init(true)
+                .weight_decay(0.01)
+                .fully_decoupled_weight_decay(Some(0.1));
+            $body;
+        }
+        {
+            let $o = Sgd::<$F>::optax().momentum(0.9);
+            $body;
+        }
+        {
             let $o = Momentum::<$F>::default();
             $body;
         }
@@ -1358,7 +1371,15 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
+            let $o = AdamW::<$F>::optimi().fully_decoupled_weight_decay(Some(0.01));
+            $body;
+        }
+        {
             let $o = NAdam::<$F>::default();
+            $body;
+        }
+        {
+            let $o = RAdam::<$F>::optimi().weight_decay(0.01);
             $body;
         }
         {
@@ -1389,6 +1410,10 @@ macro_rules! with_each_optimizer {
         }
         {
             let $o = Lion::<$F>::default().weight_decay(0.1);
+            $body;
+        }
+        {
+            let $o = Lion::<$F>::optimi().weight_decay(0.1);
             $body;
         }
         {
