@@ -8,7 +8,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndoptim::{Engine, Mixed, Optimizer, Params, Rule};
 use serde_json::Value;
 
-use super::{Hyper, Trajectory, Way, named, optimi, relative_error};
+use super::{Hyper, Trajectory, Way, named, only_fields, optimi, relative_error};
 
 /// The optimizer of a bf16 file: optimi's, on bfloat16 parameters and state.
 pub type Bf16<R> = Engine<R, f32, Mixed<bf16, bf16>>;
@@ -70,12 +70,7 @@ pub fn replay(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
         "expected",
         "expected_state",
     ];
-    if let Some(field) = t
-        .as_object()
-        .and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())))
-    {
-        return Err(format!("field {field:?} is not replayed"));
-    }
+    only_fields(t, &KNOWN)?;
     let mut h = Hyper::new(&t["hyperparameters"]);
     let name = t["optimizer"].as_str().unwrap_or_default();
     match name {

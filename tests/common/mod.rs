@@ -588,6 +588,18 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
     Ok(o)
 }
 
+/// Fails on a field of `t` outside `known`: every field a file carries is compared or used, and
+/// one this replayer does not know fails the file rather than going unchecked.
+pub fn only_fields(t: &Value, known: &[&str]) -> Result<(), String> {
+    match t
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
+    {
+        Some(field) => Err(format!("field {field:?} is not replayed")),
+        None => Ok(()),
+    }
+}
+
 /// `|a - b| / max(1, |b|)`, the conformance tolerance's measure.
 pub fn relative_error(a: f64, b: f64) -> f64 {
     if a.to_bits() == b.to_bits() {
@@ -661,12 +673,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "momentum_per_step",
         "beta1_per_step",
     ];
-    if let Some(field) = t
-        .as_object()
-        .and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())))
-    {
-        return Err(format!("field {field:?} is not replayed"));
-    }
+    only_fields(t, &KNOWN)?;
     let reference = t["reference"].as_str().unwrap_or("");
     let name = t["optimizer"].as_str().ok_or("no optimizer named")?;
     let inner = t.get("inner_optimizer").or_else(|| t.get("fast_optimizer"));
@@ -781,12 +788,7 @@ fn replay_lbfgs<F: Scalar>(t: &Value) -> Result<(f64, Trajectory), String> {
         "iterations_per_call",
         "loss_per_call",
     ];
-    if let Some(field) = t
-        .as_object()
-        .and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())))
-    {
-        return Err(format!("field {field:?} is not replayed"));
-    }
+    only_fields(t, &KNOWN)?;
     let mut h = Hyper::new(&t["hyperparameters"]);
     let mut lbfgs = Lbfgs::<F>::default();
     lbfgs = opt(h.take("lr")?, lbfgs, Lbfgs::lr);

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from inputs import DTYPES, ODD_SHAPES, draw, lr_per_step, spelled, write, written  # noqa: E402
+from optax_wrappers import jitted  # noqa: E402
 
 # optax's Muon divides by a matrix's first side: an empty 2-D key fails there, so its empty key is 1-D.
 MUON_SHAPES = {"W1": (6, 4), "W2": (3, 5), "scalar": (), "empty": (0,), "conv": (2, 1, 2, 3)}
@@ -80,10 +81,7 @@ def main(out):
             params = {k: jnp.asarray(v) for k, v in initial.items()}
             state = tx.init(params)
 
-            @jax.jit
-            def step(g, state, params):
-                updates, state = tx.update(g, state, params)
-                return optax.apply_updates(params, updates), state
+            step = jitted(tx)
 
             expected = []
             for lr, g in zip(lrs, grads):

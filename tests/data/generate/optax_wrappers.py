@@ -36,6 +36,15 @@ def inner(name, dtype, **kwargs):
     return optax.inject_hyperparams(factory, static_args=static, hyperparam_dtype=dtype)(**kwargs)
 
 
+def jitted(tx):
+    """One step of `tx` and `optax.apply_updates`, compiled together as the files are made."""
+    @jax.jit
+    def step(g, state, params):
+        updates, state = tx.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+    return step
+
+
 def set_lr(state, lr, dtype):
     state.hyperparams["learning_rate"] = jnp.asarray(lr, dtype=dtype)
 
@@ -50,10 +59,7 @@ def lookahead(out, sync_period, slow_step_size, reset_state, seed):
         params = optax.LookaheadParams.init_synced(as_jax(initial))
         state = tx.init(params)
 
-        @jax.jit
-        def step(g, state, params):
-            updates, state = tx.update(g, state, params)
-            return optax.apply_updates(params, updates), state
+        step = jitted(tx)
 
         expected, slow = [], []
         for lr, g in zip(lrs, grads):
@@ -127,10 +133,7 @@ def multi_steps(out, every_k, use_grad_mean, seed):
         params = as_jax(initial)
         state = tx.init(params)
 
-        @jax.jit
-        def step(g, state, params):
-            updates, state = tx.update(g, state, params)
-            return optax.apply_updates(params, updates), state
+        step = jitted(tx)
 
         expected = []
         for lr, g in zip(lrs, grads):
