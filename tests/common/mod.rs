@@ -1170,6 +1170,29 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
                 power: args.take("power")?.unwrap_or(1.0),
             }
         }
+        "torch.optim.lr_scheduler.SequentialLR" => {
+            resumed(&mut args)?;
+            let schedules = args
+                .0
+                .remove("schedulers")
+                .and_then(|v| v.as_array().cloned())
+                .ok_or("SequentialLR without schedulers")?
+                .iter()
+                .map(|child| {
+                    let class = child["class"].as_str().unwrap_or_default();
+                    let described = serde_json::json!({
+                        "class": format!("torch.optim.lr_scheduler.{class}"),
+                        "args": child["args"],
+                    });
+                    scheduler(&described)?.ok_or_else(|| "an empty child".to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let milestones = args.list("milestones")?.ok_or("no milestones")?;
+            Schedule::Sequential {
+                schedules,
+                milestones: milestones.into_iter().map(|m| m as u64).collect(),
+            }
+        }
         "torch.optim.lr_scheduler.ReduceLROnPlateau" => {
             let d = Plateau::default();
             Schedule::ReduceLROnPlateau(Plateau {

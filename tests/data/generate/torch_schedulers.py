@@ -84,6 +84,22 @@ def run(cls_name, args, steps, opt_name="SGD", lr=0.1, metrics=None, scale_fn=No
     return case
 
 
+def sequential(children, milestones, steps, lr=0.1):
+    """SequentialLR over `children` ((class, args) pairs), each built on the same optimizer."""
+    opt = optimizer("SGD", lr)
+    built = [getattr(ls, c)(opt, **a) for c, a in children]
+    s = ls.SequentialLR(opt, built, milestones=milestones)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(steps):
+        opt.step()
+        s.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    args = {"schedulers": [{"class": c, "args": every_argument(getattr(ls, c), a)} for c, a in children],
+            "milestones": milestones, "last_epoch": -1}
+    return {"class": "SequentialLR", "optimizer": "SGD", "lr": lr, "args": args, "steps": steps,
+            "lr_per_step": lrs}
+
+
 def refused(cls_name, args, argument, steps=40):
     """A degenerate argument: what PyTorch does with it, and the argument ndoptim names."""
     cls = getattr(ls, cls_name)
@@ -144,6 +160,11 @@ def cases():
     yield run("ReduceLROnPlateau", dict(mode="max", factor=0.3, patience=1, threshold=0.05,
                                         threshold_mode="abs", cooldown=0, min_lr=0.0, eps=1e-3),
               40, metrics=rising)
+    yield sequential([("LinearLR", dict(start_factor=0.1, total_iters=5)),
+                      ("CosineAnnealingLR", dict(T_max=20, eta_min=0.001))], [5], 40)
+    yield sequential([("ConstantLR", dict(factor=0.5, total_iters=3)),
+                      ("ExponentialLR", dict(gamma=0.9)),
+                      ("StepLR", dict(step_size=4, gamma=0.5))], [6, 15], 40)
     # Degenerate arguments: refused when built.
     yield refused("StepLR", dict(step_size=2, gamma=float("nan")), "gamma")
     yield refused("StepLR", dict(step_size=2, gamma=-0.5), "gamma")
