@@ -80,9 +80,11 @@
 //! | [`Adopt`] | optax `contrib.adopt` | `2n` | lr 0.01, β (0.9, 0.9999), ε 1e-6, clip `t^0.25` |
 //! | [`AdEMAMix`] | optax `contrib.ademamix` | `3n` | lr 0.01, β (0.9, 0.999, 0.9999), α 5 |
 //! | [`AdaBelief`] | optax `adabelief` | `2n` | lr 0.01, β (0.9, 0.999), ε 1e-16 |
+//! | [`StableAdamW`] | torch-optimi `StableAdamW` | `2n` | lr 0.001, β (0.9, 0.99), ε 1e-6, λ 0.01 |
 //!
 //! optax requires a learning rate; its optimizers here default to 0.01 (LARS 1.0), the rates of
-//! the conformance files. Their state slots carry optax's names (`mu`, `nu`, `trace`, …).//!
+//! the conformance files. Their state slots carry optax's names (`mu`, `nu`, `trace`, …).
+//!
 //! Each type's documentation gives its update as formulas, its defaults and where it departs from
 //! the book or from PyTorch. Weight decay is coupled (added to the gradient) except in AdamW,
 //! Lion, Adafactor and where [`Engine::decoupled_weight_decay`] asks for it; `maximize` climbs.

@@ -102,7 +102,9 @@
 //! | `Adam`, `AdamW` | `lr`, `betas`, `eps` | [`AdamW`]`::optimi()` (`decoupled_weight_decay(false)` for `Adam`) | |
 //! | `RAdam` | `lr`, `betas`, `eps` | [`RAdam`]`::optimi()` | |
 //! | `Lion` | `lr`, `betas` | [`Lion`]`::optimi()` | |
-//! | `Adan`, `Ranger`, `StableAdamW` | | | the classes: their bfloat16 arithmetic adds two updates in a row, or rescales the rate by a reduction over the tensor, which the engine's one-update pass does not express yet |
+//! | `StableAdamW` | `lr`, `betas`, `eps` | [`StableAdamW`] (`f32` and `f64` parameters) | bfloat16 parameters: the rate's reduction over the tensor needs its arithmetic type |
+//! | `Ranger` | `lr`, `betas`, `eps`, `k`, `alpha` | [`Lookahead`](crate::lookahead::Lookahead)`::new(`[`RAdam`]`::optimi().decoupled_weight_decay(true), k, alpha)` (`f32` and `f64` parameters) | bfloat16 bit for bit: optimi's Kahan-compensated lookahead sync |
+//! | `Adan` | | | the class: optimi's form (debiased betas, two updates in a row, the decay divided out) differs from optax's [`Adan`] |
 //!
 //! [`AdEMAMix`]: crate::AdEMAMix
 //! [`AdaBelief`]: crate::AdaBelief
@@ -128,3 +130,4 @@
 //! [`ScheduleFreeAdamW`]: crate::ScheduleFreeAdamW
 //! [`ScheduleFreeSgd`]: crate::ScheduleFreeSgd
 //! [`Sgd`]: crate::Sgd
+//! [`StableAdamW`]: crate::StableAdamW

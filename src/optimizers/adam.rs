@@ -120,6 +120,32 @@ fn debiased(beta: f64, t: f64) -> f64 {
     (bt - beta) / (bt - 1.0)
 }
 
+/// torch-optimi's moments at step `t`, with its debiased betas: `m ← lerp(m, g, 1 − β̂₁)`,
+/// `v ← β̂₂·v + (1 − β̂₂)·g²`, each operation rounded to the state's type `S`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OptimiMoments<F> {
+    mean: Lerp<F>,
+    b2: F,
+    c2: F,
+}
+
+impl<F: Scalar> OptimiMoments<F> {
+    pub(crate) fn new([beta1, beta2]: [f64; 2], t: u64) -> Self {
+        let b2h = debiased(beta2, t as f64);
+        Self {
+            mean: Lerp::new(1.0 - debiased(beta1, t as f64)),
+            b2: cast(b2h),
+            c2: cast(1.0 - b2h),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn update<S: Store<F>>(&self, m: &mut F, v: &mut F, g: F) {
+        *m = S::rounded(self.mean.apply_fused(*m, g));
+        *v = S::rounded(S::rounded(*v * self.b2) + self.c2 * g * g);
+    }
+}
+
 /// Options of Adam and AdamW (and the betas, weight decay and maximize that other rules share).
 impl<R: Rule<F> + AsMut<AdamRule>, F: Scalar> Engine<R, F> {
     /// Sets ε (default 1e-7 for the book's Adam, 1e-8 for PyTorch's and AdamW).
@@ -250,14 +276,14 @@ pub(crate) enum OptimiScale {
 pub(crate) fn optimi_step<F: Scalar, L: Layout<F>>(
     step: Step<'_, F, L>,
     options: &GradientOptions,
-    [beta1, beta2]: [f64; 2],
+    betas: [f64; 2],
     eps: f64,
     scale: OptimiScale,
 ) {
-    let (lr, t) = (step.lr(), step.t() as f64);
-    let (b2h, wd) = (debiased(beta2, t), step.weight_decay().unwrap_or(options.weight_decay));
-    let mean = Lerp::<F>::new(1.0 - debiased(beta1, t));
-    let (b2, c2, sign): (F, F, F) = (cast(b2h), cast(1.0 - b2h), options.sign());
+    let lr = step.lr();
+    let wd = step.weight_decay().unwrap_or(options.weight_decay);
+    let moments = OptimiMoments::<F>::new(betas, step.t());
+    let sign: F = options.sign();
     let eps = L::State::rounded(cast(eps));
     let (keep, l2): (F, F) = match (wd == 0.0, options.decoupled) {
         (true, _) => (F::one(), F::zero()),
@@ -276,8 +302,7 @@ pub(crate) fn optimi_step<F: Scalar, L: Layout<F>>(
         move |p, g, [m, v]: &mut [F; 2]| {
             *p = round_p(*p * keep);
             let g = if l2 == F::zero() { g * sign } else { add_alpha::<F, L>(g * sign, l2, *p) };
-            *m = round_s(mean.apply_fused(*m, g));
-            *v = round_s(round_s(*v * b2) + c2 * g * g);
+            moments.update::<L::State>(m, v, g);
             if adaptive {
                 neg * *m / round_s(round_s(v.sqrt()) + eps)
             } else {

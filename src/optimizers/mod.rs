@@ -31,4 +31,5 @@ algorithms!(
     lars,
     muon,
     schedule_free,
+    stable_adamw,
 );

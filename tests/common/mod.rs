@@ -273,6 +273,8 @@ pub fn build<F: Scalar>(
             "AdamW" => Box::new(optimi::adam::<F>(&mut h, true)?.0),
             "RAdam" => Box::new(optimi::radam::<F>(&mut h)?.0),
             "Lion" => Box::new(optimi::lion::<F>(&mut h)?.0),
+            "Ranger" => Box::new(optimi::ranger::<F>(&mut h)?),
+            "StableAdamW" => Box::new(optimi::stable_adamw::<F>(&mut h)?),
             other => return Err(format!("ndoptim lacks optimi.{other}")),
         };
         h.finish()?;
@@ -1439,6 +1441,10 @@ macro_rules! with_each_optimizer {
         }
         {
             let $o = Lion::<$F>::optimi().weight_decay(0.1);
+            $body;
+        }
+        {
+            let $o = StableAdamW::<$F>::default();
             $body;
         }
         {

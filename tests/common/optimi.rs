@@ -1,7 +1,8 @@
 //! torch-optimi's optimizers (`optimi.*`) as a reference file's `hyperparameters` describe them,
 //! for both replays: native f32/f64 files and bfloat16 files.
 
-use ndoptim::{AdamW, Lion, RAdam, Rounding, Scalar, Sgd};
+use ndoptim::lookahead::Lookahead;
+use ndoptim::{AdamW, Lion, RAdam, Rounding, Scalar, Sgd, StableAdamW};
 
 use super::{Hyper, opt};
 
@@ -90,4 +91,31 @@ pub fn lion<F: Scalar>(h: &mut Hyper) -> Result<(Lion<F>, Rounding), String> {
         .fully_decoupled_weight_decay(s.max_lr);
     let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
     Ok((o, s.rounding))
+}
+
+/// `optimi.Ranger` on native parameters: its RAdam (decoupled weight decay by default) inside a
+/// Lookahead every `k` steps by `alpha`.
+pub fn ranger<F: Scalar>(h: &mut Hyper) -> Result<Lookahead<RAdam<F>, F>, String> {
+    let s = Shared::take(h, true, 0.0)?;
+    let o = RAdam::<F>::optimi()
+        .lr(s.lr)
+        .weight_decay(s.weight_decay)
+        .decoupled_weight_decay(s.decoupled)
+        .fully_decoupled_weight_decay(s.max_lr);
+    let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
+    let o = opt(h.take("eps")?, o, RAdam::eps);
+    let k = h.take("k")?.unwrap_or(6.0) as u64;
+    let alpha = h.take("alpha")?.unwrap_or(0.5);
+    Ok(Lookahead::new(o, k, alpha))
+}
+
+/// `optimi.StableAdamW` (always decoupled weight decay; native parameters only).
+pub fn stable_adamw<F: Scalar>(h: &mut Hyper) -> Result<StableAdamW<F>, String> {
+    let s = Shared::take(h, true, 0.01)?;
+    let o = StableAdamW::<F>::default()
+        .lr(s.lr)
+        .weight_decay(s.weight_decay)
+        .fully_decoupled_weight_decay(s.max_lr);
+    let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
+    Ok(opt(h.take("eps")?, o, StableAdamW::eps))
 }

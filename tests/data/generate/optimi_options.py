@@ -40,23 +40,21 @@ CASES = [
     ("AdamW", dict(lr=0.003, kahan_sum=False), ("bf16",)),
     ("AdamW", dict(lr=0.003, betas=(0.85, 0.98), eps=1e-7, weight_decay=1e-3, decouple_lr=True,
                    max_lr=0.01), ("bf16", "f32", "f64")),
-    ("Adan", dict(lr=0.003), ("bf16", "f32", "f64")),
-    ("Adan", dict(lr=0.003, betas=(0.9, 0.9, 0.95), eps=1e-7, weight_decay=0.05, adam_wd=True,
-                  kahan_sum=True), ("bf16", "f32", "f64")),
-    ("Adan", dict(lr=0.003, weight_decay=1e-3, decouple_lr=True, max_lr=0.01), ("bf16", "f32")),
+    # optimi's Adan (debiased betas, two updates in a row, the decay divided out) is not offered.
     ("Lion", dict(lr=3e-4, weight_decay=0.1), ("bf16", "f32", "f64")),
     ("Lion", dict(lr=3e-4, betas=(0.95, 0.98), weight_decay=1e-3, decouple_lr=True),
      ("bf16", "f32", "f64")),
     ("RAdam", dict(lr=0.003, betas=(0.8, 0.95), eps=1e-5, weight_decay=0.01), ("bf16", "f32", "f64")),
     ("RAdam", dict(lr=0.003, weight_decay=0.01, decouple_wd=True), ("bf16", "f32", "f64")),
     ("RAdam", dict(lr=0.003, weight_decay=1e-3, decouple_lr=True), ("bf16", "f32")),
-    ("Ranger", dict(lr=0.003), ("bf16", "f32", "f64")),
-    ("Ranger", dict(lr=0.003, k=4, alpha=0.3, weight_decay=0.01, decouple_wd=False),
-     ("bf16", "f32", "f64")),
-    ("Ranger", dict(lr=0.003, weight_decay=1e-3, decouple_lr=True), ("bf16", "f32")),
-    ("StableAdamW", dict(lr=0.003), ("bf16", "f32", "f64")),
+    # Ranger and StableAdamW on native parameters only: optimi's bfloat16 Ranger compensates its
+    # lookahead sync, and StableAdamW's rate needs a reduction over the tensor.
+    ("Ranger", dict(lr=0.003), ("f32", "f64")),
+    ("Ranger", dict(lr=0.003, k=4, alpha=0.3, weight_decay=0.01, decouple_wd=False), ("f32", "f64")),
+    ("Ranger", dict(lr=0.003, weight_decay=1e-3, decouple_lr=True), ("f32",)),
+    ("StableAdamW", dict(lr=0.003), ("f32", "f64")),
     ("StableAdamW", dict(lr=0.003, betas=(0.8, 0.95), eps=1e-7, weight_decay=1e-3,
-                         decouple_lr=True, max_lr=0.01), ("bf16", "f32", "f64")),
+                         decouple_lr=True, max_lr=0.01), ("f32", "f64")),
 ]
 
 
