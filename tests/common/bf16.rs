@@ -85,7 +85,7 @@ pub fn replay(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
             run(o.with_layout().rounding(rounding), t, way)
         }
         "RAdam" => {
-            let (o, rounding) = optimi::radam::<f32>(&mut h)?;
+            let (o, rounding) = optimi::radam::<f32>(&mut h, false)?;
             h.finish()?;
             run(o.with_layout().rounding(rounding), t, way)
         }

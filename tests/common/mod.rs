@@ -271,7 +271,7 @@ pub fn build<F: Scalar>(
             "SGD" => Box::new(optimi::sgd::<F>(&mut h)?.0),
             "Adam" => Box::new(optimi::adam::<F>(&mut h, false)?.0),
             "AdamW" => Box::new(optimi::adam::<F>(&mut h, true)?.0),
-            "RAdam" => Box::new(optimi::radam::<F>(&mut h)?.0),
+            "RAdam" => Box::new(optimi::radam::<F>(&mut h, false)?.0),
             "Lion" => Box::new(optimi::lion::<F>(&mut h)?.0),
             "Ranger" => Box::new(optimi::ranger::<F>(&mut h)?),
             "StableAdamW" => Box::new(optimi::stable_adamw::<F>(&mut h)?),

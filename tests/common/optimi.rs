@@ -2,7 +2,10 @@
 //! for both replays: native f32/f64 files and bfloat16 files.
 
 use ndoptim::lookahead::Lookahead;
-use ndoptim::{AdamW, Lion, RAdam, Rounding, Scalar, Sgd, StableAdamW};
+use ndoptim::{
+    AdamW, Engine, HasFullyDecoupledWeightDecay, Lion, RAdam, Rounding, Rule, Scalar, Sgd,
+    StableAdamW,
+};
 
 use super::{Hyper, opt};
 
@@ -42,14 +45,25 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// `o` with the shared learning rate and weight decay (fully decoupled with a `max_lr`).
+    fn decayed<R, F>(&self, o: Engine<R, F>) -> Engine<R, F>
+    where
+        R: Rule<F> + HasFullyDecoupledWeightDecay,
+        F: Scalar,
+    {
+        o.lr(self.lr)
+            .weight_decay(self.weight_decay)
+            .fully_decoupled_weight_decay(self.max_lr)
+    }
+}
+
 /// `optimi.SGD`.
 pub fn sgd<F: Scalar>(h: &mut Hyper) -> Result<(Sgd<F>, Rounding), String> {
     let s = Shared::take(h, false, 0.0)?;
-    let o = Sgd::<F>::default()
-        .lr(s.lr)
-        .weight_decay(s.weight_decay)
-        .decoupled_weight_decay(s.decoupled)
-        .fully_decoupled_weight_decay(s.max_lr);
+    let o = s
+        .decayed(Sgd::<F>::default())
+        .decoupled_weight_decay(s.decoupled || s.max_lr.is_some());
     let o = opt(h.take("momentum")?, o, Sgd::momentum);
     let o = opt(h.flag("dampening")?, o, Sgd::ema_momentum);
     let o = opt(h.flag("torch_init")?, o, Sgd::torch_init);
@@ -59,24 +73,20 @@ pub fn sgd<F: Scalar>(h: &mut Hyper) -> Result<(Sgd<F>, Rounding), String> {
 /// `optimi.Adam` and `optimi.AdamW` (`decoupled`: AdamW's fixed decoupled weight decay).
 pub fn adam<F: Scalar>(h: &mut Hyper, decoupled: bool) -> Result<(AdamW<F>, Rounding), String> {
     let s = Shared::take(h, decoupled, if decoupled { 0.01 } else { 0.0 })?;
-    let o = AdamW::<F>::optimi()
-        .lr(s.lr)
-        .weight_decay(s.weight_decay)
-        .decoupled_weight_decay(s.decoupled)
-        .fully_decoupled_weight_decay(s.max_lr);
+    let o = s
+        .decayed(AdamW::<F>::optimi())
+        .decoupled_weight_decay(s.decoupled || s.max_lr.is_some());
     let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
     let o = opt(h.take("eps")?, o, AdamW::eps);
     Ok((o, s.rounding))
 }
 
-/// `optimi.RAdam`.
-pub fn radam<F: Scalar>(h: &mut Hyper) -> Result<(RAdam<F>, Rounding), String> {
-    let s = Shared::take(h, false, 0.0)?;
-    let o = RAdam::<F>::optimi()
-        .lr(s.lr)
-        .weight_decay(s.weight_decay)
-        .decoupled_weight_decay(s.decoupled)
-        .fully_decoupled_weight_decay(s.max_lr);
+/// `optimi.RAdam` (`decoupled`: the class's default, Ranger's `decouple_wd=True`).
+pub fn radam<F: Scalar>(h: &mut Hyper, decoupled: bool) -> Result<(RAdam<F>, Rounding), String> {
+    let s = Shared::take(h, decoupled, 0.0)?;
+    let o = s
+        .decayed(RAdam::<F>::optimi())
+        .decoupled_weight_decay(s.decoupled || s.max_lr.is_some());
     let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
     let o = opt(h.take("eps")?, o, RAdam::eps);
     Ok((o, s.rounding))
@@ -85,10 +95,7 @@ pub fn radam<F: Scalar>(h: &mut Hyper) -> Result<(RAdam<F>, Rounding), String> {
 /// `optimi.Lion` (always decoupled weight decay).
 pub fn lion<F: Scalar>(h: &mut Hyper) -> Result<(Lion<F>, Rounding), String> {
     let s = Shared::take(h, true, 0.0)?;
-    let o = Lion::<F>::optimi()
-        .lr(s.lr)
-        .weight_decay(s.weight_decay)
-        .fully_decoupled_weight_decay(s.max_lr);
+    let o = s.decayed(Lion::<F>::optimi());
     let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
     Ok((o, s.rounding))
 }
@@ -96,14 +103,7 @@ pub fn lion<F: Scalar>(h: &mut Hyper) -> Result<(Lion<F>, Rounding), String> {
 /// `optimi.Ranger` on native parameters: its RAdam (decoupled weight decay by default) inside a
 /// Lookahead every `k` steps by `alpha`.
 pub fn ranger<F: Scalar>(h: &mut Hyper) -> Result<Lookahead<RAdam<F>, F>, String> {
-    let s = Shared::take(h, true, 0.0)?;
-    let o = RAdam::<F>::optimi()
-        .lr(s.lr)
-        .weight_decay(s.weight_decay)
-        .decoupled_weight_decay(s.decoupled)
-        .fully_decoupled_weight_decay(s.max_lr);
-    let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
-    let o = opt(h.take("eps")?, o, RAdam::eps);
+    let (o, _) = radam::<F>(h, true)?;
     let k = h.take("k")?.unwrap_or(6.0) as u64;
     let alpha = h.take("alpha")?.unwrap_or(0.5);
     Ok(Lookahead::new(o, k, alpha))
@@ -112,10 +112,7 @@ pub fn ranger<F: Scalar>(h: &mut Hyper) -> Result<Lookahead<RAdam<F>, F>, String
 /// `optimi.StableAdamW` (always decoupled weight decay; native parameters only).
 pub fn stable_adamw<F: Scalar>(h: &mut Hyper) -> Result<StableAdamW<F>, String> {
     let s = Shared::take(h, true, 0.01)?;
-    let o = StableAdamW::<F>::default()
-        .lr(s.lr)
-        .weight_decay(s.weight_decay)
-        .fully_decoupled_weight_decay(s.max_lr);
+    let o = s.decayed(StableAdamW::<F>::default());
     let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
     Ok(opt(h.take("eps")?, o, StableAdamW::eps))
 }
