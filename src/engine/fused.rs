@@ -47,11 +47,12 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
         f: &impl Fn(F, F, &Self) -> [F; K],
     ) -> [F; K];
 
-    /// Like [`Slots::sum_slice`], for arrays of any memory layout, in logical order.
-    fn sum_logical<const K: usize>(
-        params: ArrayViewD<'_, F>,
-        grads: ArrayViewD<'_, F>,
-        state: &mut [F],
+    /// Like [`Slots::sum_slice`], for arrays of any memory layout and stored types (parameters
+    /// as `P`, state as `T`), each element loaded into `F`, in logical order.
+    fn stored_sum<P: Store<F>, T: Store<F>, const K: usize>(
+        params: &ArrayRefD<P>,
+        grads: &ArrayRefD<P>,
+        state: &[T],
         f: &impl Fn(F, F, &Self) -> [F; K],
     ) -> [F; K];
 
@@ -64,7 +65,7 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
         grads: &ArrayRefD<P>,
         state: &mut [T],
         w: W,
-        f: &(impl Fn(&mut F, F, &mut Self) -> F + Sync),
+        f: &(impl Fn(&mut F, F, &mut Self, &mut F) -> F + Sync),
     );
 
     /// Like [`Slots::for_each_slice`], for arrays of any memory layout: elements are visited in
@@ -159,18 +160,22 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
         std::array::from_fn(|k| lanes[k].iter().fold(F::zero(), |t, &x| t + x))
     }
 
-    fn sum_logical<const K: usize>(
-        params: ArrayViewD<'_, F>,
-        grads: ArrayViewD<'_, F>,
-        state: &mut [F],
+    fn stored_sum<P: Store<F>, T: Store<F>, const K: usize>(
+        params: &ArrayRefD<P>,
+        grads: &ArrayRefD<P>,
+        state: &[T],
         f: &impl Fn(F, F, &Self) -> [F; K],
     ) -> [F; K] {
         let n = params.len();
-        let cols = Self::columns(state, n);
+        assert_eq!(
+            N * n,
+            state.len(),
+            "a rule's per-element slots disagree with the state it declared"
+        );
         let mut lanes = [[F::zero(); 8]; K];
-        for (i, (&p, &g)) in params.iter().zip(grads.iter()).enumerate() {
-            let s: [F; N] = std::array::from_fn(|j| cols[j][i]);
-            for (k, v) in f(p, g, &s).into_iter().enumerate() {
+        for (i, (p, g)) in params.iter().zip(grads.iter()).enumerate() {
+            let s: [F; N] = std::array::from_fn(|j| state[j * n + i].load());
+            for (k, v) in f(p.load(), g.load(), &s).into_iter().enumerate() {
                 lanes[k][i % 8] = lanes[k][i % 8] + v;
             }
         }
@@ -183,7 +188,7 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
         grads: &ArrayRefD<P>,
         state: &mut [T],
         w: W,
-        f: &(impl Fn(&mut F, F, &mut Self) -> F + Sync),
+        f: &(impl Fn(&mut F, F, &mut Self, &mut F) -> F + Sync),
     ) {
         stored_pass(params, grads, state, w, f);
     }
@@ -291,14 +296,25 @@ pub(crate) trait Writer<F: Scalar, P: Store<F>>: Send + Sized {
     /// Whether it holds one element of data per parameter element, of which there are `n`.
     fn fits(&self, n: usize) -> bool;
 
+    /// Element `i`'s compensation, handed to rules that compensate their writes themselves
+    /// ([`Compensated`]); zero from every other writer.
+    ///
+    /// # Safety
+    ///
+    /// As [`Writer::write`].
+    #[inline(always)]
+    unsafe fn compensation(&self, _i: usize) -> F {
+        F::zero()
+    }
+
     /// Element `i`'s new value, `base + inc` as the rounding sees it: a value that rounding to
     /// nearest then stores (exactly, for Kahan and stochastic rounding, which round it
-    /// themselves).
+    /// themselves). `comp` is the compensation [`Writer::compensation`] gave, as the rule left it.
     ///
     /// # Safety
     ///
     /// `i` is below the `n` that [`Writer::fits`] accepted.
-    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> F;
+    unsafe fn write(&mut self, i: usize, base: F, inc: F, comp: F) -> F;
 
     /// The writers of elements `..mid` and `mid..`, for parallel halves.
     #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
@@ -314,7 +330,7 @@ impl<F: Scalar, P: Store<F>> Writer<F, P> for Nearest {
     }
 
     #[inline(always)]
-    unsafe fn write(&mut self, _: usize, base: F, inc: F) -> F {
+    unsafe fn write(&mut self, _: usize, base: F, inc: F, _: F) -> F {
         base + inc
     }
 
@@ -332,18 +348,55 @@ impl<F: Scalar, P: Store<F>> Writer<F, P> for Kahan<'_, P> {
     }
 
     #[inline(always)]
-    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> F {
+    unsafe fn write(&mut self, i: usize, base: F, inc: F, _: F) -> F {
         // SAFETY: the caller keeps `i` below the length `fits` checked.
         let comp = unsafe { self.0.get_unchecked_mut(i) };
-        let k = P::rounded(comp.load() + inc);
-        let new = P::rounded(base + k);
-        *comp = P::round(k + P::rounded(base - new));
+        let (new, c) = kahan_add::<F, P>(base, comp.load(), inc);
+        *comp = P::round(c);
         new
     }
 
     fn split(self, mid: usize) -> (Self, Self) {
         let (a, b) = self.0.split_at_mut(mid);
         (Kahan(a), Kahan(b))
+    }
+}
+
+/// torch-optimi's Kahan-compensated `p + inc` in the stored type `P`, each result rounded to
+/// `P`: `k ← k + inc;  p' ← p + k;  k ← k + (p − p')`. Returns `(p', k)`.
+#[inline(always)]
+pub(crate) fn kahan_add<F: Scalar, P: Store<F>>(p: F, comp: F, inc: F) -> (F, F) {
+    let k = P::rounded(comp + inc);
+    let new = P::rounded(p + k);
+    (new, P::rounded(k + P::rounded(p - new)))
+}
+
+/// Kahan's compensation handed to the rule, which writes through it itself
+/// ([`Step::for_each_compensated`](super::Step::for_each_compensated)): the parameter's value
+/// is stored as the rule leaves it, and the compensation kept.
+pub(crate) struct Compensated<'a, P>(pub(crate) &'a mut [P]);
+
+impl<F: Scalar, P: Store<F>> Writer<F, P> for Compensated<'_, P> {
+    fn fits(&self, n: usize) -> bool {
+        self.0.len() == n
+    }
+
+    #[inline(always)]
+    unsafe fn compensation(&self, i: usize) -> F {
+        // SAFETY: the caller keeps `i` below the length `fits` checked.
+        unsafe { self.0.get_unchecked(i) }.load()
+    }
+
+    #[inline(always)]
+    unsafe fn write(&mut self, i: usize, base: F, inc: F, comp: F) -> F {
+        // SAFETY: as above.
+        *unsafe { self.0.get_unchecked_mut(i) } = P::round(comp);
+        base + inc
+    }
+
+    fn split(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.0.split_at_mut(mid);
+        (Compensated(a), Compensated(b))
     }
 }
 
@@ -359,7 +412,7 @@ impl<F: Scalar, P: Store<F>> Writer<F, P> for Stochastic {
     }
 
     #[inline(always)]
-    unsafe fn write(&mut self, i: usize, base: F, inc: F) -> F {
+    unsafe fn write(&mut self, i: usize, base: F, inc: F, _: F) -> F {
         P::round_stochastic(base + inc, element_bits(self.seed, self.offset + i)).load()
     }
 
@@ -460,7 +513,7 @@ fn stored_slice<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, H: Narrow,
     grads: &[P],
     mut cols: [&mut [T]; N],
     mut w: W,
-    f: &impl Fn(&mut F, F, &mut [F; N]) -> F,
+    f: &impl Fn(&mut F, F, &mut [F; N], &mut F) -> F,
 ) {
     let n = params.len();
     let grads = &grads[..n];
@@ -474,8 +527,14 @@ fn stored_slice<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, H: Narrow,
     let element = |i: usize, cols: &[&mut [T]; N], params: &[P], w: &mut W| {
         let mut s: [F; N] = std::array::from_fn(|j| unsafe { cols[j].get_unchecked(i) }.load());
         let mut p = unsafe { params.get_unchecked(i) }.load();
-        let inc = f(&mut p, unsafe { grads.get_unchecked(i) }.load(), &mut s);
-        (unsafe { w.write(i, p, inc) }, s)
+        let mut c = unsafe { w.compensation(i) };
+        let inc = f(
+            &mut p,
+            unsafe { grads.get_unchecked(i) }.load(),
+            &mut s,
+            &mut c,
+        );
+        (unsafe { w.write(i, p, inc, c) }, s)
     };
     let blocks = if H::BLOCKS { n / 16 } else { 0 };
     for block in 0..blocks {
@@ -508,7 +567,7 @@ dispatched! {
         grads: &[P],
         cols: [&mut [T]; N],
         w: W,
-        f: &impl Fn(&mut F, F, &mut [F; N]) -> F
+        f: &impl Fn(&mut F, F, &mut [F; N], &mut F) -> F
     ) {
         stored_slice::<F, P, T, W, Software, N>(params, grads, cols, w, f)
     }
@@ -522,7 +581,7 @@ fn stored_slice_dispatched<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>,
     grads: &[P],
     cols: [&mut [T]; N],
     w: W,
-    f: &impl Fn(&mut F, F, &mut [F; N]) -> F,
+    f: &impl Fn(&mut F, F, &mut [F; N], &mut F) -> F,
 ) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512bf16,avx2,fma")]
@@ -531,7 +590,7 @@ fn stored_slice_dispatched<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>,
         grads: &[P],
         cols: [&mut [T]; N],
         w: W,
-        f: &impl Fn(&mut F, F, &mut [F; N]) -> F,
+        f: &impl Fn(&mut F, F, &mut [F; N], &mut F) -> F,
     ) {
         stored_slice::<F, P, T, W, Avx512Bf16, N>(params, grads, cols, w, f)
     }
@@ -551,7 +610,7 @@ pub(crate) fn stored_pass<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, 
     grads: &ArrayRefD<P>,
     state: &mut [T],
     w: W,
-    f: &(impl Fn(&mut F, F, &mut [F; N]) -> F + Sync),
+    f: &(impl Fn(&mut F, F, &mut [F; N], &mut F) -> F + Sync),
 ) {
     let n = params.len();
     assert_eq!(
@@ -576,9 +635,10 @@ pub(crate) fn stored_pass<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, 
     for (i, (p, g)) in params.iter_mut().zip(grads.iter()).enumerate() {
         let mut s: [F; N] = std::array::from_fn(|j| cols[j][i].load());
         let mut v = p.load();
-        let inc = f(&mut v, g.load(), &mut s);
-        // SAFETY: `i < n`, which `fits` accepted.
-        *p = P::round(unsafe { w.write(i, v, inc) });
+        // SAFETY (both): `i < n`, which `fits` accepted.
+        let mut c = unsafe { w.compensation(i) };
+        let inc = f(&mut v, g.load(), &mut s, &mut c);
+        *p = P::round(unsafe { w.write(i, v, inc, c) });
         for (col, v) in cols.iter_mut().zip(s) {
             col[i] = T::round(v);
         }
@@ -602,7 +662,7 @@ fn stored_parallel<F: Scalar, P: Store<F>, T: Store<F>, W: Writer<F, P>, const N
     grads: &[P],
     cols: [&mut [T]; N],
     w: W,
-    f: &(impl Fn(&mut F, F, &mut [F; N]) -> F + Sync),
+    f: &(impl Fn(&mut F, F, &mut [F; N], &mut F) -> F + Sync),
 ) {
     let n = params.len();
     if n <= crate::parallel::LEAF_ELEMENTS {

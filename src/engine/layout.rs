@@ -5,7 +5,7 @@
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
-use super::fused::{Kahan, Nearest, Stochastic};
+use super::fused::{Compensated, Kahan, Nearest, Stochastic};
 use ndarray::ArrayRefD;
 
 use super::{Mode, Parts, Rule, Scalar, Slots, Step};
@@ -33,6 +33,20 @@ pub trait Layout<F: Scalar>: Copy + Debug + Default + Send + Sync + 'static {
         step: Step<'_, F, Self>,
         f: impl Fn(&mut F, F, &mut S) -> F + Sync,
     );
+
+    /// [`Step::for_each_compensated`] on this layout.
+    #[doc(hidden)]
+    fn for_each_compensated<S: Slots<F>>(
+        step: Step<'_, F, Self>,
+        f: impl Fn(&mut F, F, &mut S, &mut F) -> F + Sync,
+    );
+
+    /// [`Step::sum`] on this layout.
+    #[doc(hidden)]
+    fn sum<S: Slots<F>, const K: usize>(
+        step: &mut Step<'_, F, Self>,
+        f: impl Fn(F, F, &S) -> [F; K],
+    ) -> [F; K];
 
     /// [`Step::parts`] on this layout.
     #[doc(hidden)]
@@ -72,6 +86,28 @@ impl<F: Scalar> Layout<F> for Native {
             let inc = f(p, g, s);
             *p = *p + inc;
         });
+    }
+
+    #[inline(always)]
+    fn for_each_compensated<S: Slots<F>>(
+        step: Step<'_, F, Self>,
+        f: impl Fn(&mut F, F, &mut S, &mut F) -> F + Sync,
+    ) {
+        Self::for_each_update(step, move |p, g, s| f(p, g, s, &mut F::zero()));
+    }
+
+    #[inline(always)]
+    fn sum<S: Slots<F>, const K: usize>(
+        step: &mut Step<'_, F, Self>,
+        f: impl Fn(F, F, &S) -> [F; K],
+    ) -> [F; K] {
+        let mut parts = Parts {
+            params: &mut *step.params,
+            grads: step.grads,
+            state: &mut *step.state,
+            scratch: &mut *step.scratch,
+        };
+        parts.sum(f)
     }
 
     fn switch<R: Rule<F>>(rule: &R, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
@@ -144,14 +180,22 @@ impl<P: Store<f32>, S: Store<f32>> Layout<f32> for Mixed<P, S> {
         step: Step<'_, f32, Self>,
         f: impl Fn(&mut f32, f32, &mut T) -> f32 + Sync,
     ) {
-        let (params, grads, state) = (step.params, step.grads, step.state);
-        match step.write {
-            Write::Nearest => T::stored_pass(params, grads, state, Nearest, &f),
-            Write::Kahan(comp) => T::stored_pass(params, grads, state, Kahan(comp), &f),
-            Write::Stochastic(seed) => {
-                T::stored_pass(params, grads, state, Stochastic { seed, offset: 0 }, &f)
-            }
-        }
+        mixed_pass(step, false, move |p, g, s, _| f(p, g, s));
+    }
+
+    #[inline(always)]
+    fn for_each_compensated<T: Slots<f32>>(
+        step: Step<'_, f32, Self>,
+        f: impl Fn(&mut f32, f32, &mut T, &mut f32) -> f32 + Sync,
+    ) {
+        mixed_pass(step, true, f);
+    }
+
+    fn sum<T: Slots<f32>, const K: usize>(
+        step: &mut Step<'_, f32, Self>,
+        f: impl Fn(f32, f32, &T) -> [f32; K],
+    ) -> [f32; K] {
+        T::stored_sum(step.params, step.grads, step.state, &f)
     }
 
     /// On copies in `f32`, rounded back to nearest: a switch moves the parameter between two
@@ -165,6 +209,27 @@ impl<P: Store<f32>, S: Store<f32>> Layout<f32> for Mixed<P, S> {
 
     fn parts(_: Step<'_, f32, Self>) -> Parts<'_, f32> {
         unreachable!("the engine refuses rules that need whole tensors on mixed layouts")
+    }
+}
+
+/// The stored-element pass of a mixed layout with the step's writer; `compensated`: Kahan's
+/// compensation goes to `f`, which writes through it itself.
+#[inline(always)]
+fn mixed_pass<P: Store<f32>, S: Store<f32>, T: Slots<f32>>(
+    step: Step<'_, f32, Mixed<P, S>>,
+    compensated: bool,
+    f: impl Fn(&mut f32, f32, &mut T, &mut f32) -> f32 + Sync,
+) {
+    let (params, grads, state) = (step.params, step.grads, step.state);
+    match step.write {
+        Write::Nearest => T::stored_pass(params, grads, state, Nearest, &f),
+        Write::Kahan(comp) if compensated => {
+            T::stored_pass(params, grads, state, Compensated(comp), &f)
+        }
+        Write::Kahan(comp) => T::stored_pass(params, grads, state, Kahan(comp), &f),
+        Write::Stochastic(seed) => {
+            T::stored_pass(params, grads, state, Stochastic { seed, offset: 0 }, &f)
+        }
     }
 }
 

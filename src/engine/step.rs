@@ -81,7 +81,7 @@ impl<F: Scalar> Parts<'_, F> {
             let columns = S::columns(self.state, n);
             fused::sum_slice(p, g, &columns, &f)
         } else {
-            S::sum_logical(self.params.view(), self.grads.view(), self.state, &f)
+            S::stored_sum(self.params, self.grads, self.state, &f)
         }
     }
 }
@@ -133,6 +133,49 @@ impl<'a, F: Scalar, L: Layout<F>> Step<'a, F, L> {
     #[inline]
     pub fn for_each_update<S: Slots<F>>(self, f: impl Fn(&mut F, F, &mut S) -> F + Sync) {
         L::for_each_update(self, f);
+    }
+
+    /// Like [`Step::for_each_update`], for rules that follow a reference which writes through
+    /// Kahan summation in its own order (torch-optimi's Adan and Ranger): `f(p, g, slots, comp)`.
+    /// When [`Step::compensated`] is true, `comp` is the element's Kahan compensation, which `f`
+    /// updates, and the parameter is stored as `p + update` rounded to nearest (so `f` writes
+    /// `p` itself and returns zero). Otherwise `comp` is zero and ignored, and the update is
+    /// written with the engine's rounding.
+    #[inline]
+    pub fn for_each_compensated<S: Slots<F>>(
+        self,
+        f: impl Fn(&mut F, F, &mut S, &mut F) -> F + Sync,
+    ) {
+        L::for_each_compensated(self, f);
+    }
+
+    /// Whether [`Step::for_each_compensated`] hands its closure the key's Kahan compensation:
+    /// parameters of a low-precision type written with [`Rounding::Kahan`](crate::Rounding).
+    pub fn compensated(&self) -> bool {
+        matches!(self.write, Write::Kahan(_))
+    }
+
+    /// Sums `f(p, g, slots)` (`K` numbers per element) over the key's elements, as they are
+    /// stored, loaded into `F`, without writing anything: the per-tensor reductions that come
+    /// before an elementwise pass (StableAdamW's mean), on every layout. The order of additions
+    /// is fixed, as in [`Parts::sum`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Step::for_each`].
+    #[inline]
+    pub fn sum<S: Slots<F>, const K: usize>(&mut self, f: impl Fn(F, F, &S) -> [F; K]) -> [F; K] {
+        L::sum(self, f)
+    }
+
+    /// The number of elements of the key's parameter.
+    pub fn len(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Whether the key's parameter has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
     }
 
     /// Whether parameters and state are stored in `F` ([`Native`]).

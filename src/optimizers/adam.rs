@@ -255,8 +255,8 @@ fn adam<F: Scalar, L: Layout<F>>(
 impl AdamRule {
     /// [`AdamConvention::Optimi`]: torch-optimi's Adam step.
     fn optimi<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
-        let scale = OptimiScale::Adaptive(step.lr());
-        optimi_step(step, &self.options, self.betas, self.eps, scale);
+        let lr = step.lr();
+        optimi_step(step, lr, &self.options, self.betas, self.eps, OptimiScale::Adaptive(lr));
     }
 }
 
@@ -269,46 +269,87 @@ pub(crate) enum OptimiScale {
     Momentum,
 }
 
-/// torch-optimi's Adam family (`Adam`, `AdamW`, `RAdam`): debiased betas, its operations in its
-/// order, each rounded to the type it writes (`L::State` for the moments and the denominator,
-/// `L::Param` for the parameter and PyTorch's `add_(x, alpha)`), the step returned as the update
-/// for the engine's rounding to add.
+/// torch-optimi's Adam family (`Adam`, `AdamW`, `RAdam`, and the steps of `Ranger` and
+/// `StableAdamW`) for one element: debiased betas, its operations in its order, each rounded to
+/// the type it writes (`L::State` for the moments and the denominator, `L::Param` for the
+/// parameter and PyTorch's `add_(x, alpha)`), the step returned as the update for the engine's
+/// rounding to add.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OptimiUpdate<F> {
+    moments: OptimiMoments<F>,
+    sign: F,
+    eps: F,
+    keep: F,
+    l2: F,
+    adaptive: bool,
+    neg: F,
+}
+
+impl<F: Scalar> OptimiUpdate<F> {
+    /// The step at learning rate `lr` (the step's own, or StableAdamW's scaled one) for the
+    /// weight decay of `step`'s group or `options`.
+    pub(crate) fn new<L: Layout<F>>(
+        step: &Step<'_, F, L>,
+        lr: f64,
+        options: &GradientOptions,
+        betas: [f64; 2],
+        eps: f64,
+        scale: OptimiScale,
+    ) -> Self {
+        let wd = step.weight_decay().unwrap_or(options.weight_decay);
+        let (keep, l2) = match (wd == 0.0, options.decoupled) {
+            (true, _) => (F::one(), F::zero()),
+            (false, true) => (cast(options.decay_factor(lr, wd)), F::zero()),
+            (false, false) => (F::one(), cast(wd)),
+        };
+        let (adaptive, neg) = match scale {
+            OptimiScale::Adaptive(s) => (true, cast(-s)),
+            OptimiScale::Momentum => (false, cast(-lr)),
+        };
+        Self {
+            moments: OptimiMoments::new(betas, step.t()),
+            sign: options.sign(),
+            eps: L::State::rounded(cast(eps)),
+            keep,
+            l2,
+            adaptive,
+            neg,
+        }
+    }
+
+    /// Decays `p` and updates the moments from `g`; returns the update `p` receives.
+    #[inline(always)]
+    pub(crate) fn update<L: Layout<F>>(&self, p: &mut F, g: F, m: &mut F, v: &mut F) -> F {
+        let round_s = L::State::rounded;
+        *p = L::Param::rounded(*p * self.keep);
+        let g = if self.l2 == F::zero() {
+            g * self.sign
+        } else {
+            add_alpha::<F, L>(g * self.sign, self.l2, *p)
+        };
+        self.moments.update::<L::State>(m, v, g);
+        if self.adaptive {
+            self.neg * *m / round_s(round_s(v.sqrt()) + self.eps)
+        } else {
+            // `p.add_(m, alpha=−lr)`: the update as PyTorch's loop rounds it.
+            add_alpha::<F, L>(F::zero(), self.neg, *m)
+        }
+    }
+}
+
+/// The step of torch-optimi's Adam family over a key ([`OptimiUpdate`]) at learning rate `lr`.
 pub(crate) fn optimi_step<F: Scalar, L: Layout<F>>(
     step: Step<'_, F, L>,
+    lr: f64,
     options: &GradientOptions,
     betas: [f64; 2],
     eps: f64,
     scale: OptimiScale,
 ) {
-    let lr = step.lr();
-    let wd = step.weight_decay().unwrap_or(options.weight_decay);
-    let moments = OptimiMoments::<F>::new(betas, step.t());
-    let sign: F = options.sign();
-    let eps = L::State::rounded(cast(eps));
-    let (keep, l2): (F, F) = match (wd == 0.0, options.decoupled) {
-        (true, _) => (F::one(), F::zero()),
-        (false, true) => (cast(options.decay_factor(lr, wd)), F::zero()),
-        (false, false) => (F::one(), cast(wd)),
-    };
-    let (adaptive, neg): (bool, F) = match scale {
-        OptimiScale::Adaptive(s) => (true, cast(-s)),
-        OptimiScale::Momentum => (false, cast(-lr)),
-    };
-    let round_p = L::Param::rounded;
-    let round_s = L::State::rounded;
+    let update = OptimiUpdate::new(&step, lr, options, betas, eps, scale);
     // Inlined by force: a closure this long would otherwise stay a call per element.
     step.for_each_update(
         #[inline(always)]
-        move |p, g, [m, v]: &mut [F; 2]| {
-            *p = round_p(*p * keep);
-            let g = if l2 == F::zero() { g * sign } else { add_alpha::<F, L>(g * sign, l2, *p) };
-            moments.update::<L::State>(m, v, g);
-            if adaptive {
-                neg * *m / round_s(round_s(v.sqrt()) + eps)
-            } else {
-                // `p.add_(m, alpha=−lr)`: the update as PyTorch's loop rounds it.
-                add_alpha::<F, L>(F::zero(), neg, *m)
-            }
-        },
+        move |p, g, [m, v]: &mut [F; 2]| update.update::<L>(p, g, m, v),
     );
 }

@@ -98,7 +98,7 @@ impl<F: Scalar> Rule<F> for RAdamRule {
         let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
         if self.optimi {
             let scale = if rho_t > 5.0 { OptimiScale::Adaptive(lr * rect) } else { OptimiScale::Momentum };
-            return optimi_step(step, &self.options, self.betas, self.eps, scale);
+            return optimi_step(step, lr, &self.options, self.betas, self.eps, scale);
         }
         let mean = Lerp::new(1.0 - beta1);
         let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));

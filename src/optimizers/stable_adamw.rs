@@ -1,9 +1,9 @@
 //! StableAdamW: AdamW whose learning rate shrinks where the update's RMS is large.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
-use crate::optimizers::adam::OptimiMoments;
+use crate::optimizers::adam::{OptimiMoments, OptimiScale, optimi_step};
 use crate::parts::GradientOptions;
-use crate::{Error, check};
+use crate::{Error, Store, check};
 
 /// StableAdamW (Wortsman et al., 2023, "Stable and low-precision training for large-scale
 /// vision-language models"), as torch-optimi's `StableAdamW` computes it: AdamW on
@@ -20,9 +20,7 @@ use crate::{Error, check};
 /// Defaults (optimi's): learning rate 0.001, betas (0.9, 0.99), ε = 1e-6, weight decay 0.01,
 /// always decoupled (fully decoupled with
 /// [`fully_decoupled_weight_decay`](crate::Engine::fully_decoupled_weight_decay)). State:
-/// `exp_avg`, `exp_avg_sq`. The mean is a reduction over the whole tensor, so StableAdamW runs
-/// on native layouts (`f32`, `f64`): exact to optimi there; on bfloat16 parameters it is refused
-/// ([`Error::IncompatibleOptions`]).
+/// `exp_avg`, `exp_avg_sq`. Each step makes two passes over a key: the mean, then the update.
 pub type StableAdamW<F = f32> = Engine<StableAdamWRule, F>;
 
 /// The rule of [`StableAdamW`].
@@ -57,7 +55,6 @@ impl<F: Scalar> Rule<F> for StableAdamWRule {
     type KeyScalars = ();
     const NAME: &'static str = "StableAdamW";
     const DEFAULT_LR: f64 = 0.001;
-    const ELEMENTWISE: bool = false;
 
     momentum_is!(betas[0]);
 
@@ -71,26 +68,24 @@ impl<F: Scalar> Rule<F> for StableAdamWRule {
         &["exp_avg", "exp_avg_sq"]
     }
 
-    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
-        let lr = step.lr();
-        let wd = step.weight_decay().unwrap_or(self.options.weight_decay);
-        let moments = OptimiMoments::<F>::new(self.betas, step.t());
-        let (sign, eps, eps_sq): (F, F, F) =
-            (self.options.sign(), cast(self.eps), cast(self.eps * self.eps));
-        // Three passes: the moments; the mean of g²/max(v, ε²); the step at the scaled rate.
-        let mut parts = step.parts();
-        let n = parts.params.len();
-        parts.for_each(move |_, g, [m, v]: &mut [F; 2]| moments.update::<F>(m, v, g * sign));
+    fn step<L: Layout<F>>(&self, mut step: Step<'_, F, L>, _: &mut ()) {
+        let n = step.len();
         if n == 0 {
             return;
         }
-        let [sum] = parts.sum(move |_, g, &[_, v]: &[F; 2]| [g * g / v.max(eps_sq)]);
-        let rms = (sum / cast(n as f64)).sqrt().to_f64().unwrap_or(f64::NAN);
-        let lr = lr / rms.max(1.0);
-        let (keep, neg_lr): (F, F) = (self.options.keep(lr, Some(wd)), cast(-lr));
-        parts.for_each(move |p, _, [m, v]: &mut [F; 2]| {
-            *p = *p * keep;
-            *p = *p + neg_lr * *m / (v.sqrt() + eps);
+        // Two passes: the mean of g²/max(v, ε²) with `v` as this step leaves it (computed, not
+        // stored), then the step at the scaled rate. Each operation is rounded to the type
+        // optimi's tensor holds: g² and the quotient to the gradient's, `v` to the state's.
+        let moments = OptimiMoments::<F>::new(self.betas, step.t());
+        let (round_p, eps_sq) = (L::Param::rounded, L::Param::rounded(cast(self.eps * self.eps)));
+        let [sum] = step.sum(move |_, g, &[m, v]: &[F; 2]| {
+            let (mut m, mut v) = (m, v);
+            moments.update::<L::State>(&mut m, &mut v, g);
+            [round_p(round_p(g * g) / v.max(eps_sq))]
         });
+        let rms = round_p(round_p(sum / cast(n as f64)).sqrt());
+        let lr = step.lr() / rms.to_f64().unwrap_or(f64::NAN).max(1.0);
+        let scale = OptimiScale::Adaptive(lr);
+        optimi_step(step, lr, &self.options, self.betas, self.eps, scale);
     }
 }
