@@ -76,11 +76,12 @@
 //! | [`ScheduleFreeSgd`] | `schedulefree.SGDScheduleFree` | `n` | lr 1.0, β 0.9 |
 //! | [`Lamb`] | optax `lamb` | `2n` | lr 0.01, β (0.9, 0.999), ε 1e-6 |
 //! | [`Lars`] | optax `lars` | `n` | lr 1.0, trust coefficient 0.001, μ 0.9 |
-//! | [`Adan`] | optax `adan` | `4n` | lr 0.01, β (0.98, 0.92, 0.99), ε 1e-8 |
+//! | [`Adan`] | optax `adan`; torch-optimi `Adan` ([`Adan::optimi`]) | `4n` | lr 0.01, β (0.98, 0.92, 0.99), ε 1e-8 (optimi 1e-6, λ 0.02) |
 //! | [`Adopt`] | optax `contrib.adopt` | `2n` | lr 0.01, β (0.9, 0.9999), ε 1e-6, clip `t^0.25` |
 //! | [`AdEMAMix`] | optax `contrib.ademamix` | `3n` | lr 0.01, β (0.9, 0.999, 0.9999), α 5 |
 //! | [`AdaBelief`] | optax `adabelief` | `2n` | lr 0.01, β (0.9, 0.999), ε 1e-16 |
 //! | [`StableAdamW`] | torch-optimi `StableAdamW` | `2n` | lr 0.001, β (0.9, 0.99), ε 1e-6, λ 0.01 |
+//! | [`Ranger`] | torch-optimi `Ranger` | `3n` | lr 0.001, β (0.9, 0.99), ε 1e-6, k 6, α 0.5 |
 //!
 //! optax requires a learning rate; its optimizers here default to 0.01 (LARS 1.0), the rates of
 //! the conformance files. Their state slots carry optax's names (`mu`, `nu`, `trace`, …).

@@ -102,9 +102,9 @@
 //! | `Adam`, `AdamW` | `lr`, `betas`, `eps` | [`AdamW`]`::optimi()` (`decoupled_weight_decay(false)` for `Adam`) | |
 //! | `RAdam` | `lr`, `betas`, `eps` | [`RAdam`]`::optimi()` | |
 //! | `Lion` | `lr`, `betas` | [`Lion`]`::optimi()` | |
-//! | `StableAdamW` | `lr`, `betas`, `eps` | [`StableAdamW`] (`f32` and `f64` parameters) | bfloat16 parameters: the rate's reduction over the tensor needs its arithmetic type |
-//! | `Ranger` | `lr`, `betas`, `eps`, `k`, `alpha` | [`Lookahead`](crate::lookahead::Lookahead)`::new(`[`RAdam`]`::optimi().decoupled_weight_decay(true), k, alpha)` (`f32` and `f64` parameters) | bfloat16 bit for bit: optimi's Kahan-compensated lookahead sync |
-//! | `Adan` | | | the class: optimi's form (debiased betas, two updates in a row, the decay divided out) differs from optax's [`Adan`] |
+//! | `StableAdamW` | `lr`, `betas`, `eps` | [`StableAdamW`] | |
+//! | `Ranger` | `lr`, `betas`, `eps`, `k`, `alpha` | [`Ranger`] (`decoupled_weight_decay(false)` for `decouple_wd=False`) | |
+//! | `Adan` | `lr`, `betas` (three), `eps`, `adam_wd` | [`Adan`]`::optimi()`: `b1`, `b2`, `b3`, `adam_wd` | `kahan_sum` is off by default in optimi's `Adan`, as [`Rounding::Nearest`](crate::Rounding::Nearest) is the engine's default; its class never passes `adam_wd` on to its step, so there the flag has no effect, and [`Adan::adam_wd`](crate::Adan::adam_wd) follows optimi's functional `adan` |
 //!
 //! [`AdEMAMix`]: crate::AdEMAMix
 //! [`AdaBelief`]: crate::AdaBelief
@@ -125,6 +125,7 @@
 //! [`NAdam`]: crate::NAdam
 //! [`Nesterov`]: crate::Nesterov
 //! [`RAdam`]: crate::RAdam
+//! [`Ranger`]: crate::Ranger
 //! [`RmsProp`]: crate::RmsProp
 //! [`Rprop`]: crate::Rprop
 //! [`ScheduleFreeAdamW`]: crate::ScheduleFreeAdamW

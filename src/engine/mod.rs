@@ -25,7 +25,7 @@ use ndarray::ArrayD;
 pub(crate) use driver::Entry;
 pub use driver::{Engine, NonFinite};
 pub use fused::Slots;
-pub(crate) use fused::{for_each_slice, sum_slice};
+pub(crate) use fused::{for_each_slice, kahan_add, sum_slice};
 pub(crate) use layout::Write;
 pub use layout::{Layout, Mixed, Native};
 pub use rule::{Mode, Rule};

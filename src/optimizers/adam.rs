@@ -115,7 +115,7 @@ impl<F: Scalar> Adam<F> {
 }
 
 /// The debiased β of torch-optimi at step `t`: `(βᵗ − β)/(βᵗ − 1)`.
-fn debiased(beta: f64, t: f64) -> f64 {
+pub(crate) fn debiased(beta: f64, t: f64) -> f64 {
     let bt = pow(beta, t);
     (bt - beta) / (bt - 1.0)
 }

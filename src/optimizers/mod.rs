@@ -32,4 +32,5 @@ algorithms!(
     muon,
     schedule_free,
     stable_adamw,
+    ranger,
 );

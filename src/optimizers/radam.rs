@@ -1,7 +1,7 @@
 //! RAdam: Adam with a rectified adaptive learning rate.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
-use crate::parts::{GradientOptions, Lerp, pow};
+use crate::parts::{GradientOptions, Lerp, bias_correction, pow};
 use crate::optimizers::adam::{OptimiScale, optimi_step};
 use crate::{Error, check};
 
@@ -90,25 +90,42 @@ impl<F: Scalar> Rule<F> for RAdamRule {
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
-        let (lr, t) = (step.lr(), step.t() as f64);
-        let [beta1, beta2] = self.betas;
-        let (bc1, bc2) = (1.0 - pow(beta1, t), 1.0 - pow(beta2, t));
-        let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
-        let rho_t = rho_inf - 2.0 * t * pow(beta2, t) / bc2;
-        let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
+        let (lr, t) = (step.lr(), step.t());
         if self.optimi {
-            let scale = if rho_t > 5.0 { OptimiScale::Adaptive(lr * rect) } else { OptimiScale::Momentum };
+            let scale = optimi_scale(lr, self.betas[1], t);
             return optimi_step(step, lr, &self.options, self.betas, self.eps, scale);
         }
+        let [beta1, beta2] = self.betas;
+        let (bc1, bc2) = (bias_correction(beta1, t), bias_correction(beta2, t));
+        let rect = rectification(beta2, t);
         let mean = Lerp::new(1.0 - beta1);
         let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
-        let (bc1, lr_f, bc2_sqrt, rect_f): (F, F, F, F) = (cast(bc1), cast(lr), cast(bc2.sqrt()), cast(rect));
-        let adaptive = rho_t > 5.0;
+        let (bc1, lr_f, bc2_sqrt, rect_f): (F, F, F, F) =
+            (cast(bc1), cast(lr), cast(bc2.sqrt()), cast(rect.unwrap_or(0.0)));
+        let adaptive = rect.is_some();
         self.options.for_each(step, move |p, g, [m, v]: &mut [F; 2]| {
             *m = mean.apply(*m, g);
             *v = *v * b2 + c2 * g * g;
             let corrected = *m / bc1 * lr_f;
             *p = *p - if adaptive { corrected * (bc2_sqrt / (v.sqrt() + eps)) * rect_f } else { corrected };
         });
+    }
+}
+
+/// RAdam's rectification `rₜ` at step `t`, or `None` while `ρₜ ≤ 5` (the variance is
+/// intractable).
+fn rectification(beta2: f64, t: u64) -> Option<f64> {
+    let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+    let rho_t = rho_inf - 2.0 * t as f64 * pow(beta2, t as f64) / bias_correction(beta2, t);
+    (rho_t > 5.0).then(|| {
+        ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt()
+    })
+}
+
+/// How torch-optimi's RAdam (and Ranger's) scales its step at step `t`.
+pub(crate) fn optimi_scale(lr: f64, beta2: f64, t: u64) -> OptimiScale {
+    match rectification(beta2, t) {
+        Some(rect) => OptimiScale::Adaptive(lr * rect),
+        None => OptimiScale::Momentum,
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use half::bf16;
 use ndarray::{ArrayD, IxDyn};
-use ndoptim::{Engine, Mixed, Optimizer, Params, Rule};
+use ndoptim::{Engine, Mixed, Optimizer, Params, Rounding, Rule};
 use serde_json::Value;
 
 use super::{Hyper, Trajectory, Way, named, only_fields, optimi, relative_error};
@@ -74,28 +74,27 @@ pub fn replay(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
     let mut h = Hyper::new(&t["hyperparameters"]);
     let name = t["optimizer"].as_str().unwrap_or_default();
     match name {
-        "SGD" => {
-            let (o, rounding) = optimi::sgd::<f32>(&mut h)?;
-            h.finish()?;
-            run(o.with_layout().rounding(rounding), t, way)
-        }
-        "Adam" | "AdamW" => {
-            let (o, rounding) = optimi::adam::<f32>(&mut h, name == "AdamW")?;
-            h.finish()?;
-            run(o.with_layout().rounding(rounding), t, way)
-        }
-        "RAdam" => {
-            let (o, rounding) = optimi::radam::<f32>(&mut h, false)?;
-            h.finish()?;
-            run(o.with_layout().rounding(rounding), t, way)
-        }
-        "Lion" => {
-            let (o, rounding) = optimi::lion::<f32>(&mut h)?;
-            h.finish()?;
-            run(o.with_layout().rounding(rounding), t, way)
-        }
+        "SGD" => run_with(optimi::sgd(&mut h)?, h, t, way),
+        "Adam" | "AdamW" => run_with(optimi::adam(&mut h, name == "AdamW")?, h, t, way),
+        "RAdam" => run_with(optimi::radam(&mut h, false)?, h, t, way),
+        "Lion" => run_with(optimi::lion(&mut h)?, h, t, way),
+        "Ranger" => run_with(optimi::ranger(&mut h)?, h, t, way),
+        "StableAdamW" => run_with(optimi::stable_adamw(&mut h)?, h, t, way),
+        "Adan" => run_with(optimi::adan(&mut h)?, h, t, way),
         other => Err(format!("no bf16 replay of {other:?}")),
     }
+}
+
+/// Replays `t` with optimi's optimizer `o` on bfloat16 parameters and state, once every
+/// hyperparameter has been read.
+fn run_with<R: Rule<f32>>(
+    (o, rounding): (Engine<R, f32>, Rounding),
+    h: Hyper,
+    t: &Value,
+    way: Way,
+) -> Result<(f64, Trajectory), String> {
+    h.finish()?;
+    run(o.with_layout().rounding(rounding), t, way)
 }
 
 fn run<R: Rule<f32>>(mut opt: Bf16<R>, t: &Value, way: Way) -> Result<(f64, Trajectory), String> {

@@ -152,6 +152,19 @@ impl Hyper {
         }
     }
 
+    /// Takes a list of `N` numbers (Adan's three `betas`).
+    pub fn numbers_n<const N: usize>(&mut self, name: &str) -> Result<Option<[f64; N]>, String> {
+        match self.0.remove(name) {
+            None => Ok(None),
+            Some(Value::Array(a)) if a.len() == N && a.iter().all(Value::is_number) => {
+                Ok(Some(std::array::from_fn(|i| {
+                    a[i].as_f64().unwrap_or(f64::NAN)
+                })))
+            }
+            Some(v) => Err(format!("{name} is not a list of {N} numbers: {v}")),
+        }
+    }
+
     /// Takes an option that must be `null` (or absent): a reference argument ndoptim expresses
     /// otherwise (masks as [`ndoptim::Group`], dtypes as the element type).
     pub fn null(&mut self, name: &str) -> Result<(), String> {
@@ -273,8 +286,9 @@ pub fn build<F: Scalar>(
             "AdamW" => Box::new(optimi::adam::<F>(&mut h, true)?.0),
             "RAdam" => Box::new(optimi::radam::<F>(&mut h, false)?.0),
             "Lion" => Box::new(optimi::lion::<F>(&mut h)?.0),
-            "Ranger" => Box::new(optimi::ranger::<F>(&mut h)?),
-            "StableAdamW" => Box::new(optimi::stable_adamw::<F>(&mut h)?),
+            "Ranger" => Box::new(optimi::ranger::<F>(&mut h)?.0),
+            "StableAdamW" => Box::new(optimi::stable_adamw::<F>(&mut h)?.0),
+            "Adan" => Box::new(optimi::adan::<F>(&mut h)?.0),
             other => return Err(format!("ndoptim lacks optimi.{other}")),
         };
         h.finish()?;
@@ -1449,6 +1463,18 @@ macro_rules! with_each_optimizer {
         }
         {
             let $o = Adan::<$F>::default().weight_decay(0.02);
+            $body;
+        }
+        {
+            let $o = Adan::<$F>::optimi().fully_decoupled_weight_decay(Some(0.1));
+            $body;
+        }
+        {
+            let $o = Adan::<$F>::optimi().adam_wd(true);
+            $body;
+        }
+        {
+            let $o = Ranger::<$F>::default().k(2).weight_decay(0.01);
             $body;
         }
         {

@@ -1,10 +1,9 @@
 //! torch-optimi's optimizers (`optimi.*`) as a reference file's `hyperparameters` describe them,
 //! for both replays: native f32/f64 files and bfloat16 files.
 
-use ndoptim::lookahead::Lookahead;
 use ndoptim::{
-    AdamW, Engine, HasFullyDecoupledWeightDecay, Lion, RAdam, Rounding, Rule, Scalar, Sgd,
-    StableAdamW,
+    AdamW, Adan, Engine, HasFullyDecoupledWeightDecay, Lion, RAdam, Ranger, Rounding, Rule, Scalar,
+    Sgd, StableAdamW,
 };
 
 use super::{Hyper, opt};
@@ -100,19 +99,37 @@ pub fn lion<F: Scalar>(h: &mut Hyper) -> Result<(Lion<F>, Rounding), String> {
     Ok((o, s.rounding))
 }
 
-/// `optimi.Ranger` on native parameters: its RAdam (decoupled weight decay by default) inside a
-/// Lookahead every `k` steps by `alpha`.
-pub fn ranger<F: Scalar>(h: &mut Hyper) -> Result<Lookahead<RAdam<F>, F>, String> {
-    let (o, _) = radam::<F>(h, true)?;
-    let k = h.take("k")?.unwrap_or(6.0) as u64;
-    let alpha = h.take("alpha")?.unwrap_or(0.5);
-    Ok(Lookahead::new(o, k, alpha))
+/// `optimi.Ranger` (decoupled weight decay by default).
+pub fn ranger<F: Scalar>(h: &mut Hyper) -> Result<(Ranger<F>, Rounding), String> {
+    let s = Shared::take(h, true, 0.0)?;
+    let o = s
+        .decayed(Ranger::<F>::default())
+        .decoupled_weight_decay(s.decoupled || s.max_lr.is_some());
+    let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
+    let o = opt(h.take("eps")?, o, Ranger::eps);
+    let o = opt(h.take("k")?, o, |o, k| o.k(k as u64));
+    Ok((opt(h.take("alpha")?, o, Ranger::alpha), s.rounding))
 }
 
-/// `optimi.StableAdamW` (always decoupled weight decay; native parameters only).
-pub fn stable_adamw<F: Scalar>(h: &mut Hyper) -> Result<StableAdamW<F>, String> {
+/// `optimi.StableAdamW` (always decoupled weight decay).
+pub fn stable_adamw<F: Scalar>(h: &mut Hyper) -> Result<(StableAdamW<F>, Rounding), String> {
     let s = Shared::take(h, true, 0.01)?;
     let o = s.decayed(StableAdamW::<F>::default());
     let o = opt(h.numbers("betas")?, o, |o, (b1, b2)| o.betas(b1, b2));
-    Ok(opt(h.take("eps")?, o, StableAdamW::eps))
+    Ok((opt(h.take("eps")?, o, StableAdamW::eps), s.rounding))
+}
+
+/// `optimi.Adan` (its weight decay divided out after the step, or `adam_wd`).
+pub fn adan<F: Scalar>(h: &mut Hyper) -> Result<(Adan<F>, Rounding), String> {
+    let s = Shared::take(h, false, 0.02)?;
+    let o = Adan::<F>::optimi()
+        .lr(s.lr)
+        .weight_decay(s.weight_decay)
+        .fully_decoupled_weight_decay(s.max_lr);
+    let o = match h.numbers_n::<3>("betas")? {
+        Some([b1, b2, b3]) => o.b1(b1).b2(b2).b3(b3),
+        None => o,
+    };
+    let o = opt(h.take("eps")?, o, Adan::eps);
+    Ok((opt(h.flag("adam_wd")?, o, Adan::adam_wd), s.rounding))
 }

@@ -40,22 +40,46 @@ CASES = [
     ("AdamW", dict(lr=0.003, kahan_sum=False), ("bf16",)),
     ("AdamW", dict(lr=0.003, betas=(0.85, 0.98), eps=1e-7, weight_decay=1e-3, decouple_lr=True,
                    max_lr=0.01), ("bf16", "f32", "f64")),
-    # optimi's Adan (debiased betas, two updates in a row, the decay divided out) is not offered.
     ("Lion", dict(lr=3e-4, weight_decay=0.1), ("bf16", "f32", "f64")),
     ("Lion", dict(lr=3e-4, betas=(0.95, 0.98), weight_decay=1e-3, decouple_lr=True),
      ("bf16", "f32", "f64")),
     ("RAdam", dict(lr=0.003, betas=(0.8, 0.95), eps=1e-5, weight_decay=0.01), ("bf16", "f32", "f64")),
     ("RAdam", dict(lr=0.003, weight_decay=0.01, decouple_wd=True), ("bf16", "f32", "f64")),
     ("RAdam", dict(lr=0.003, weight_decay=1e-3, decouple_lr=True), ("bf16", "f32")),
-    # Ranger and StableAdamW on native parameters only: optimi's bfloat16 Ranger compensates its
-    # lookahead sync, and StableAdamW's rate needs a reduction over the tensor.
-    ("Ranger", dict(lr=0.003), ("f32", "f64")),
-    ("Ranger", dict(lr=0.003, k=4, alpha=0.3, weight_decay=0.01, decouple_wd=False), ("f32", "f64")),
-    ("Ranger", dict(lr=0.003, weight_decay=1e-3, decouple_lr=True), ("f32",)),
-    ("StableAdamW", dict(lr=0.003), ("f32", "f64")),
+    ("Ranger", dict(lr=0.003), ("bf16", "f32", "f64")),
+    ("Ranger", dict(lr=0.003, k=4, alpha=0.3, weight_decay=0.01, decouple_wd=False),
+     ("bf16", "f32", "f64")),
+    ("Ranger", dict(lr=0.003, weight_decay=1e-3, decouple_lr=True), ("bf16", "f32")),
+    ("StableAdamW", dict(lr=0.003), ("bf16", "f32", "f64")),
     ("StableAdamW", dict(lr=0.003, betas=(0.8, 0.95), eps=1e-7, weight_decay=1e-3,
-                         decouple_lr=True, max_lr=0.01), ("f32", "f64")),
+                         decouple_lr=True, max_lr=0.01), ("bf16", "f32", "f64")),
+    # Later cases (each case's draws follow its place in this list, so new ones go last).
+    ("Ranger", dict(lr=0.003, kahan_sum=False), ("bf16",)),
+    ("Ranger", dict(lr=0.003, k=3, alpha=0.8, kahan_sum=False), ("bf16",)),
+    ("StableAdamW", dict(lr=0.003, kahan_sum=False), ("bf16",)),
+    ("Adan", dict(lr=0.003), ("bf16", "f32", "f64")),
+    ("Adan", dict(lr=0.003, kahan_sum=True), ("bf16",)),
+    ("Adan", dict(lr=0.003, betas=(0.9, 0.85, 0.95), eps=1e-7, weight_decay=0.05, decouple_lr=True,
+                  max_lr=0.01), ("bf16", "f32", "f64")),
+    ("Adan", dict(lr=0.003, weight_decay=0.05, kahan_sum=True, decouple_lr=True), ("bf16",)),
+    ("Adan", dict(lr=0.003, weight_decay=0), ("bf16", "f32", "f64")),
+    # optimi's Adan class never passes adam_wd to its step (0.3.3): these cases reach the flag
+    # through the functional `adan` the class calls (see `adam_wd_through_functional`).
+    ("Adan", dict(lr=0.003, weight_decay=0.05, adam_wd=True), ("bf16", "f32", "f64")),
 ]
+
+# State tensors optimi keeps that are constants, not state: StableAdamW's ε² as a tensor.
+CONSTANTS = ("step", "eps_sq")
+
+
+def adam_wd_through_functional(options):
+    """Runs optimi.Adan's step with the `adam_wd` of `options`, which the class drops."""
+    import functools
+    module = sys.modules["optimi.adan"]  # the package's `adan` attribute is the function
+    original = module.adan
+    if options.get("adam_wd"):
+        module.adan = functools.partial(original, adam_wd=True)
+    return lambda: setattr(module, "adan", original)
 
 
 def plain(v):
@@ -87,6 +111,7 @@ def main(out):
             lrs = [float(torch.tensor(x, dtype=torch.float32)) for x in lr_per_step(options["lr"])]
             params = {k: torch.nn.Parameter(torch.tensor(v).to(tdtype)) for k, v in initial.items()}
             opt = cls(list(params.values()), foreach=False, triton=False, **options)
+            restore = adam_wd_through_functional(options)
             expected, states = [], []
             for lr, g in zip(lrs, grads):
                 opt.param_groups[0]["lr"] = lr
@@ -98,13 +123,15 @@ def main(out):
                     states.append({
                         k: {name: (None if v is None else written({"x": as_numpy(v)})["x"])
                             for name, v in opt.state[p].items()
-                            if name != "step" and (v is None or torch.is_tensor(v))}
+                            if name not in CONSTANTS and (v is None or torch.is_tensor(v))}
                         for k, p in params.items()})
+            restore()
             group = opt.param_groups[0]
             shown = {k: v for k, v in options.items() if k != "lr"}
+            through = " (adam_wd through the functional optimi.adan.adan)" if options.get("adam_wd") else ""
             doc = {
                 "optimizer": cls_name,
-                "reference": f"optimi.{cls_name} (torch-optimi {optimi.__version__ if hasattr(optimi, '__version__') else '0.3.3'},"
+                "reference": f"optimi.{cls_name}{through} (torch-optimi {optimi.__version__ if hasattr(optimi, '__version__') else '0.3.3'},"
                              f" PyTorch {torch.__version__.split('+')[0]}, CPU, foreach=False, triton=False);"
                              " generated by tests/data/generate/optimi_options.py",
                 "dtype": dname,
