@@ -515,3 +515,35 @@ fn every_hyperparameter_check_of_the_newer_optimizers() {
         100.0
     );
 }
+
+#[test]
+fn torch_optimi_adan_and_ranger_checks() {
+    type F = f64;
+    rejects_hyperparameter(Ranger::<F>::default().k(0), "k", 0.0);
+    for a in [-0.1, 1.5, f64::NAN] {
+        rejects_hyperparameter(Ranger::<F>::default().alpha(a), "alpha", a);
+    }
+    rejects_hyperparameter(Ranger::<F>::default().eps(-1.0), "epsilon value", -1.0);
+    for m in [0.0, -1.0, f64::INFINITY] {
+        rejects_hyperparameter(
+            Adan::<F>::optimi().fully_decoupled_weight_decay(Some(m)),
+            "maximum learning rate",
+            m,
+        );
+    }
+    // optimi's options on optax's Adan, and optax's ε_root on optimi's, are refused whole.
+    for opt in [
+        Adan::<F>::default().adam_wd(true),
+        Adan::<F>::default().fully_decoupled_weight_decay(Some(0.1)),
+        Adan::<F>::optimi().eps_root(1e-8),
+    ] {
+        let (mut p, g) = model();
+        let before = params_bits(&p);
+        let mut opt = opt;
+        let err = opt.update(&mut p, &g).unwrap_err();
+        assert!(matches!(err, Error::IncompatibleOptions { .. }), "{err}");
+        assert_eq!(params_bits(&p), before);
+        assert_eq!(opt.state_keys().count(), 0);
+    }
+    Adan::<F>::optimi().adam_wd(true).validate().unwrap();
+}

@@ -363,12 +363,13 @@ impl<F: Scalar, P: Store<F>> Writer<F, P> for Kahan<'_, P> {
 }
 
 /// torch-optimi's Kahan-compensated `p + inc` in the stored type `P`, each result rounded to
-/// `P`: `k ← k + inc;  p' ← p + k;  k ← k + (p − p')`. Returns `(p', k)`.
+/// `P`: `k ← k + inc;  p' ← p + k;  k ← k + (p − p')`. Returns `(p', k)`, the new `k` before its
+/// last rounding (which storing it as `P` does).
 #[inline(always)]
 pub(crate) fn kahan_add<F: Scalar, P: Store<F>>(p: F, comp: F, inc: F) -> (F, F) {
     let k = P::rounded(comp + inc);
     let new = P::rounded(p + k);
-    (new, P::rounded(k + P::rounded(p - new)))
+    (new, k + P::rounded(p - new))
 }
 
 /// Kahan's compensation handed to the rule, which writes through it itself

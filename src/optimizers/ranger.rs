@@ -110,7 +110,7 @@ impl<F: Scalar> Rule<F> for RangerRule {
                     }
                     (true, true) => {
                         let (fast, c) = kahan_add::<F, L::Param>(*p, *comp, inc);
-                        let c = add_alpha::<F, L>(c, alpha, round(fast - *slow));
+                        let c = add_alpha::<F, L>(round(c), alpha, round(fast - *slow));
                         let moved = round(*slow + c);
                         *comp = add_alpha::<F, L>(c, alpha, round(*slow - moved));
                         (*slow, *p) = (moved, moved);
