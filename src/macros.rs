@@ -59,51 +59,129 @@ macro_rules! momentum_is {
     };
 }
 
-/// The methods of an [`Optimizer`](crate::Optimizer) that wraps another in its `inner` field
-/// and passes them through: the learning rate, the modes, and the second way in (through copies
-/// into maps, [`crate::named::through_map`]).
-macro_rules! passes_through {
-    () => {
-        fn update_named(
-            &mut self,
-            params: &mut [$crate::Named<'_, F>],
-        ) -> Result<(), $crate::Error> {
-            $crate::named::through_map(params, |p, g| self.update(p, g))
-        }
-
+/// Implements the [`Optimizer`](crate::Optimizer) methods that a wrapper passes to the optimizer
+/// it wraps: the one way to forward, for this crate's wrappers and for anyone else's (ndoptim-mpi's
+/// included). [`Optimizer`](crate::Optimizer) has no default methods, so a wrapper that forgets
+/// one does not compile; this macro writes the usual ones.
+///
+/// `forward_optimizer!(F, field: groups…)` inside `impl Optimizer<F> for …`, where `field` holds
+/// an `Optimizer<F>` and each group is one of:
+///
+/// - `learning_rate`: `learning_rate` and `set_learning_rate`;
+/// - `momentum`: `current_momentum` and `set_momentum`;
+/// - `modes`: `eval`, `train`, `eval_named` and `train_named`;
+/// - `reset`, `name`: the method of that name;
+/// - `update_named_through_map`: `update_named` through copies into maps and this wrapper's own
+///   `update` ([`named::through_map`](crate::named::through_map));
+/// - `named_modes_through_map`: `eval_named` and `train_named` through copies into maps and this
+///   wrapper's own `eval` and `train` (for wrappers whose modes do more than the inner one's).
+///
+/// ```
+/// use ndoptim::{Error, Optimizer, Params, Scalar};
+///
+/// /// Counts the steps of the optimizer it wraps.
+/// #[derive(Debug)]
+/// struct Counted<O> {
+///     inner: O,
+///     steps: u64,
+/// }
+///
+/// impl<F: Scalar, O: Optimizer<F>> Optimizer<F> for Counted<O> {
+///     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
+///         self.inner.update(params, grads)?;
+///         self.steps += 1;
+///         Ok(())
+///     }
+///
+///     fn update_named(&mut self, items: &mut [ndoptim::Named<'_, F>]) -> Result<(), Error> {
+///         self.inner.update_named(items)?;
+///         self.steps += 1;
+///         Ok(())
+///     }
+///
+///     ndoptim::forward_optimizer!(F, inner: learning_rate, momentum, modes, reset, name);
+/// }
+///
+/// let mut opt = Counted { inner: ndoptim::Adam::<f64>::default(), steps: 0 };
+/// assert_eq!((opt.name(), opt.current_momentum()), ("Adam", Some(0.9)));
+/// ```
+#[macro_export]
+macro_rules! forward_optimizer {
+    ($F:ty, $field:ident: $($group:ident),+ $(,)?) => {
+        $($crate::forward_optimizer!(@$group $F, $field);)+
+    };
+    (@learning_rate $F:ty, $field:ident) => {
         fn learning_rate(&self) -> f64 {
-            self.inner.learning_rate()
+            self.$field.learning_rate()
         }
 
-        fn set_learning_rate(&mut self, lr: f64) -> Result<(), $crate::Error> {
-            self.inner.set_learning_rate(lr)
+        fn set_learning_rate(&mut self, lr: f64) -> ::core::result::Result<(), $crate::Error> {
+            self.$field.set_learning_rate(lr)
+        }
+    };
+    (@momentum $F:ty, $field:ident) => {
+        fn current_momentum(&self) -> ::core::option::Option<f64> {
+            self.$field.current_momentum()
         }
 
-        fn current_momentum(&self) -> Option<f64> {
-            self.inner.current_momentum()
+        fn set_momentum(&mut self, momentum: f64) -> ::core::result::Result<(), $crate::Error> {
+            self.$field.set_momentum(momentum)
+        }
+    };
+    (@modes $F:ty, $field:ident) => {
+        fn eval(&mut self, params: &mut $crate::Params<$F>) -> ::core::result::Result<(), $crate::Error> {
+            self.$field.eval(params)
         }
 
-        fn set_momentum(&mut self, momentum: f64) -> Result<(), $crate::Error> {
-            self.inner.set_momentum(momentum)
+        fn train(&mut self, params: &mut $crate::Params<$F>) -> ::core::result::Result<(), $crate::Error> {
+            self.$field.train(params)
         }
 
-        fn eval(&mut self, params: &mut $crate::Params<F>) -> Result<(), $crate::Error> {
-            self.inner.eval(params)
-        }
-
-        fn train(&mut self, params: &mut $crate::Params<F>) -> Result<(), $crate::Error> {
-            self.inner.train(params)
-        }
-
-        fn eval_named(&mut self, params: &mut [$crate::Named<'_, F>]) -> Result<(), $crate::Error> {
-            self.inner.eval_named(params)
+        fn eval_named(
+            &mut self,
+            params: &mut [$crate::Named<'_, $F>],
+        ) -> ::core::result::Result<(), $crate::Error> {
+            self.$field.eval_named(params)
         }
 
         fn train_named(
             &mut self,
-            params: &mut [$crate::Named<'_, F>],
-        ) -> Result<(), $crate::Error> {
-            self.inner.train_named(params)
+            params: &mut [$crate::Named<'_, $F>],
+        ) -> ::core::result::Result<(), $crate::Error> {
+            self.$field.train_named(params)
+        }
+    };
+    (@reset $F:ty, $field:ident) => {
+        fn reset(&mut self) {
+            self.$field.reset();
+        }
+    };
+    (@name $F:ty, $field:ident) => {
+        fn name(&self) -> &'static str {
+            self.$field.name()
+        }
+    };
+    (@update_named_through_map $F:ty, $field:ident) => {
+        fn update_named(
+            &mut self,
+            params: &mut [$crate::Named<'_, $F>],
+        ) -> ::core::result::Result<(), $crate::Error> {
+            $crate::named::through_map(params, |p, g| self.update(p, g))
+        }
+    };
+    (@named_modes_through_map $F:ty, $field:ident) => {
+        fn eval_named(
+            &mut self,
+            params: &mut [$crate::Named<'_, $F>],
+        ) -> ::core::result::Result<(), $crate::Error> {
+            $crate::named::through_map(params, |p, _| self.eval(p))
+        }
+
+        fn train_named(
+            &mut self,
+            params: &mut [$crate::Named<'_, $F>],
+        ) -> ::core::result::Result<(), $crate::Error> {
+            $crate::named::through_map(params, |p, _| self.train(p))
         }
     };
 }

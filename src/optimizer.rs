@@ -19,6 +19,9 @@ use crate::{Element, Error, Named, Params};
 /// let names: Vec<_> = optimizers.iter().map(|o| o.name()).collect();
 /// assert_eq!(names, ["SGD", "Momentum", "AdaGrad", "Adam"]);
 /// ```
+///
+/// No method has a default, so that a wrapper cannot forget to pass one on to the optimizer it
+/// wraps: [`forward_optimizer!`](crate::forward_optimizer) writes the usual forwarding.
 pub trait Optimizer<F: Element>: Debug {
     /// Updates every parameter that has a gradient, in place.
     ///
@@ -53,9 +56,7 @@ pub trait Optimizer<F: Element>: Debug {
     /// `CyclicLR`): PyTorch's `momentum` (SGD, RMSprop, Muon, ...) or the first of the `betas`
     /// (the Adam family, Lion, ...); `None` for optimizers that have neither (PyTorch's test for
     /// `cycle_momentum`).
-    fn current_momentum(&self) -> Option<f64> {
-        None
-    }
+    fn current_momentum(&self) -> Option<f64>;
 
     /// Sets the coefficient [`Optimizer::current_momentum`] reads; state is kept.
     ///
@@ -65,12 +66,7 @@ pub trait Optimizer<F: Element>: Debug {
     /// value its algorithm refuses; [`Error::IncompatibleOptions`] for a change of the state an
     /// optimizer keeps (SGD and RMSprop keep a momentum buffer only with a non-zero momentum) once
     /// it holds state. The optimizer is then unchanged.
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-        let _ = momentum;
-        Err(Error::NoMomentum {
-            optimizer: self.name(),
-        })
-    }
+    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error>;
 
     /// Drops all per-key state (moments, velocities, step counts); hyperparameters are kept.
     fn reset(&mut self);
@@ -99,10 +95,7 @@ pub trait Optimizer<F: Element>: Debug {
     ///
     /// [`Error::StateShapeMismatch`] if a parameter's shape disagrees with its state; nothing is
     /// changed then.
-    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        let _ = params;
-        Ok(())
-    }
+    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error>;
 
     /// Puts the parameters back at the training point after [`Optimizer::eval`] (a no-op
     /// otherwise).
@@ -110,30 +103,21 @@ pub trait Optimizer<F: Element>: Debug {
     /// # Errors
     ///
     /// As [`Optimizer::eval`].
-    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        let _ = params;
-        Ok(())
-    }
+    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error>;
 
     /// [`Optimizer::eval`] for parameters given by name (their gradients are not read).
     ///
     /// # Errors
     ///
     /// As [`Optimizer::eval`].
-    fn eval_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
-        let _ = params;
-        Ok(())
-    }
+    fn eval_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error>;
 
     /// [`Optimizer::train`] for parameters given by name.
     ///
     /// # Errors
     ///
     /// As [`Optimizer::eval`].
-    fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
-        let _ = params;
-        Ok(())
-    }
+    fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error>;
 }
 
 /// A boxed optimizer is an optimizer: wrappers ([`crate::accumulate::MultiSteps`]) take one

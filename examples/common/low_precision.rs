@@ -3,7 +3,7 @@
 //! rounded to bf16, and a low-precision optimizer updates the bf16 weights. Example code.
 
 use half::bf16;
-use ndoptim::{Error, Named, Optimizer, Params};
+use ndoptim::{Error, Optimizer, Params};
 
 /// An optimizer of bf16 parameters seen as an optimizer of the network's f32 parameters: it
 /// keeps the bf16 weights, and after each update the f32 ones are their exact values.
@@ -28,38 +28,53 @@ fn rounded(p: &Params<f32>) -> Params<bf16> {
         .collect()
 }
 
-impl<O: Optimizer<bf16>> Optimizer<f32> for Bf16Weights<O> {
-    fn update(&mut self, params: &mut Params<f32>, grads: &Params<f32>) -> Result<(), Error> {
-        let weights = self.weights.get_or_insert_with(|| rounded(params));
-        self.inner.update(weights, &rounded(grads))?;
-        for (key, p) in params.iter_mut() {
-            if let Some(w) = weights.get(key) {
-                p.zip_mut_with(w, |p, w| *p = w.to_f32());
-            }
+/// The f32 parameters set to the bf16 weights' exact values.
+fn copy_back(params: &mut Params<f32>, weights: &Params<bf16>) {
+    for (key, p) in params.iter_mut() {
+        if let Some(w) = weights.get(key) {
+            p.zip_mut_with(w, |p, w| *p = w.to_f32());
         }
+    }
+}
+
+impl<O: Optimizer<bf16>> Bf16Weights<O> {
+    /// Moves the bf16 weights with `f` (an update, or a change of mode), then the f32 ones.
+    fn through(
+        &mut self,
+        params: &mut Params<f32>,
+        f: impl FnOnce(&mut O, &mut Params<bf16>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let weights = self.weights.get_or_insert_with(|| rounded(params));
+        f(&mut self.inner, weights)?;
+        copy_back(params, weights);
         Ok(())
     }
+}
 
-    fn update_named(&mut self, _: &mut [Named<'_, f32>]) -> Result<(), Error> {
-        Err(Error::IncompatibleOptions {
-            reason: "the example's bf16 weights take maps only",
-        })
+impl<O: Optimizer<bf16>> Optimizer<f32> for Bf16Weights<O> {
+    fn update(&mut self, params: &mut Params<f32>, grads: &Params<f32>) -> Result<(), Error> {
+        self.through(params, |o, w| o.update(w, &rounded(grads)))
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.inner.learning_rate()
+    fn eval(&mut self, params: &mut Params<f32>) -> Result<(), Error> {
+        self.through(params, |o, w| o.eval(w))
     }
 
-    fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
-        self.inner.set_learning_rate(lr)
+    fn train(&mut self, params: &mut Params<f32>) -> Result<(), Error> {
+        self.through(params, |o, w| o.train(w))
     }
+
+    ndoptim::forward_optimizer!(
+        f32,
+        inner: learning_rate,
+        momentum,
+        name,
+        update_named_through_map,
+        named_modes_through_map,
+    );
 
     fn reset(&mut self) {
         self.inner.reset();
         self.weights = None;
-    }
-
-    fn name(&self) -> &'static str {
-        self.inner.name()
     }
 }

@@ -2,7 +2,7 @@
 
 use mpi::datatype::Equivalence;
 use mpi::topology::Communicator;
-use ndoptim::{Error, Named, Optimizer, Params, Scalar};
+use ndoptim::{Error, Optimizer, Params, Scalar};
 
 use crate::Reduction;
 use crate::average::Averager;
@@ -92,13 +92,13 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for DataParallel<F, 
         self.inner.update(params, &self.avg.averaged)
     }
 
-    passes_through!();
-
-    fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        self.inner.eval(params)
-    }
-
-    fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        self.inner.train(params)
-    }
+    ndoptim::forward_optimizer!(
+        F,
+        inner: learning_rate,
+        momentum,
+        modes,
+        reset,
+        name,
+        update_named_through_map,
+    );
 }

@@ -45,40 +45,6 @@
 //! every rank returns [`ndoptim::Error::Distributed`] naming the first key on which two ranks
 //! differ.
 
-/// The [`Optimizer`](ndoptim::Optimizer) methods a wrapper passes to its `inner` optimizer.
-macro_rules! passes_through {
-    () => {
-        /// Views, through a copy into maps (averaged as maps are).
-        fn update_named(&mut self, items: &mut [Named<'_, F>]) -> Result<(), Error> {
-            ndoptim::named::through_map(items, |p, g| self.update(p, g))
-        }
-
-        fn learning_rate(&self) -> f64 {
-            self.inner.learning_rate()
-        }
-
-        fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error> {
-            self.inner.set_learning_rate(lr)
-        }
-
-        fn current_momentum(&self) -> Option<f64> {
-            self.inner.current_momentum()
-        }
-
-        fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-            self.inner.set_momentum(momentum)
-        }
-
-        fn reset(&mut self) {
-            self.inner.reset();
-        }
-
-        fn name(&self) -> &'static str {
-            self.inner.name()
-        }
-    };
-}
-
 mod average;
 mod data_parallel;
 mod zero;

@@ -6,7 +6,7 @@ use mpi::traits::*;
 use ndarray::ArrayViewMutD;
 use ndoptim::checkpoint::Checkpoint;
 use ndoptim::clip::{Norm, clip_grad_norm};
-use ndoptim::{Engine, Error, Layout, Named, NonFinite, Optimizer, Params, Rule, Scalar};
+use ndoptim::{Engine, Error, Layout, NonFinite, Optimizer, Params, Rule, Scalar};
 
 use crate::Reduction;
 use crate::average::{Averager, starts};
@@ -282,7 +282,15 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for ZeroSharded<F, O
         Ok(())
     }
 
-    passes_through!();
+    ndoptim::forward_optimizer!(
+        F,
+        inner: learning_rate,
+        momentum,
+        reset,
+        name,
+        update_named_through_map,
+        named_modes_through_map,
+    );
 
     /// The inner optimizer moves this rank's keys (Schedule-Free's `x`), then every rank's are
     /// shared.

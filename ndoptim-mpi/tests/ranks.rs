@@ -523,6 +523,62 @@ fn errors(world: &impl Communicator) -> usize {
     5
 }
 
+/// Schedule-Free behind either wrapper moves to its evaluation point and back through the named
+/// way in, as one process does through maps.
+fn named_modes(world: &impl Communicator) -> usize {
+    let (rank, ranks) = (world.rank() as usize, world.size() as usize);
+    let make = || ScheduleFreeAdamW::<f64>::default();
+    let wrapped: [Box<dyn Optimizer<f64> + '_>; 2] = [
+        Box::new(DataParallel::new(make(), world, Reduction::Ordered)),
+        Box::new(ZeroSharded::new(make(), world, Reduction::Ordered)),
+    ];
+    let mut checks = 0;
+    for mut opt in wrapped {
+        let mut reference = make();
+        let (mut p, mut q) = (params::<f64>(), params::<f64>());
+        for step in 0..3 {
+            opt.update(&mut p, &grads::<f64>(rank, step)).unwrap();
+            reference
+                .update(&mut q, &averaged::<f64>(ranks, step))
+                .unwrap();
+        }
+        let zeros: Params<f64> = p
+            .iter()
+            .map(|(k, a)| (k.clone(), ArrayD::zeros(a.raw_dim())))
+            .collect();
+        let named = |p: &mut Params<f64>, f: &mut dyn FnMut(&mut [ndoptim::Named<'_, f64>])| {
+            let mut items: Vec<_> = p
+                .iter_mut()
+                .map(|(k, a)| ndoptim::Named::new(k.as_str(), a.view_mut(), zeros[k].view()))
+                .collect();
+            f(&mut items);
+        };
+        for eval in [true, false] {
+            named(&mut p, &mut |items| {
+                if eval {
+                    opt.eval_named(items)
+                } else {
+                    opt.train_named(items)
+                }
+                .unwrap()
+            });
+            if eval {
+                reference.eval(&mut q)
+            } else {
+                reference.train(&mut q)
+            }
+            .unwrap();
+            let name = opt.name();
+            assert_eq!(bits(&p), bits(&q), "{name}: eval {eval} on {ranks} ranks");
+            // In evaluation, updates are refused on every rank.
+            let refused = opt.update(&mut p, &grads::<f64>(rank, 3));
+            assert_eq!(matches!(refused, Err(Error::EvalMode)), eval, "{name}");
+        }
+        checks += 2;
+    }
+    checks
+}
+
 fn rank_main() -> ExitCode {
     let universe = mpi::initialize().expect("MPI initialises once");
     let world = universe.world();
@@ -544,6 +600,7 @@ fn rank_main() -> ExitCode {
     checks += averages(&world);
     checks += policies_and_schedules(&world);
     checks += errors(&world);
+    checks += named_modes(&world);
     println!("rank {rank} of {ranks}: {checks} checks bit-identical to one process");
     ExitCode::SUCCESS
 }

@@ -939,6 +939,24 @@ impl<F: Scalar, O: Optimizer<F>> Optimizer<F> for Shared<O> {
     fn update_named(&mut self, items: &mut [ndoptim::Named<'_, F>]) -> Result<(), ndoptim::Error> {
         self.0.borrow_mut().update_named(items)
     }
+    fn current_momentum(&self) -> Option<f64> {
+        self.0.borrow().current_momentum()
+    }
+    fn set_momentum(&mut self, momentum: f64) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().set_momentum(momentum)
+    }
+    fn eval(&mut self, params: &mut Params<F>) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().eval(params)
+    }
+    fn train(&mut self, params: &mut Params<F>) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().train(params)
+    }
+    fn eval_named(&mut self, items: &mut [ndoptim::Named<'_, F>]) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().eval_named(items)
+    }
+    fn train_named(&mut self, items: &mut [ndoptim::Named<'_, F>]) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().train_named(items)
+    }
 }
 
 /// A wrapper around the optimizer a file's `inner_optimizer` (or `fast_optimizer`) describes,
