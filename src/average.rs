@@ -97,8 +97,10 @@ impl<F: Scalar> Rule<F> for AverageRule {
         &["average"]
     }
 
-    /// Averages the "gradient", which [`Average::update`] makes the parameter: `t` is the
-    /// number of updates including this one.
+    /// Averages the gradient slot of a step into the key's average, `t` being the number of
+    /// updates including this one: the rule as an engine would run it. [`Average::update`]
+    /// does not step an engine (its input is the parameters alone); it folds each parameter in
+    /// through the same `average`.
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         let t = step.t();
         let (p, state) = {

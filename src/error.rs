@@ -4,8 +4,13 @@ use thiserror::Error;
 
 /// Everything that can go wrong in an optimizer call.
 ///
-/// Every variant is returned *before* anything is written: after an `Err`, the parameters and
-/// the optimizer's state are exactly as they were before the call.
+/// Errors of an update are returned *before* anything is written: after an `Err`, the
+/// parameters and the optimizer's state are exactly as they were before the call. The
+/// exceptions say so where they arise: errors of the closure of
+/// [`Lbfgs::step`](crate::lbfgs::Lbfgs::step) ([`Error::NonFiniteLoss`] among them), met after
+/// the search has moved the parameters, which it leaves at the last iterate whose loss was
+/// finite, and step errors of ndoptim-mpi's `ZeroSharded`, whose other ranks' state may then
+/// have moved.
 #[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
 pub enum Error {
