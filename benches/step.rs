@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{ArrayD, IxDyn, Zip};
+use ndoptim::transform::{self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, AdamW, Adamax, Adan, Adopt, Asgd,
     Lamb, Lars, Lion, Momentum, Muon, NAdam, Named, Nesterov, Optimizer, Params, RAdam, RmsProp,
-    Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
+    Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
 };
 
 /// Runs `f` on this thread alone: the single-thread figures, with or without the `rayon` feature.
@@ -43,6 +44,8 @@ fn optimizers<F: Scalar>() -> Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> 
         ("Adam", Box::new(Adam::default()), 3),
         ("Adam-amsgrad", Box::new(Adam::pytorch().amsgrad(true)), 4),
         ("AdamW", Box::new(AdamW::default()), 3),
+        // optax's adamw as a chain of transforms: the same work as AdamW, in optax's order.
+        ("AdamW-chain", Box::new(adamw_chain()), 3),
         ("NAdam", Box::new(NAdam::default()), 3),
         ("RAdam", Box::new(RAdam::default()), 3),
         ("Adamax", Box::new(Adamax::default()), 3),
@@ -61,6 +64,15 @@ fn optimizers<F: Scalar>() -> Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> 
         ("SF-AdamW", Box::new(ScheduleFreeAdamW::default()), 3),
         ("SF-SGD", Box::new(ScheduleFreeSgd::default().lr(0.1)), 2),
     ]
+}
+
+/// optax's `adamw` built from transforms, with AdamW's defaults.
+fn adamw_chain<F: Scalar>() -> impl Optimizer<F> {
+    transform::optimizer(chain!(
+        ScaleByAdam::default(),
+        AddDecayedWeights::new(0.01),
+        ScaleByLearningRate,
+    ))
 }
 
 /// Bytes one step moves: each read-write array twice, the gradient once. Adafactor, on a vector,

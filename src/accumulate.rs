@@ -62,8 +62,8 @@ impl<F: Scalar> Rule<F> for AccumulateRule {
         Ok(())
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["acc"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["acc"]
     }
 
     /// Folds the gradient into the accumulator; the parameter is not touched.

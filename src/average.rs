@@ -93,8 +93,8 @@ impl<F: Scalar> Rule<F> for AverageRule {
         }
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["average"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["average"]
     }
 
     /// Averages the gradient slot of a step into the key's average, `t` being the number of

@@ -60,6 +60,13 @@ pub(crate) fn betas([beta1, beta2]: [f64; 2]) -> Result<(), Error> {
     unit_interval("beta parameter at index 1", beta2)
 }
 
+/// The betas, ε and ε_root of Adam's moments as optax has them (`scale_by_adam` and its kin).
+pub(crate) fn moments(betas: [f64; 2], eps: f64, eps_root: f64) -> Result<(), Error> {
+    self::betas(betas)?;
+    non_negative("epsilon value", eps)?;
+    non_negative("eps_root value", eps_root)
+}
+
 /// The error for a value that fails a condition checked by the caller.
 pub(crate) fn fail(name: &'static str, value: f64, expected: &'static str) -> Result<(), Error> {
     require(false, name, value, expected)

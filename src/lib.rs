@@ -124,9 +124,16 @@
 //! shapes, creates state and runs one fused pass over parameter, gradient and state, with no
 //! temporary arrays and no allocation once every key has its state. A rule is an algorithm's
 //! hyperparameters, the scalars it derives once per step and its per-element update, handed to
-//! [`Step::for_each`]; Adafactor, LAMB, LARS and Muon, which need whole tensors (reductions,
-//! norms, matrix products), take the arrays whole through [`Step::parts`], with scratch space
-//! kept per key ([`Rule::scratch`]) for Muon's Newton–Schulz iteration.
+//! [`Step::for_each`]; Adafactor and Muon, which need whole tensors (factored moments, matrix
+//! products), take the arrays whole through [`Step::parts`], with scratch space kept per key
+//! ([`Rule::scratch`]) for Muon's Newton–Schulz iteration.
+//!
+//! Optimizers also compose, as optax's do: [`transform`] has per-element transforms
+//! ([`ScaleByAdam`](transform::ScaleByAdam), weight decay, the learning rate, a momentum trace,
+//! clipping, sign) and [`chain!`], which compiles a chain into the same one fused pass.
+//! AdaBelief, ADOPT, AdEMAMix, LAMB and LARS are such chains (the trust ratio of the last two is a
+//! transform that sums norms in a pass of its own before the step). A transform or a rule of your own needs nothing
+//! private: the `custom_transform` and `custom_rule` examples write one each.
 //!
 //! # Bring your own parameters
 //!
@@ -292,6 +299,7 @@ pub mod references;
 pub mod schedule;
 pub mod simd;
 mod tensor;
+pub mod transform;
 
 pub use element::{Element, Rounding, Scalar, Store};
 pub use engine::{

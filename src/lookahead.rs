@@ -62,8 +62,8 @@ impl<F: Scalar> Rule<F> for LookaheadRule {
         check::non_negative("slow_step_size", self.slow_step_size)
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["slow"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["slow"]
     }
 
     /// The sync of one key: its parameter (the fast weights after the inner step) and its slow

@@ -2,14 +2,19 @@
 
 /// Builder methods that each set one field of an optimizer's rule:
 /// `setters!(Alias { /// docs \n name: type, ... })`.
+/// `setters!(Alias [r => r.0] { ... })` sets fields of `r.0` instead (a rule that wraps its
+/// algorithm's transform).
 macro_rules! setters {
-    ($alias:ident { $($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)? }) => {
+    ($alias:ident { $($body:tt)* }) => {
+        setters!($alias [r => r] { $($body)* });
+    };
+    ($alias:ident [$r:ident => $target:expr] { $($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)? }) => {
         impl<F: $crate::Scalar> $alias<F> {
             $(
                 $(#[$doc])*
                 #[must_use]
                 pub fn $name(self, $name: $ty) -> Self {
-                    self.with(|r| r.$name = $name)
+                    self.with(|$r| $target.$name = $name)
                 }
             )*
         }
@@ -22,6 +27,13 @@ macro_rules! setters {
 macro_rules! shares {
     ($rule:ty: $($what:ident),+) => {
         $(shares!(@$what $rule);)+
+    };
+    ($rule:ty [$s:ident => $target:expr]: betas) => {
+        impl $crate::HasBetas for $rule {
+            fn betas(&mut $s) -> &mut [f64; 2] {
+                &mut $target.betas
+            }
+        }
     };
     (@options $rule:ty) => {
         impl $crate::HasGradientOptions for $rule {
@@ -37,11 +49,7 @@ macro_rules! shares {
         impl $crate::HasFullyDecoupledWeightDecay for $rule {}
     };
     (@betas $rule:ty) => {
-        impl $crate::HasBetas for $rule {
-            fn betas(&mut self) -> &mut [f64; 2] {
-                &mut self.betas
-            }
-        }
+        shares!($rule [self => self]: betas);
     };
 }
 
@@ -182,6 +190,42 @@ macro_rules! forward_optimizer {
             params: &mut [$crate::Named<'_, $F>],
         ) -> ::core::result::Result<(), $crate::Error> {
             $crate::named::through_map(params, |p, _| self.train(p))
+        }
+    };
+}
+
+/// Builder methods of a transform, each setting one field:
+/// `builders!(Type { /// docs \n name: type, ... })`.
+macro_rules! builders {
+    ($ty:ident { $($(#[$doc:meta])* $name:ident: $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $name(mut self, $name: $t) -> Self {
+                    self.$name = $name;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+/// The [`Rule`](crate::Rule) methods of an algorithm that is a chain of transforms, inside its
+/// `impl Rule`: `chained!(self => chain!(self.0, ScaleByLearningRate))`. The chain is built from
+/// the rule's hyperparameters at each use (a copy of a few numbers).
+macro_rules! chained {
+    ($self:ident => $chain:expr) => {
+        fn validate(&$self) -> Result<(), $crate::Error> {
+            $crate::transform::Transform::<F>::validate(&$chain)
+        }
+
+        fn slot_names(&$self) -> Vec<&'static str> {
+            $crate::transform::Transform::<F>::slot_names(&$chain)
+        }
+
+        fn step<L: $crate::Layout<F>>(&$self, step: $crate::Step<'_, F, L>, _: &mut ()) {
+            $crate::transform::run(&$chain, step);
         }
     };
 }

@@ -7,8 +7,8 @@ use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adam, AdamW, Adamax, Adan, Adopt, Asgd, Engine, Error,
-    Lion, Mixed, Momentum, Muon, NAdam, Native, Nesterov, Optimizer, Params, RAdam, RmsProp,
-    Rounding, Rprop, Rule, ScheduleFreeAdamW, Sgd, Store,
+    Lamb, Lars, Lion, Mixed, Momentum, Muon, NAdam, Native, Nesterov, Optimizer, Params, RAdam,
+    RmsProp, Rounding, Rprop, Rule, ScheduleFreeAdamW, Sgd, Store,
 };
 
 /// Parameters and gradients of a few shapes (a 0-d key, an empty key, a key larger than a
@@ -89,6 +89,8 @@ macro_rules! every_elementwise {
         $check::<_, $p>(AdaBelief::default());
         $check::<_, $p>(Adopt::default());
         $check::<_, $p>(AdEMAMix::default());
+        $check::<_, $p>(Lamb::default().weight_decay(0.01));
+        $check::<_, $p>(Lars::default().nesterov(true));
         $check::<_, $p>(ScheduleFreeAdamW::default());
     };
 }

@@ -260,7 +260,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
     }
 
     /// The names of the state slots this configuration keeps, in order.
-    pub fn slot_names(&self) -> &'static [&'static str] {
+    pub fn slot_names(&self) -> Vec<&'static str> {
         self.rule.slot_names()
     }
 

@@ -50,7 +50,7 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
 
     /// The names of every state array this configuration may keep per parameter, in order
     /// (PyTorch's names where PyTorch has the algorithm, else optax's).
-    fn slot_names(&self) -> &'static [&'static str];
+    fn slot_names(&self) -> Vec<&'static str>;
 
     /// The state arrays kept for parameter `key` of `shape`, by name and shape: by default every
     /// one of [`Rule::slot_names`] shaped like the parameter. Factored rules, and rules that treat

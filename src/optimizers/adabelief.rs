@@ -1,8 +1,9 @@
 //! AdaBelief: Adam scaled by the belief in the gradient.
 
-use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Rule, Scalar, cast};
 use crate::parts::bias_correction;
-use crate::{Error, check};
+use crate::transform::{Context, ScaleByLearningRate, Transform};
+use crate::{Error, chain, check};
 
 /// AdaBelief (Zhuang et al., 2020, "AdaBelief Optimizer: Adapting Stepsizes by the Belief in
 /// Observed Gradients"), as `optax.adabelief` computes it: Adam whose second moment tracks the
@@ -15,22 +16,30 @@ use crate::{Error, check};
 /// p ← p − lr · m̂ / (√(s/(1 − β₂ᵗ)) + ε)
 /// ```
 ///
+/// Like optax's, it is a chain: [`ScaleByBelief`], then
+/// [`ScaleByLearningRate`](crate::transform::ScaleByLearningRate).
 /// Defaults (optax's): learning rate 0.01 (optax requires one), betas (0.9, 0.999), ε = 1e-16,
 /// ε_root = 1e-16, no Nesterov. optax's alias has no weight decay, and neither has this one.
 /// State, with optax's names: `mu` (m) and `nu` (s).
 pub type AdaBelief<F = f32> = Engine<AdaBeliefRule, F>;
 
-/// The rule of [`AdaBelief`].
-#[derive(Clone, Debug, PartialEq)]
+/// The rule of [`AdaBelief`]: its [`ScaleByBelief`] followed by the learning rate.
+#[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct AdaBeliefRule {
+pub struct AdaBeliefRule(ScaleByBelief);
+
+/// optax's `scale_by_belief`, AdaBelief's direction ([`AdaBelief`] without the learning rate):
+/// `u ← m̂ / (√(s/(1 − β₂ᵗ)) + ε)`. State: `mu`, `nu`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByBelief {
     betas: [f64; 2],
     eps: f64,
     eps_root: f64,
     nesterov: bool,
 }
 
-impl Default for AdaBeliefRule {
+impl Default for ScaleByBelief {
     fn default() -> Self {
         Self {
             betas: [0.9, 0.999],
@@ -41,9 +50,20 @@ impl Default for AdaBeliefRule {
     }
 }
 
-shares!(AdaBeliefRule: betas);
+builders!(ScaleByBelief {
+    /// Sets β₁ and β₂, each in `[0, 1)` (default (0.9, 0.999)).
+    betas: [f64; 2],
+    /// Sets ε, added to the root (default 1e-16).
+    eps: f64,
+    /// Sets ε_root, added to the second moment every step (default 1e-16).
+    eps_root: f64,
+    /// Uses optax's Nesterov form of the first moment (default `false`).
+    nesterov: bool,
+});
 
-setters!(AdaBelief {
+shares!(AdaBeliefRule [self => self.0]: betas);
+
+setters!(AdaBelief [r => r.0] {
     /// Sets ε, added to the root (default 1e-16).
     eps: f64,
     /// Sets ε_root, added to the second moment every step (default 1e-16).
@@ -57,41 +77,41 @@ impl<F: Scalar> Rule<F> for AdaBeliefRule {
     const NAME: &'static str = "AdaBelief";
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(betas[0]);
+    momentum_is!(0.betas[0]);
+    chained!(self => chain!(self.0, ScaleByLearningRate));
+}
+
+impl<F: Scalar> Transform<F> for ScaleByBelief {
+    type State = [F; 2];
+    /// b1, c1, b2, c2, bc1, bc2, ε, ε_root, and with Nesterov `1 − β₁ᵗ⁺¹`.
+    type Scalars = ([F; 8], Option<F>);
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["mu", "nu"]
+    }
 
     fn validate(&self) -> Result<(), Error> {
-        check::betas(self.betas)?;
-        check::non_negative("epsilon value", self.eps)?;
-        check::non_negative("eps_root value", self.eps_root)
+        check::moments(self.betas, self.eps, self.eps_root)
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["mu", "nu"]
+    fn scalars(&self, ctx: &Context<'_>) -> Self::Scalars {
+        let (t, [beta1, beta2]) = (ctx.t, self.betas);
+        let (bc1, bc2) = (bias_correction(beta1, t), bias_correction(beta2, t));
+        let numbers = [beta1, 1.0 - beta1, beta2, 1.0 - beta2, bc1, bc2, self.eps, self.eps_root];
+        let next = self.nesterov.then(|| cast(bias_correction(beta1, t + 1)));
+        (numbers.map(cast), next)
     }
 
-    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
-        let (t, [beta1, beta2]) = (step.t(), self.betas);
-        let lr: F = cast(step.lr());
-        let (bc1, bc2): (F, F) = (cast(bias_correction(beta1, t)), cast(bias_correction(beta2, t)));
-        let (b1, b2, c1, c2): (F, F, F, F) = (cast(beta1), cast(beta2), cast(1.0 - beta1), cast(1.0 - beta2));
-        let (eps, eps_root): (F, F) = (cast(self.eps), cast(self.eps_root));
-        let moments = move |g: F, m: &mut F, s: &mut F| {
-            *m = c1 * g + b1 * *m;
-            let e = g - *m;
-            *s = c2 * (e * e) + b2 * *s + eps_root;
+    #[inline(always)]
+    fn apply(&(s, next): &Self::Scalars, _: F, g: F, [m, v]: &mut [F; 2]) -> F {
+        let [b1, c1, b2, c2, bc1, bc2, eps, eps_root] = s;
+        *m = c1 * g + b1 * *m;
+        let e = g - *m;
+        *v = c2 * (e * e) + b2 * *v + eps_root;
+        let m_hat = match next {
+            Some(bc1_next) => b1 * (*m / bc1_next) + c1 * (g / bc1),
+            None => *m / bc1,
         };
-        if self.nesterov {
-            let bc1_next: F = cast(bias_correction(beta1, t + 1));
-            step.for_each(move |p, g, [m, s]: &mut [F; 2]| {
-                moments(g, m, s);
-                let m_hat = b1 * (*m / bc1_next) + c1 * (g / bc1);
-                *p = *p - lr * (m_hat / ((*s / bc2).sqrt() + eps));
-            });
-        } else {
-            step.for_each(move |p, g, [m, s]: &mut [F; 2]| {
-                moments(g, m, s);
-                *p = *p - lr * ((*m / bc1) / ((*s / bc2).sqrt() + eps));
-            });
-        }
+        m_hat / ((*v / bc2).sqrt() + eps)
     }
 }

@@ -64,8 +64,8 @@ impl<F: Scalar> Rule<F> for AdadeltaRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["square_avg", "acc_delta"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["square_avg", "acc_delta"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {

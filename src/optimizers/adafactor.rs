@@ -94,8 +94,8 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["row_var", "col_var", "variance"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["row_var", "col_var", "variance"]
     }
 
     fn slots(&self, _key: &str, shape: &[usize]) -> Vec<(&'static str, IxDyn)> {

@@ -72,8 +72,8 @@ impl<F: Scalar> Rule<F> for AdaGradRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["sum"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["sum"]
     }
 
     fn initial_value(&self, _slot: &str, _lr: f64) -> f64 {

@@ -190,11 +190,11 @@ impl<F: Scalar> Rule<F> for AdamRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
+    fn slot_names(&self) -> Vec<&'static str> {
         if self.amsgrad {
-            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+            vec!["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
         } else {
-            &["exp_avg", "exp_avg_sq"]
+            vec!["exp_avg", "exp_avg_sq"]
         }
     }
 

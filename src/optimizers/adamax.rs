@@ -56,8 +56,8 @@ impl<F: Scalar> Rule<F> for AdamaxRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["exp_avg", "exp_inf"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["exp_avg", "exp_inf"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {

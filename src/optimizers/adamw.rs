@@ -79,7 +79,7 @@ impl<F: Scalar> Rule<F> for AdamWRule {
         <AdamRule as Rule<F>>::validate(&self.0)
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
+    fn slot_names(&self) -> Vec<&'static str> {
         <AdamRule as Rule<F>>::slot_names(&self.0)
     }
 

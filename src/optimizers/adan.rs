@@ -154,11 +154,11 @@ impl<F: Scalar> Rule<F> for AdanRule {
         }
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
+    fn slot_names(&self) -> Vec<&'static str> {
         if self.optimi {
-            &["exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad"]
+            vec!["exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad"]
         } else {
-            &["m", "v", "n", "g"]
+            vec!["m", "v", "n", "g"]
         }
     }
 

@@ -1,8 +1,9 @@
 //! ADOPT: Adam with the gradient normalised by the second moment of the steps before.
 
-use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Rule, Scalar, cast};
 use crate::parts::{clip_nan, max_nan};
-use crate::{Error, check};
+use crate::transform::{Context, ScaleByLearningRate, Transform};
+use crate::{Error, chain, check};
 
 /// ADOPT (Taniguchi et al., 2024, "ADOPT: Modified Adam Can Converge with Any β₂ with the Optimal
 /// Rate"), as `optax.contrib.adopt` computes it. With `c` the steps the key has already taken and
@@ -17,20 +18,27 @@ use crate::{Error, check};
 /// So the first step only records `v = g²` and leaves the parameter where it is. Defaults
 /// (optax's): learning rate 0.01 (optax requires one), betas (0.9, 0.9999), ε = 1e-6, clipping on
 /// with exponent κ = 0.25 (optax's `clip_value_fn = lambda x: x**0.25`), no Nesterov. State, with
-/// optax's names: `mu` (m), `nu` (v).
+/// optax's names: `mu` (m), `nu` (v). Like optax's, it is a chain: [`ScaleByAdopt`], then
+/// [`ScaleByLearningRate`](crate::transform::ScaleByLearningRate).
 pub type Adopt<F = f32> = Engine<AdoptRule, F>;
 
-/// The rule of [`Adopt`].
-#[derive(Clone, Debug, PartialEq)]
+/// The rule of [`Adopt`]: its [`ScaleByAdopt`] followed by the learning rate.
+#[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct AdoptRule {
+pub struct AdoptRule(ScaleByAdopt);
+
+/// optax's `contrib.scale_by_adopt`, ADOPT's direction ([`Adopt`] without the learning rate):
+/// `u ← m` (or its Nesterov form). State: `mu`, `nu`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByAdopt {
     betas: [f64; 2],
     eps: f64,
     nesterov: bool,
     clip_exponent: Option<f64>,
 }
 
-impl Default for AdoptRule {
+impl Default for ScaleByAdopt {
     fn default() -> Self {
         Self {
             betas: [0.9, 0.9999],
@@ -41,9 +49,20 @@ impl Default for AdoptRule {
     }
 }
 
-shares!(AdoptRule: betas);
+builders!(ScaleByAdopt {
+    /// Sets β₁ and β₂, each in `[0, 1)` (default (0.9, 0.9999)).
+    betas: [f64; 2],
+    /// Sets ε, the floor of `√v` (default 1e-6).
+    eps: f64,
+    /// Uses the Nesterov form of the step (default `false`).
+    nesterov: bool,
+    /// Sets the clipping exponent κ, `>= 0`, or `None` for no clipping (default `Some(0.25)`).
+    clip_exponent: Option<f64>,
+});
 
-setters!(Adopt {
+shares!(AdoptRule [self => self.0]: betas);
+
+setters!(Adopt [r => r.0] {
     /// Sets ε, the floor of `√v` (default 1e-6).
     eps: f64,
     /// Uses the Nesterov form of the step (default `false`).
@@ -58,7 +77,18 @@ impl<F: Scalar> Rule<F> for AdoptRule {
     const NAME: &'static str = "ADOPT";
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(betas[0]);
+    momentum_is!(0.betas[0]);
+    chained!(self => chain!(self.0, ScaleByLearningRate));
+}
+
+impl<F: Scalar> Transform<F> for ScaleByAdopt {
+    type State = [F; 2];
+    /// b1, c1, b2, c2, the clip and ε; Nesterov's form.
+    type Scalars = ([F; 6], bool);
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["mu", "nu"]
+    }
 
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
@@ -67,23 +97,20 @@ impl<F: Scalar> Rule<F> for AdoptRule {
             .map_or(Ok(()), |k| check::non_negative("clip exponent", k))
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["mu", "nu"]
+    fn scalars(&self, ctx: &Context<'_>) -> Self::Scalars {
+        let taken = ctx.t - 1;
+        let [beta1, beta2] = if taken == 0 { [1.0, 0.0] } else { self.betas };
+        let clip = self.clip_exponent.map_or(f64::INFINITY, |k| (taken as f64).powf(k));
+        let numbers = [beta1, 1.0 - beta1, beta2, 1.0 - beta2, clip, self.eps];
+        (numbers.map(cast), self.nesterov)
     }
 
-    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
-        let taken = step.t() - 1;
-        let [beta1, beta2] = if taken == 0 { [1.0, 0.0] } else { self.betas };
-        let clip: F = cast(self.clip_exponent.map_or(f64::INFINITY, |k| (taken as f64).powf(k)));
-        let (lr, eps): (F, F) = (cast(step.lr()), cast(self.eps));
-        let (b1, b2, c1, c2): (F, F, F, F) = (cast(beta1), cast(beta2), cast(1.0 - beta1), cast(1.0 - beta2));
-        let nesterov = self.nesterov;
-        step.for_each(move |p, g, [m, v]: &mut [F; 2]| {
-            let z = clip_nan(g / max_nan(v.sqrt(), eps), clip);
-            *v = c2 * (g * g) + b2 * *v;
-            *m = c1 * z + b1 * *m;
-            let u = if nesterov { c1 * z + b1 * *m } else { *m };
-            *p = *p - lr * u;
-        });
+    #[inline(always)]
+    fn apply(&(s, nesterov): &Self::Scalars, _: F, g: F, [m, v]: &mut [F; 2]) -> F {
+        let [b1, c1, b2, c2, clip, eps] = s;
+        let z = clip_nan(g / max_nan(v.sqrt(), eps), clip);
+        *v = c2 * (g * g) + b2 * *v;
+        *m = c1 * z + b1 * *m;
+        if nesterov { c1 * z + b1 * *m } else { *m }
     }
 }

@@ -71,8 +71,8 @@ impl<F: Scalar> Rule<F> for AsgdRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["ax"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["ax"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut Option<(f64, f64)>) {

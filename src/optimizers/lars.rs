@@ -1,8 +1,8 @@
 //! LARS: SGD with momentum on updates scaled per tensor by a trust ratio, for large batches.
 
-use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
-use crate::tensor::trust_ratio;
-use crate::{Error, check};
+use crate::chain;
+use crate::engine::{Engine, Rule, Scalar};
+use crate::transform::{AddDecayedWeights, ScaleByLearningRate, ScaleByTrustRatio, Trace};
 
 /// LARS (You et al., 2017, "Large Batch Training of Convolutional Networks"), as `optax.lars`
 /// computes it:
@@ -18,7 +18,11 @@ use crate::{Error, check};
 /// the scaling (optax's `trust_ratio_mask`), and a group's weight decay replaces λ (optax's
 /// `weight_decay_mask`). Defaults (optax's): learning rate 1 (optax requires one; LARS's trust
 /// coefficient makes steps small), weight decay 0, trust coefficient c = 0.001, ε = 0,
-/// momentum μ = 0.9, no Nesterov. State, with optax's name: `trace` (m).
+/// momentum μ = 0.9, no Nesterov. State, with optax's name: `trace` (m). Like optax's, it is a
+/// chain: [`AddDecayedWeights`](crate::transform::AddDecayedWeights),
+/// [`ScaleByTrustRatio`](crate::transform::ScaleByTrustRatio),
+/// [`ScaleByLearningRate`](crate::transform::ScaleByLearningRate),
+/// [`Trace`](crate::transform::Trace).
 pub type Lars<F = f32> = Engine<LarsRule, F>;
 
 /// The rule of [`Lars`].
@@ -61,41 +65,14 @@ impl<F: Scalar> Rule<F> for LarsRule {
     type KeyScalars = ();
     const NAME: &'static str = "LARS";
     const DEFAULT_LR: f64 = 1.0;
-    const ELEMENTWISE: bool = false;
 
     momentum_is!(momentum);
-
-    fn validate(&self) -> Result<(), Error> {
-        check::non_negative("weight_decay value", self.weight_decay)?;
-        check::non_negative("trust coefficient", self.trust_coefficient)?;
-        check::non_negative("epsilon value", self.eps)?;
-        check::non_negative("momentum value", self.momentum)
-    }
-
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["trace"]
-    }
-
-    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
-        let (lr, use_ratio) = (step.lr(), step.trust_ratio());
-        let wd: F = cast(step.weight_decay().unwrap_or(self.weight_decay));
-        let (mu, nesterov): (F, bool) = (cast(self.momentum), self.nesterov);
-        // Two vectorized passes: the norms, then the step.
-        let mut parts = step.parts();
-        let ratio = if use_ratio {
-            let [p_squares, u_squares] = parts.sum(move |p, g, _: &[F; 1]| {
-                let u = g + wd * p;
-                [p * p, u * u]
-            });
-            trust_ratio(self.trust_coefficient, p_squares, u_squares, self.eps)
-        } else {
-            F::one()
-        };
-        let neg_lr: F = cast(-lr);
-        parts.for_each(move |p, g, [m]: &mut [F; 1]| {
-            let u = (g + wd * *p) * ratio * neg_lr;
-            *m = u + mu * *m;
-            *p = *p + if nesterov { u + mu * *m } else { *m };
-        });
-    }
+    chained!(self => chain!(
+        AddDecayedWeights::new(self.weight_decay),
+        ScaleByTrustRatio::default()
+            .trust_coefficient(self.trust_coefficient)
+            .eps(self.eps),
+        ScaleByLearningRate,
+        Trace::new(self.momentum).nesterov(self.nesterov),
+    ));
 }

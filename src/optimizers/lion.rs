@@ -68,8 +68,8 @@ impl<F: Scalar> Rule<F> for LionRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["exp_avg"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["exp_avg"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {

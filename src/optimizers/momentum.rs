@@ -53,8 +53,8 @@ impl<F: Scalar, const NESTEROV: bool> Rule<F> for MomentumRule<NESTEROV> {
         check::unit_interval("momentum value", self.momentum)
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["velocity"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["velocity"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {

@@ -341,10 +341,10 @@ impl<F: Scalar> Rule<F> for MuonRule {
         check::non_negative("adam weight decay value", self.adam.weight_decay)
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
+    fn slot_names(&self) -> Vec<&'static str> {
         match self.convention {
-            MuonConvention::PyTorch => &["momentum_buffer", "exp_avg", "exp_avg_sq"],
-            MuonConvention::Optax => &["mu", "nu"],
+            MuonConvention::PyTorch => vec!["momentum_buffer", "exp_avg", "exp_avg_sq"],
+            MuonConvention::Optax => vec!["mu", "nu"],
         }
     }
 
@@ -353,7 +353,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
         let names = match (self.is_muon(key, shape), self.convention) {
             (true, _) => &names[..1],
             (false, MuonConvention::PyTorch) => &names[1..],
-            (false, MuonConvention::Optax) => names,
+            (false, MuonConvention::Optax) => &names[..],
         };
         names.iter().map(|&n| (n, ndarray::IxDyn(shape))).collect()
     }

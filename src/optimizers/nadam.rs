@@ -73,8 +73,8 @@ impl<F: Scalar> Rule<F> for NAdamRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["exp_avg", "exp_avg_sq"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["exp_avg", "exp_avg_sq"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, mu_product: &mut Option<f64>) {

@@ -82,8 +82,8 @@ impl<F: Scalar> Rule<F> for RangerRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["exp_avg", "exp_avg_sq", "la_param"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["exp_avg", "exp_avg_sq", "la_param"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {

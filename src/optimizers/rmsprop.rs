@@ -93,12 +93,12 @@ impl<F: Scalar> Rule<F> for RmsPropRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
+    fn slot_names(&self) -> Vec<&'static str> {
         match (self.momentum > 0.0, self.centered) {
-            (false, false) => &["square_avg"],
-            (true, false) => &["square_avg", "momentum_buffer"],
-            (false, true) => &["square_avg", "grad_avg"],
-            (true, true) => &["square_avg", "momentum_buffer", "grad_avg"],
+            (false, false) => vec!["square_avg"],
+            (true, false) => vec!["square_avg", "momentum_buffer"],
+            (false, true) => vec!["square_avg", "grad_avg"],
+            (true, true) => vec!["square_avg", "momentum_buffer", "grad_avg"],
         }
     }
 

@@ -80,8 +80,8 @@ impl<F: Scalar> Rule<F> for RpropRule {
         Ok(())
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["prev", "step_size"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["prev", "step_size"]
     }
 
     fn initial_value(&self, slot: &str, lr: f64) -> f64 {

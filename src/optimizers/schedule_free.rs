@@ -243,8 +243,8 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
         self.averaging.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["z", "exp_avg_sq"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["z", "exp_avg_sq"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {
@@ -284,8 +284,8 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
         self.averaging.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["z"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["z"]
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {

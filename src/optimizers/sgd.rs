@@ -132,8 +132,8 @@ impl<F: Scalar> Rule<F> for SgdRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        if self.momentum != 0.0 { &["momentum_buffer"] } else { &[] }
+    fn slot_names(&self) -> Vec<&'static str> {
+        if self.momentum != 0.0 { vec!["momentum_buffer"] } else { vec![] }
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {

@@ -64,8 +64,8 @@ impl<F: Scalar> Rule<F> for StableAdamWRule {
         self.options.validate()
     }
 
-    fn slot_names(&self) -> &'static [&'static str] {
-        &["exp_avg", "exp_avg_sq"]
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["exp_avg", "exp_avg_sq"]
     }
 
     fn step<L: Layout<F>>(&self, mut step: Step<'_, F, L>, _: &mut ()) {

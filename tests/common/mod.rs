@@ -16,10 +16,11 @@ use ndoptim::average::Average;
 use ndoptim::lbfgs::{Lbfgs, LineSearch};
 use ndoptim::lookahead::Lookahead;
 use ndoptim::schedule::{CycleMomentum, CyclicMode, Plateau, ScaleMode, Schedule, Scheduler};
+use ndoptim::transform::{self, ScaleByAdam, ScaleByLearningRate};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, RAdam,
-    RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd,
+    Engine, Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning,
+    RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
 };
 use serde_json::{Map, Value};
 
@@ -482,16 +483,16 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
             })
         }
         "adam" => {
-            // optax's adam divides by the bias corrections where PyTorch folds them into the
-            // step: the same Adam up to rounding, within the files' tolerance.
-            if h.take("eps_root")?.is_some_and(|e| e != 0.0) {
-                return Err("optax adam with eps_root".into());
-            }
-            if h.flag("nesterov")? == Some(true) {
-                return Err("optax adam with nesterov".into());
-            }
-            let o = optax_betas!(h, opt(lr, Adam::<F>::pytorch(), Adam::lr));
-            Box::new(opt(h.take("eps")?, o, Adam::eps))
+            // optax's alias is its chain, and so is ndoptim's.
+            let b = |h: &mut Hyper, name| h.take(name).map(|v| v.unwrap_or(0.0));
+            let mut adam = ScaleByAdam::default();
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            adam = adam.betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
+            adam = opt(h.take("eps")?, adam, ScaleByAdam::eps);
+            adam = adam.eps_root(b(h, "eps_root")?);
+            adam = opt(h.flag("nesterov")?, adam, ScaleByAdam::nesterov);
+            let o = transform::optimizer::<_, F>(chain!(adam, ScaleByLearningRate));
+            Box::new(opt(lr, o, Engine::lr))
         }
         "lion" => {
             let o = opt(lr, Lion::<F>::default(), Lion::lr);
@@ -1513,6 +1514,18 @@ macro_rules! with_each_optimizer {
         }
         {
             let $o = Lars::<$F>::default().nesterov(true).weight_decay(0.01);
+            $body;
+        }
+        {
+            // A chain of most built-in transforms, through every generic test.
+            use ndoptim::transform as tx;
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::ScaleByAdam::default().nesterov(true).eps_root(1e-12),
+                tx::AddDecayedWeights::new(0.01),
+                tx::Clip::new(0.5),
+                tx::ScaleByLearningRate,
+                tx::Trace::new(0.5),
+            ));
             $body;
         }
         {

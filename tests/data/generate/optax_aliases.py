@@ -50,6 +50,8 @@ CASES = [
                   adam_b1=0.8, adam_b2=0.99, adam_weight_decay=0.02)),
     ("muon", dict(learning_rate=0.01, ns_steps=3, eps=1e-6, adam_eps_root=1e-8,
                   adam_learning_rate=0.003)),
+    # New cases go last: each case's inputs are drawn from its position.
+    ("adam", dict(learning_rate=0.01, b1=0.85, eps=1e-7, eps_root=1e-8, nesterov=True)),
 ]
 
 

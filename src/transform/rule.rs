@@ -1,0 +1,36 @@
+//! A transform as an optimizer's rule.
+
+use super::{Transform, run};
+use crate::engine::{Engine, Layout, Rule, Step};
+use crate::{Error, Scalar};
+
+/// The rule of an optimizer made of a [`Transform`] (usually a [`chain!`](crate::chain)): the
+/// parameter receives what the transform returns, `p ← p + u`. Build one with [`optimizer`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TransformRule<T>(pub T);
+
+/// An optimizer that runs `transform` at learning rate 0.001 (set it with
+/// [`Engine::lr`]): optax's `chain(...)` with the engine's maps, checks, state and checkpoints.
+/// See [`crate::transform`].
+pub fn optimizer<T: Transform<F>, F: Scalar>(transform: T) -> Engine<TransformRule<T>, F> {
+    Engine::new(TransformRule(transform))
+}
+
+impl<F: Scalar, T: Transform<F>> Rule<F> for TransformRule<T> {
+    type KeyScalars = ();
+    const NAME: &'static str = "Transform";
+    const DEFAULT_LR: f64 = 0.001;
+
+    fn validate(&self) -> Result<(), Error> {
+        self.0.validate()
+    }
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        self.0.slot_names()
+    }
+
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
+        run(&self.0, step);
+    }
+}

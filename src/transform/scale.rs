@@ -1,0 +1,215 @@
+//! Transforms of one update at a time: scaling, weight decay, sign, clipping, and the momentum
+//! trace.
+
+use super::{Context, Transform};
+use crate::engine::cast;
+use crate::parts::{clip_nan, sign};
+use crate::{Error, Scalar, check};
+
+/// optax's `scale_by_learning_rate`: `u ← −lr·u`, with the optimizer's learning rate (and so its
+/// schedule). The last transform of most chains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByLearningRate;
+
+impl<F: Scalar> Transform<F> for ScaleByLearningRate {
+    type State = [F; 0];
+    type Scalars = F;
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> F {
+        cast(-ctx.lr)
+    }
+
+    #[inline(always)]
+    fn apply(neg_lr: &F, _: F, u: F, _: &mut [F; 0]) -> F {
+        *neg_lr * u
+    }
+}
+
+/// optax's `scale(step_size)`: `u ← s·u`, a fixed factor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Scale(pub f64);
+
+impl<F: Scalar> Transform<F> for Scale {
+    type State = [F; 0];
+    type Scalars = F;
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check::finite("scale", self.0)
+    }
+
+    fn scalars(&self, _: &Context<'_>) -> F {
+        cast(self.0)
+    }
+
+    #[inline(always)]
+    fn apply(s: &F, _: F, u: F, _: &mut [F; 0]) -> F {
+        *s * u
+    }
+}
+
+/// optax's `add_decayed_weights(weight_decay)`: `u ← u + λ·p`. Before
+/// [`ScaleByLearningRate`], it is decoupled weight decay in optax's order (`p ← p − lr·(u + λ·p)`);
+/// before an adaptive transform, L2 regularisation. A key's [`Group`](crate::Group) weight decay
+/// replaces λ.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AddDecayedWeights {
+    /// λ, `>= 0`.
+    pub weight_decay: f64,
+}
+
+impl AddDecayedWeights {
+    /// Adds `weight_decay·p`.
+    pub fn new(weight_decay: f64) -> Self {
+        Self { weight_decay }
+    }
+}
+
+impl<F: Scalar> Transform<F> for AddDecayedWeights {
+    type State = [F; 0];
+    type Scalars = F;
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("weight_decay value", self.weight_decay)
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> F {
+        cast(ctx.weight_decay.unwrap_or(self.weight_decay))
+    }
+
+    #[inline(always)]
+    fn apply(wd: &F, p: F, u: F, _: &mut [F; 0]) -> F {
+        u + *wd * p
+    }
+}
+
+/// optax's `scale_by_sign`: `u ← sign(u)` (0 stays 0, NaN stays NaN).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleBySign;
+
+impl<F: Scalar> Transform<F> for ScaleBySign {
+    type State = [F; 0];
+    type Scalars = ();
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn scalars(&self, _: &Context<'_>) {}
+
+    #[inline(always)]
+    fn apply(_: &(), _: F, u: F, _: &mut [F; 0]) -> F {
+        sign(u)
+    }
+}
+
+/// optax's `clip(max_delta)`: each element of the update clipped to `[−max_delta, max_delta]`
+/// (NaN stays NaN, as in `jnp.clip`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Clip {
+    /// The largest magnitude an element keeps, `>= 0`.
+    pub max_delta: f64,
+}
+
+impl Clip {
+    /// Clips each element to `[−max_delta, max_delta]`.
+    pub fn new(max_delta: f64) -> Self {
+        Self { max_delta }
+    }
+}
+
+impl<F: Scalar> Transform<F> for Clip {
+    type State = [F; 0];
+    type Scalars = F;
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("max_delta value", self.max_delta)
+    }
+
+    fn scalars(&self, _: &Context<'_>) -> F {
+        cast(self.max_delta)
+    }
+
+    #[inline(always)]
+    fn apply(max: &F, _: F, u: F, _: &mut [F; 0]) -> F {
+        clip_nan(u, *max)
+    }
+}
+
+/// optax's `trace(decay, nesterov)`: momentum without dampening, `m ← u + μ·m`, passing on `m`
+/// (or `u + μ·m` with Nesterov's look-ahead). State: `trace`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Trace {
+    /// μ, the decay of the trace, `>= 0`.
+    pub decay: f64,
+    /// Nesterov's look-ahead (default `false`).
+    pub nesterov: bool,
+}
+
+impl Trace {
+    /// A trace decaying by `decay`, without Nesterov's look-ahead.
+    pub fn new(decay: f64) -> Self {
+        Self {
+            decay,
+            nesterov: false,
+        }
+    }
+
+    /// Uses Nesterov's look-ahead.
+    #[must_use]
+    pub fn nesterov(self, nesterov: bool) -> Self {
+        Self { nesterov, ..self }
+    }
+}
+
+impl<F: Scalar> Transform<F> for Trace {
+    type State = [F; 1];
+    type Scalars = (F, bool);
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["trace"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check::non_negative("momentum value", self.decay)
+    }
+
+    fn scalars(&self, _: &Context<'_>) -> (F, bool) {
+        (cast(self.decay), self.nesterov)
+    }
+
+    #[inline(always)]
+    fn apply(&(mu, nesterov): &(F, bool), _: F, u: F, [m]: &mut [F; 1]) -> F {
+        *m = u + mu * *m;
+        if nesterov { u + mu * *m } else { *m }
+    }
+}
