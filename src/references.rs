@@ -68,7 +68,7 @@
 //! | transformation | arguments | ndoptim | not offered |
 //! |---|---|---|---|
 //! | `sgd` | `learning_rate`, `momentum`, `nesterov` | [`Sgd`]`::optax()` | |
-//! | `adam` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: [`transform::optimizer`](crate::transform::optimizer)`(chain!(`[`ScaleByAdam`](crate::transform::ScaleByAdam)`, ScaleByLearningRate))`, `betas` for `b1`, `b2` | |
+//! | `adam` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: [`transform::optimizer`](crate::transform::optimizer)`(chain!(`[`ScaleByAdam`](crate::transform::ScaleByAdam)`, ScaleByLearningRate))`, `betas` for `b1`, `b2`; `nesterov=True` is [`ScaleByNadam`](crate::transform::ScaleByNadam) | |
 //! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | [`Lion`]: `lr`, `betas`, `weight_decay` | |
 //! | `lamb` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | [`Lamb`]: the same names | |
 //! | `lars` | `learning_rate`, `weight_decay`, `trust_coefficient`, `eps`, `momentum`, `nesterov`; `weight_decay_mask`, `trust_ratio_mask` as [`Group`](crate::Group)s | [`Lars`]: the same names | |

@@ -83,8 +83,8 @@ impl<F: Scalar> Rule<F> for AdaBeliefRule {
 
 impl<F: Scalar> Transform<F> for ScaleByBelief {
     type State = [F; 2];
-    /// b1, c1, b2, c2, bc1, bc2, ε, ε_root, and with Nesterov `1 − β₁ᵗ⁺¹`.
-    type Scalars = ([F; 8], Option<F>);
+    /// b1, c1, b2, c2, bc1, bc2, ε, ε_root, `1 − β₁ᵗ⁺¹`; Nesterov's form.
+    type Scalars = ([F; 9], bool);
 
     fn slot_names(&self) -> Vec<&'static str> {
         vec!["mu", "nu"]
@@ -97,20 +97,21 @@ impl<F: Scalar> Transform<F> for ScaleByBelief {
     fn scalars(&self, ctx: &Context<'_>) -> Self::Scalars {
         let (t, [beta1, beta2]) = (ctx.t, self.betas);
         let (bc1, bc2) = (bias_correction(beta1, t), bias_correction(beta2, t));
-        let numbers = [beta1, 1.0 - beta1, beta2, 1.0 - beta2, bc1, bc2, self.eps, self.eps_root];
-        let next = self.nesterov.then(|| cast(bias_correction(beta1, t + 1)));
-        (numbers.map(cast), next)
+        let next = bias_correction(beta1, t + 1);
+        let numbers = [beta1, 1.0 - beta1, beta2, 1.0 - beta2, bc1, bc2, self.eps, self.eps_root, next];
+        (numbers.map(cast), self.nesterov)
     }
 
     #[inline(always)]
-    fn apply(&(s, next): &Self::Scalars, _: F, g: F, [m, v]: &mut [F; 2]) -> F {
-        let [b1, c1, b2, c2, bc1, bc2, eps, eps_root] = s;
+    fn apply(&(s, nesterov): &Self::Scalars, _: F, g: F, [m, v]: &mut [F; 2]) -> F {
+        let [b1, c1, b2, c2, bc1, bc2, eps, eps_root, bc1_next] = s;
         *m = c1 * g + b1 * *m;
         let e = g - *m;
         *v = c2 * (e * e) + b2 * *v + eps_root;
-        let m_hat = match next {
-            Some(bc1_next) => b1 * (*m / bc1_next) + c1 * (g / bc1),
-            None => *m / bc1,
+        let m_hat = if nesterov {
+            b1 * (*m / bc1_next) + c1 * (g / bc1)
+        } else {
+            *m / bc1
         };
         m_hat / ((*v / bc2).sqrt() + eps)
     }

@@ -9,19 +9,17 @@ use crate::{Error, Scalar, check};
 ///
 /// ```text
 /// m ← (1 − β₁)·u + β₁·m;   v ← (1 − β₂)·u² + β₂·v
-/// m̂ = m/(1 − β₁ᵗ)   (Nesterov: β₁·m/(1 − β₁ᵗ⁺¹) + (1 − β₁)·u/(1 − β₁ᵗ))
-/// u ← m̂ / (√(v/(1 − β₂ᵗ) + ε_root) + ε)
+/// u ← m̂ / (√(v/(1 − β₂ᵗ) + ε_root) + ε),   m̂ = m/(1 − β₁ᵗ)
 /// ```
 ///
-/// Defaults (optax's): betas (0.9, 0.999), ε 1e-8, ε_root 0, no Nesterov. State, with optax's
-/// names: `mu`, `nu`.
+/// Defaults (optax's): betas (0.9, 0.999), ε 1e-8, ε_root 0. State, with optax's names: `mu`,
+/// `nu`. optax's `nesterov=True` is [`ScaleByNadam`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ScaleByAdam {
     pub(crate) betas: [f64; 2],
     pub(crate) eps: f64,
     pub(crate) eps_root: f64,
-    pub(crate) nesterov: bool,
 }
 
 impl Default for ScaleByAdam {
@@ -30,7 +28,6 @@ impl Default for ScaleByAdam {
             betas: [0.9, 0.999],
             eps: 1e-8,
             eps_root: 0.0,
-            nesterov: false,
         }
     }
 }
@@ -42,11 +39,18 @@ builders!(ScaleByAdam {
     eps: f64,
     /// Sets ε_root, added under the root (default 0).
     eps_root: f64,
-    /// Uses Nesterov's look-ahead on the first moment (default `false`).
-    nesterov: bool,
 });
 
-/// The per-step scalars of [`ScaleByAdam`].
+/// optax's `scale_by_adam(nesterov=True)`, the direction of `optax.nadam`: [`ScaleByAdam`] with
+/// Nesterov's look-ahead on the first moment, `m̂ = β₁·m/(1 − β₁ᵗ⁺¹) + (1 − β₁)·u/(1 − β₁ᵗ)`.
+///
+/// A type of its own rather than a flag: a branch on a flag in the per-element path keeps the
+/// reduction passes of per-tensor transforms from vectorizing.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByNadam(pub ScaleByAdam);
+
+/// The per-step scalars of [`ScaleByAdam`] and [`ScaleByNadam`].
 #[derive(Clone, Copy, Debug)]
 pub struct AdamScalars<F> {
     b1: F,
@@ -57,8 +61,23 @@ pub struct AdamScalars<F> {
     bc2: F,
     eps: F,
     eps_root: F,
-    /// `β₁/(1 − β₁ᵗ⁺¹)` and `(1 − β₁)/(1 − β₁ᵗ)` with Nesterov's look-ahead.
-    nesterov: Option<(F, F)>,
+    /// `1 − β₁ᵗ⁺¹`, for Nesterov's look-ahead.
+    bc1_next: F,
+}
+
+impl<F: Scalar> AdamScalars<F> {
+    /// Updates the moments from `u`.
+    #[inline(always)]
+    fn moments(&self, u: F, m: &mut F, v: &mut F) {
+        *m = self.c1 * u + self.b1 * *m;
+        *v = self.c2 * (u * u) + self.b2 * *v;
+    }
+
+    /// The direction for the bias-corrected first moment `m_hat`.
+    #[inline(always)]
+    fn direction(&self, m_hat: F, v: F) -> F {
+        m_hat / ((v / self.bc2 + self.eps_root).sqrt() + self.eps)
+    }
 }
 
 impl<F: Scalar> Transform<F> for ScaleByAdam {
@@ -84,20 +103,36 @@ impl<F: Scalar> Transform<F> for ScaleByAdam {
             bc2: cast(bias_correction(beta2, ctx.t)),
             eps: cast(self.eps),
             eps_root: cast(self.eps_root),
-            nesterov: self
-                .nesterov
-                .then(|| (cast(bias_correction(beta1, ctx.t + 1)), cast(1.0 - beta1))),
+            bc1_next: cast(bias_correction(beta1, ctx.t + 1)),
         }
     }
 
     #[inline(always)]
     fn apply(s: &AdamScalars<F>, _: F, u: F, [m, v]: &mut [F; 2]) -> F {
-        *m = s.c1 * u + s.b1 * *m;
-        *v = s.c2 * (u * u) + s.b2 * *v;
-        let m_hat = match s.nesterov {
-            Some((bc1_next, c1)) => s.b1 * (*m / bc1_next) + c1 * (u / s.bc1),
-            None => *m / s.bc1,
-        };
-        m_hat / ((*v / s.bc2 + s.eps_root).sqrt() + s.eps)
+        s.moments(u, m, v);
+        s.direction(*m / s.bc1, *v)
+    }
+}
+
+impl<F: Scalar> Transform<F> for ScaleByNadam {
+    type State = [F; 2];
+    type Scalars = AdamScalars<F>;
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        Transform::<F>::slot_names(&self.0)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        Transform::<F>::validate(&self.0)
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> AdamScalars<F> {
+        self.0.scalars(ctx)
+    }
+
+    #[inline(always)]
+    fn apply(s: &AdamScalars<F>, _: F, u: F, [m, v]: &mut [F; 2]) -> F {
+        s.moments(u, m, v);
+        s.direction(s.b1 * (*m / s.bc1_next) + s.c1 * (u / s.bc1), *v)
     }
 }

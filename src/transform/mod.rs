@@ -46,7 +46,7 @@ mod trust_ratio;
 use std::fmt::Debug;
 
 pub use crate::optimizers::ScaleByBelief;
-pub use adaptive::{AdamScalars, ScaleByAdam};
+pub use adaptive::{AdamScalars, ScaleByAdam, ScaleByNadam};
 pub use chain::{Chain, Join};
 pub use rule::{TransformRule, optimizer};
 pub use scale::{AddDecayedWeights, Clip, Scale, ScaleByLearningRate, ScaleBySign, Trace};

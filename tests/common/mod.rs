@@ -16,7 +16,7 @@ use ndoptim::average::Average;
 use ndoptim::lbfgs::{Lbfgs, LineSearch};
 use ndoptim::lookahead::Lookahead;
 use ndoptim::schedule::{CycleMomentum, CyclicMode, Plateau, ScaleMode, Schedule, Scheduler};
-use ndoptim::transform::{self, ScaleByAdam, ScaleByLearningRate};
+use ndoptim::transform::{self, ScaleByAdam, ScaleByLearningRate, ScaleByNadam};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
     Engine, Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning,
@@ -484,15 +484,18 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
         }
         "adam" => {
             // optax's alias is its chain, and so is ndoptim's.
-            let b = |h: &mut Hyper, name| h.take(name).map(|v| v.unwrap_or(0.0));
-            let mut adam = ScaleByAdam::default();
             let [b1, b2] = [h.take("b1")?, h.take("b2")?];
-            adam = adam.betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
-            adam = opt(h.take("eps")?, adam, ScaleByAdam::eps);
-            adam = adam.eps_root(b(h, "eps_root")?);
-            adam = opt(h.flag("nesterov")?, adam, ScaleByAdam::nesterov);
-            let o = transform::optimizer::<_, F>(chain!(adam, ScaleByLearningRate));
-            Box::new(opt(lr, o, Engine::lr))
+            let adam = ScaleByAdam::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
+            let adam = opt(h.take("eps")?, adam, ScaleByAdam::eps);
+            let adam = opt(h.take("eps_root")?, adam, ScaleByAdam::eps_root);
+            if h.flag("nesterov")? == Some(true) {
+                let o =
+                    transform::optimizer::<_, F>(chain!(ScaleByNadam(adam), ScaleByLearningRate));
+                Box::new(opt(lr, o, Engine::lr))
+            } else {
+                let o = transform::optimizer::<_, F>(chain!(adam, ScaleByLearningRate));
+                Box::new(opt(lr, o, Engine::lr))
+            }
         }
         "lion" => {
             let o = opt(lr, Lion::<F>::default(), Lion::lr);
@@ -1520,7 +1523,7 @@ macro_rules! with_each_optimizer {
             // A chain of most built-in transforms, through every generic test.
             use ndoptim::transform as tx;
             let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
-                tx::ScaleByAdam::default().nesterov(true).eps_root(1e-12),
+                tx::ScaleByNadam(tx::ScaleByAdam::default().eps_root(1e-12)),
                 tx::AddDecayedWeights::new(0.01),
                 tx::Clip::new(0.5),
                 tx::ScaleByLearningRate,
