@@ -131,9 +131,10 @@
 //! Optimizers also compose, as optax's do: [`transform`] has per-element transforms
 //! ([`ScaleByAdam`](transform::ScaleByAdam), weight decay, the learning rate, a momentum trace,
 //! clipping, sign) and [`chain!`], which compiles a chain into the same one fused pass.
-//! AdaBelief, ADOPT, AdEMAMix, LAMB and LARS are such chains (the trust ratio of the last two is a
-//! transform that sums norms in a pass of its own before the step). A transform or a rule of your own needs nothing
-//! private: the `custom_transform` and `custom_rule` examples write one each.
+//! AdaBelief, ADOPT, AdEMAMix, LAMB, LARS and optax's Adan are such chains; LAMB's and LARS's
+//! trust ratio is a transform that sums norms in a pass of its own before the step. A transform
+//! or a rule of your own needs nothing private: the `custom_transform` and `custom_rule`
+//! examples write one each.
 //!
 //! # Bring your own parameters
 //!

@@ -30,6 +30,14 @@ impl GradientOptions {
         }
     }
 
+    /// These options with weight decay λ.
+    pub(crate) fn with_weight_decay(self, weight_decay: f64) -> Self {
+        Self {
+            weight_decay,
+            ..self
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if let Some(max_lr) = self.max_lr
             && !(max_lr > 0.0 && max_lr.is_finite())
@@ -258,29 +266,6 @@ pub(crate) fn scalar_state(x: f64) -> f64 {
 /// `1 − βᵗ`, the bias correction of a running average after `t` steps.
 pub(crate) fn bias_correction(beta: f64, t: u64) -> f64 {
     1.0 - pow(beta, t as f64)
-}
-
-/// optax's `add_decayed_weights(λ)` followed by `scale_by_learning_rate(lr)` and
-/// `apply_updates`: `p ← p − lr·(u + λ·p)`, the weight decay added to the update.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct DecayedStep<F> {
-    lr: F,
-    weight_decay: F,
-}
-
-impl<F: Scalar> DecayedStep<F> {
-    /// The step of `step`, with its group's weight decay replacing `weight_decay` when it sets one.
-    pub(crate) fn new<L: Layout<F>>(step: &Step<'_, F, L>, weight_decay: f64) -> Self {
-        Self {
-            lr: cast(step.lr()),
-            weight_decay: cast(step.weight_decay().unwrap_or(weight_decay)),
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn apply(&self, p: &mut F, u: F) {
-        *p = *p - self.lr * (u + self.weight_decay * *p);
-    }
 }
 
 /// `max(a, b)` that keeps a NaN `a`, as `jnp.maximum` and `torch.clamp` do (`Float::max` drops it).

@@ -92,6 +92,16 @@ impl AdamRule {
         }
     }
 
+    /// `torch.optim.AdamW`'s rule with these betas, ε and (decoupled) weight decay.
+    pub(crate) fn adamw(betas: [f64; 2], eps: f64, weight_decay: f64) -> Self {
+        Self {
+            betas,
+            eps,
+            options: GradientOptions::decoupled().with_weight_decay(weight_decay),
+            ..Self::pytorch()
+        }
+    }
+
     /// The epsilon convention.
     pub fn convention(&self) -> AdamConvention {
         self.convention

@@ -2,8 +2,9 @@
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast, kahan_add};
 use crate::optimizers::adam::debiased;
-use crate::parts::{DecayedStep, Lerp, bias_correction};
-use crate::{Error, Store, check};
+use crate::parts::{Lerp, bias_correction};
+use crate::transform::{self, AddDecayedWeights, Context, ScaleByLearningRate, Transform};
+use crate::{Error, Store, chain, check};
 
 /// Adan (Xie et al., 2022, "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep
 /// Models"), as `optax.adan` computes it:
@@ -18,7 +19,9 @@ use crate::{Error, Store, check};
 /// optax's weight decay is added to the update (its `add_decayed_weights`), not divided out as in
 /// the paper's proximal form. Defaults (optax's): learning rate 0.01 (optax requires one; ours is a
 /// common starting point), betas (0.98, 0.92, 0.99), ε = 1e-8, ε_root = 1e-8, weight decay 0.
-/// State, with optax's names: `m`, `v`, `n` and `g` (the previous gradient).
+/// State, with optax's names: `m`, `v`, `n` and `g` (the previous gradient). Like optax's, it is a
+/// chain: [`ScaleByAdan`], [`AddDecayedWeights`](crate::transform::AddDecayedWeights),
+/// [`ScaleByLearningRate`](crate::transform::ScaleByLearningRate).
 ///
 /// [`Adan::optimi`] is torch-optimi's `Adan`: the same moments with optimi's debiased betas
 /// (`β̂ = (βᵗ − β)/(βᵗ − 1)`, so no other bias correction) and the paper's weight decay, divided
@@ -132,11 +135,7 @@ impl<F: Scalar> Rule<F> for AdanRule {
     momentum_is!(b1);
 
     fn validate(&self) -> Result<(), Error> {
-        check::unit_interval("b1 value", self.b1)?;
-        check::unit_interval("b2 value", self.b2)?;
-        check::unit_interval("b3 value", self.b3)?;
-        check::non_negative("epsilon value", self.eps)?;
-        check::non_negative("eps_root value", self.eps_root)?;
+        Transform::<F>::validate(&self.scale())?;
         check::non_negative("weight_decay value", self.weight_decay)?;
         if let Some(max_lr) = self.max_lr
             && !(max_lr > 0.0 && max_lr.is_finite())
@@ -166,37 +165,91 @@ impl<F: Scalar> Rule<F> for AdanRule {
         if self.optimi {
             return self.optimi(step);
         }
-        let t = step.t();
-        let apply = DecayedStep::new(&step, self.weight_decay);
-        let (bc1, bc2, bc3): (F, F, F) = (
-            cast(bias_correction(self.b1, t)),
-            cast(bias_correction(self.b2, t)),
-            cast(bias_correction(self.b3, t)),
-        );
-        let (b1, b2, b3, c1, c2, c3): (F, F, F, F, F, F) = (
-            cast(self.b1),
-            cast(self.b2),
-            cast(self.b3),
-            cast(1.0 - self.b1),
-            cast(1.0 - self.b2),
-            cast(1.0 - self.b3),
-        );
-        let (eps, eps_root): (F, F) = (cast(self.eps), cast(self.eps_root));
-        let first = t == 1;
-        step.for_each(move |p, g, [m, v, n, prev]: &mut [F; 4]| {
-            let d = if first { F::zero() } else { g - *prev };
-            *m = c1 * g + b1 * *m;
-            *v = c2 * d + b2 * *v;
-            let sq = g + c2 * d;
-            *n = c3 * (sq * sq) + b3 * *n;
-            *prev = g;
-            let u = (*m / bc1 + c2 * (*v / bc2)) / ((*n / bc3 + eps_root).sqrt() + eps);
-            apply.apply(p, u);
-        });
+        let decay = AddDecayedWeights::new(self.weight_decay);
+        transform::run(&chain!(self.scale(), decay, ScaleByLearningRate), step);
+    }
+}
+
+/// optax's `scale_by_adan`, Adan's direction ([`Adan`] without weight decay and learning rate):
+/// `u ← (m/(1 − β₁ᵗ) + β₂·v/(1 − β₂ᵗ)) / (√(n/(1 − β₃ᵗ) + ε_root) + ε)`. State: `m`, `v`, `n`,
+/// `g` (the previous gradient).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByAdan {
+    betas: [f64; 3],
+    eps: f64,
+    eps_root: f64,
+}
+
+/// optax's defaults: betas (0.98, 0.92, 0.99), ε 1e-8, ε_root 1e-8.
+impl Default for ScaleByAdan {
+    fn default() -> Self {
+        Self {
+            betas: [0.98, 0.92, 0.99],
+            eps: 1e-8,
+            eps_root: 1e-8,
+        }
+    }
+}
+
+builders!(ScaleByAdan {
+    /// Sets β₁, β₂ and β₃, each in `[0, 1)`.
+    betas: [f64; 3],
+    /// Sets ε, added to the root (default 1e-8).
+    eps: f64,
+    /// Sets ε_root, added under the root (default 1e-8).
+    eps_root: f64,
+});
+
+impl<F: Scalar> Transform<F> for ScaleByAdan {
+    type State = [F; 4];
+    /// b1, b2, b3, c1, c2, c3, bc1, bc2, bc3, ε, ε_root; whether this is the key's first step.
+    type Scalars = ([F; 11], bool);
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["m", "v", "n", "g"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let [b1, b2, b3] = self.betas;
+        check::unit_interval("b1 value", b1)?;
+        check::unit_interval("b2 value", b2)?;
+        check::unit_interval("b3 value", b3)?;
+        check::non_negative("epsilon value", self.eps)?;
+        check::non_negative("eps_root value", self.eps_root)
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> Self::Scalars {
+        let ([b1, b2, b3], t) = (self.betas, ctx.t);
+        let bc = |b| bias_correction(b, t);
+        let (eps, eps_root) = (self.eps, self.eps_root);
+        let all = [b1, b2, b3, 1.0 - b1, 1.0 - b2, 1.0 - b3, bc(b1), bc(b2), bc(b3), eps, eps_root];
+        (all.map(cast), t == 1)
+    }
+
+    #[inline(always)]
+    fn apply(&(s, first): &Self::Scalars, _: F, g: F, [m, v, n, prev]: &mut [F; 4]) -> F {
+        let [b1, b2, b3, c1, c2, c3, bc1, bc2, bc3, eps, eps_root] = s;
+        let d = if first { F::zero() } else { g - *prev };
+        *m = c1 * g + b1 * *m;
+        *v = c2 * d + b2 * *v;
+        let sq = g + c2 * d;
+        *n = c3 * (sq * sq) + b3 * *n;
+        *prev = g;
+        (*m / bc1 + c2 * (*v / bc2)) / ((*n / bc3 + eps_root).sqrt() + eps)
     }
 }
 
 impl AdanRule {
+    /// optax's Adan direction, with these betas and epsilons.
+    fn scale(&self) -> ScaleByAdan {
+        ScaleByAdan {
+            betas: [self.b1, self.b2, self.b3],
+            eps: self.eps,
+            eps_root: self.eps_root,
+        }
+    }
+
     /// torch-optimi's Adan step, in its order of operations and roundings.
     fn optimi<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
         let (lr, t) = (step.lr(), step.t());

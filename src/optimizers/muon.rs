@@ -1,9 +1,13 @@
 //! Muon: momentum orthogonalised by Newton–Schulz iterations, with an AdamW fallback.
 
 use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Step, cast};
+use crate::optimizers::AdamRule;
+use crate::transform::{
+    self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate, ScaleByNadam,
+};
 use crate::parts::{Lerp, add_scaled, bias_correction};
 use crate::tensor::{Preconditioning, each_grad, each_param, newton_schulz, newton_schulz_scratch};
-use crate::{Error, check};
+use crate::{Error, chain, check};
 
 /// Whose Muon: the momentum, the normalisation and the step size differ.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -450,38 +454,22 @@ impl<F: Scalar> Rule<F> for MuonRule {
 }
 
 impl MuonRule {
-    /// The AdamW step of a key Muon does not take, as the convention's reference computes it.
+    /// The AdamW step of a key Muon does not take, as the convention's reference computes it:
+    /// `torch.optim.AdamW`'s rule, or optax's `adamw` chain (with Muon's ε and Nesterov flag).
     fn fallback<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
-        let Fallback { betas: [beta1, beta2], eps, eps_root, weight_decay, .. } = self.adam;
-        let (t, lr) = (step.t(), step.lr());
-        let wd = step.weight_decay().unwrap_or(weight_decay);
-        let (bc1, bc2) = (bias_correction(beta1, t), bias_correction(beta2, t));
-        let (b1, b2, c1, c2): (F, F, F, F) = (cast(beta1), cast(beta2), cast(1.0 - beta1), cast(1.0 - beta2));
+        let Fallback { betas, eps, eps_root, weight_decay, .. } = self.adam;
         match self.convention {
             MuonConvention::PyTorch => {
-                // torch.optim.AdamW: p·(1 − lr·λ) − lr/(1 − β₁ᵗ) · m/(√v/√(1 − β₂ᵗ) + ε)
-                let (keep, step_size, bc2_sqrt, eps): (F, F, F, F) =
-                    (cast(1.0 - lr * wd), cast(lr / bc1), cast(bc2.sqrt()), cast(eps));
-                step.for_each(move |p, g, [m, v]: &mut [F; 2]| {
-                    *p = *p * keep;
-                    *m = *m + c1 * (g - *m);
-                    *v = *v * b2 + c2 * g * g;
-                    *p = *p - step_size * *m / (v.sqrt() / bc2_sqrt + eps);
-                });
+                AdamRule::adamw(betas, eps, weight_decay).step(step, &mut ());
             }
             MuonConvention::Optax => {
-                // optax.adamw(nesterov, eps = Muon's): p − lr·(m̂/(√(v̂ + ε_root) + ε) + λ·p)
-                let (bc1, bc2): (F, F) = (cast(bc1), cast(bc2));
-                let bc1_next: F = cast(bias_correction(beta1, t + 1));
-                let (lr, wd, eps, eps_root, nesterov): (F, F, F, F, bool) =
-                    (cast(lr), cast(wd), cast(self.eps), cast(eps_root), self.nesterov);
-                step.for_each(move |p, g, [m, v]: &mut [F; 2]| {
-                    *m = c1 * g + b1 * *m;
-                    *v = c2 * (g * g) + b2 * *v;
-                    let m_hat = if nesterov { b1 * (*m / bc1_next) + c1 * (g / bc1) } else { *m / bc1 };
-                    let u = m_hat / ((*v / bc2 + eps_root).sqrt() + eps);
-                    *p = *p - lr * (u + wd * *p);
-                });
+                let adam = ScaleByAdam::default().betas(betas).eps(self.eps).eps_root(eps_root);
+                let (decay, lr) = (AddDecayedWeights::new(weight_decay), ScaleByLearningRate);
+                if self.nesterov {
+                    transform::run(&chain!(ScaleByNadam(adam), decay, lr), step);
+                } else {
+                    transform::run(&chain!(adam, decay, lr), step);
+                }
             }
         }
     }
