@@ -32,7 +32,7 @@
 //! [`Average::warmup`] lowers an EMA's decay early on to `min(decay, (1 + t)/(10 + t))`, t the
 //! updates before this one (TensorFlow's `ExponentialMovingAverage(num_updates=...)`), so that
 //! the average forgets its start sooner. For SWA's learning rate, see
-//! [`Schedule::SwaLR`](crate::schedule::Schedule::SwaLR).
+//! [`TorchSchedule::SwaLR`](crate::schedule::TorchSchedule::SwaLR).
 //!
 //! Each key counts its own updates; a key absent from an update keeps its average. An average is
 //! state like an optimizer's: it is checkpointed the same way ([`Average::checkpoint`], and with

@@ -108,14 +108,17 @@ pub enum Error {
         "optimizer is in evaluation mode: call train() before update() (the parameters hold the evaluation point)"
     )]
     EvalMode,
-    /// A momentum schedule was given an optimizer that has neither a momentum nor betas
-    /// ([`crate::Optimizer::set_momentum`]).
+    /// A hyperparameter the optimizer does not have was read for a schedule or set
+    /// ([`crate::Optimizer::set_hyperparameter`]): a cyclic schedule's momentum for an optimizer
+    /// with neither a momentum nor betas, say.
     #[error(
-        "{optimizer} has no momentum or beta1 for a schedule to cycle (use an optimizer with one, or turn momentum cycling off)"
+        "{optimizer} has no {hyperparameter} to set or schedule (use an optimizer with one, or leave it off the schedule)"
     )]
-    NoMomentum {
+    NoHyperparameter {
         /// The optimizer's name.
         optimizer: &'static str,
+        /// The hyperparameter asked for.
+        hyperparameter: crate::Hyperparameter,
     },
     /// A loss that is NaN or infinite ([`crate::lbfgs::Lbfgs::step`]).
     #[error("the loss is {loss}: not finite")]

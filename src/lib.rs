@@ -206,9 +206,9 @@
 //!
 //! # The training loop
 //!
-//! The companions PyTorch users reach for, each exact to its reference: learning-rate schedules
-//! ([`schedule`], every `torch.optim.lr_scheduler` class, with `OneCycleLR` and `CyclicLR` moving
-//! the momentum or first beta too, through [`Optimizer::set_momentum`]), gradient clipping ([`clip`]),
+//! The companions PyTorch users reach for, each exact to its reference: schedules ([`schedule`]:
+//! every `torch.optim.lr_scheduler` class, `OneCycleLR` and `CyclicLR` moving the momentum too;
+//! optax's schedules and `inject_hyperparams`, for any [`Hyperparameter`]), gradient clipping ([`clip`]),
 //! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
 //! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]), weight
 //! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and, around any optimizer,
@@ -219,7 +219,7 @@
 //! use std::collections::HashMap;
 //! use ndarray::{ArrayD, IxDyn};
 //! use ndoptim::clip::{Norm, clip_grad_norm};
-//! use ndoptim::schedule::{Schedule, Scheduler};
+//! use ndoptim::schedule::{Scheduler, TorchSchedule};
 //! use ndoptim::{AdamW, Group, NonFinite, Optimizer};
 //!
 //! let mut params: HashMap<String, ArrayD<f32>> = HashMap::from([
@@ -230,7 +230,7 @@
 //!     .lr(1e-3)
 //!     .group(Group::prefix("b").weight_decay(0.0)) // no weight decay for biases
 //!     .non_finite(NonFinite::Skip); // skip steps whose gradients hold NaN or infinity
-//! let mut schedule = Scheduler::new(Schedule::CosineAnnealingLR { t_max: 100, eta_min: 0.0 }, &mut opt)?;
+//! let mut schedule = Scheduler::new(TorchSchedule::CosineAnnealingLR { t_max: 100, eta_min: 0.0 }, &mut opt)?;
 //!
 //! for step in 0..10 {
 //!     let mut grads: HashMap<String, ArrayD<f32>> = params
@@ -309,7 +309,7 @@ pub use engine::{
 pub use error::Error;
 pub use groups::Group;
 pub use named::Named;
-pub use optimizer::Optimizer;
+pub use optimizer::{Hyperparameter, Optimizer};
 pub use optimizers::*;
 pub use parts::{
     GradientOptions, HasBetas, HasDecoupledWeightDecay, HasFullyDecoupledWeightDecay,

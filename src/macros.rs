@@ -53,16 +53,25 @@ macro_rules! shares {
     };
 }
 
-/// The [`Rule`](crate::Rule) methods that expose the field a momentum schedule moves:
-/// `momentum_is!(betas[0])` inside the rule's `impl Rule`.
-macro_rules! momentum_is {
-    ($($field:tt)+) => {
-        fn momentum(&self) -> Option<f64> {
-            Some(self.$($field)+)
+/// The methods of [`Rule`](crate::Rule) or [`Transform`](crate::transform::Transform) that expose
+/// the fields schedules move: `hyperparameters!(Momentum => (betas[0]), WeightDecay =>
+/// (options.weight_decay))`, each a [`Hyperparameter`](crate::Hyperparameter) and its field.
+macro_rules! hyperparameters {
+    ($($h:ident => ($($field:tt)+)),+ $(,)?) => {
+        fn hyperparameter(&self, h: $crate::Hyperparameter) -> Option<f64> {
+            match h {
+                $($crate::Hyperparameter::$h => Some(self.$($field)+),)+
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
         }
 
-        fn set_momentum(&mut self, momentum: f64) {
-            self.$($field)+ = momentum;
+        fn set_hyperparameter(&mut self, h: $crate::Hyperparameter, value: f64) {
+            match h {
+                $($crate::Hyperparameter::$h => self.$($field)+ = value,)+
+                #[allow(unreachable_patterns)]
+                _ => {}
+            }
         }
     };
 }
@@ -76,7 +85,7 @@ macro_rules! momentum_is {
 /// an `Optimizer<F>` and each group is one of:
 ///
 /// - `learning_rate`: `learning_rate` and `set_learning_rate`;
-/// - `momentum`: `current_momentum` and `set_momentum`;
+/// - `hyperparameters`: `hyperparameter` and `set_hyperparameter`;
 /// - `modes`: `eval`, `train`, `eval_named` and `train_named`;
 /// - `reset`, `name`: the method of that name;
 /// - `update_named_through_map`: `update_named` through copies into maps and this wrapper's own
@@ -107,11 +116,12 @@ macro_rules! momentum_is {
 ///         Ok(())
 ///     }
 ///
-///     ndoptim::forward_optimizer!(F, inner: learning_rate, momentum, modes, reset, name);
+///     ndoptim::forward_optimizer!(F, inner: learning_rate, hyperparameters, modes, reset, name);
 /// }
 ///
 /// let mut opt = Counted { inner: ndoptim::Adam::<f64>::default(), steps: 0 };
-/// assert_eq!((opt.name(), opt.current_momentum()), ("Adam", Some(0.9)));
+/// let beta1 = opt.hyperparameter(ndoptim::Hyperparameter::Momentum);
+/// assert_eq!((opt.name(), beta1), ("Adam", Some(0.9)));
 /// ```
 #[macro_export]
 macro_rules! forward_optimizer {
@@ -127,13 +137,17 @@ macro_rules! forward_optimizer {
             self.$field.set_learning_rate(lr)
         }
     };
-    (@momentum $F:ty, $field:ident) => {
-        fn current_momentum(&self) -> ::core::option::Option<f64> {
-            self.$field.current_momentum()
+    (@hyperparameters $F:ty, $field:ident) => {
+        fn hyperparameter(&self, h: $crate::Hyperparameter) -> ::core::option::Option<f64> {
+            self.$field.hyperparameter(h)
         }
 
-        fn set_momentum(&mut self, momentum: f64) -> ::core::result::Result<(), $crate::Error> {
-            self.$field.set_momentum(momentum)
+        fn set_hyperparameter(
+            &mut self,
+            h: $crate::Hyperparameter,
+            value: f64,
+        ) -> ::core::result::Result<(), $crate::Error> {
+            self.$field.set_hyperparameter(h, value)
         }
     };
     (@modes $F:ty, $field:ident) => {

@@ -1,6 +1,6 @@
-//! The [`Optimizer`] trait.
+//! The [`Optimizer`] trait, and the [`Hyperparameter`]s it lets schedules move.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 
 use crate::{Element, Error, Named, Params};
 
@@ -52,21 +52,19 @@ pub trait Optimizer<F: Element>: Debug {
     /// then unchanged.
     fn set_learning_rate(&mut self, lr: f64) -> Result<(), Error>;
 
-    /// The coefficient a momentum schedule moves ([`crate::schedule`]'s `OneCycleLR` and
-    /// `CyclicLR`): PyTorch's `momentum` (SGD, RMSprop, Muon, ...) or the first of the `betas`
-    /// (the Adam family, Lion, ...); `None` for optimizers that have neither (PyTorch's test for
-    /// `cycle_momentum`).
-    fn current_momentum(&self) -> Option<f64>;
+    /// The current value of hyperparameter `h`, `None` if the optimizer has none such (PyTorch's
+    /// test for `cycle_momentum` is `hyperparameter(Hyperparameter::Momentum).is_some()`).
+    fn hyperparameter(&self, h: Hyperparameter) -> Option<f64>;
 
-    /// Sets the coefficient [`Optimizer::current_momentum`] reads; state is kept.
+    /// Sets hyperparameter `h`, for schedules ([`crate::schedule`]); state is kept.
     ///
     /// # Errors
     ///
-    /// [`Error::NoMomentum`] for an optimizer without one; [`Error::InvalidHyperparameter`] for a
-    /// value its algorithm refuses; [`Error::IncompatibleOptions`] for a change of the state an
-    /// optimizer keeps (SGD and RMSprop keep a momentum buffer only with a non-zero momentum) once
-    /// it holds state. The optimizer is then unchanged.
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error>;
+    /// [`Error::NoHyperparameter`] for an optimizer without `h`; [`Error::InvalidHyperparameter`]
+    /// for a value its algorithm refuses; [`Error::IncompatibleOptions`] for a change of the state
+    /// an optimizer keeps (SGD and RMSprop keep a momentum buffer only with a non-zero momentum)
+    /// once it holds state. The optimizer is then unchanged.
+    fn set_hyperparameter(&mut self, h: Hyperparameter, value: f64) -> Result<(), Error>;
 
     /// Drops all per-key state (moments, velocities, step counts); hyperparameters are kept.
     fn reset(&mut self);
@@ -135,12 +133,12 @@ impl<F: Element> Optimizer<F> for Box<dyn Optimizer<F>> {
         (**self).set_learning_rate(lr)
     }
 
-    fn current_momentum(&self) -> Option<f64> {
-        (**self).current_momentum()
+    fn hyperparameter(&self, h: Hyperparameter) -> Option<f64> {
+        (**self).hyperparameter(h)
     }
 
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-        (**self).set_momentum(momentum)
+    fn set_hyperparameter(&mut self, h: Hyperparameter, value: f64) -> Result<(), Error> {
+        (**self).set_hyperparameter(h, value)
     }
 
     fn reset(&mut self) {
@@ -169,5 +167,34 @@ impl<F: Element> Optimizer<F> for Box<dyn Optimizer<F>> {
 
     fn train_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {
         (**self).train_named(params)
+    }
+}
+
+/// A numeric hyperparameter that may change during training, by hand or on a schedule
+/// ([`Optimizer::set_hyperparameter`], [`crate::schedule::Inject`]): optax's
+/// `inject_hyperparams`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Hyperparameter {
+    /// The learning rate, as [`Optimizer::learning_rate`] reads it.
+    LearningRate,
+    /// PyTorch's `momentum` (SGD, RMSprop, Muon, ...), or the first of the `betas` (the Adam
+    /// family, Lion, ...; optax's `b1`): what PyTorch's cyclic schedules move.
+    Momentum,
+    /// The second of the `betas` (optax's `b2`).
+    Beta2,
+    /// The weight decay coefficient, however the algorithm applies it.
+    WeightDecay,
+}
+
+impl fmt::Display for Hyperparameter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hyperparameter::LearningRate => "learning rate",
+            Hyperparameter::Momentum => "momentum (or beta1)",
+            Hyperparameter::Beta2 => "beta2",
+            Hyperparameter::WeightDecay => "weight decay",
+        })
     }
 }

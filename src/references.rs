@@ -47,7 +47,7 @@
 //! | `SparseAdam` | | | the class (sparse gradients) |
 //! | `nn.utils.clip_grad_norm_` | `max_norm`, `norm_type`, `error_if_nonfinite` | [`clip_grad_norm`](crate::clip::clip_grad_norm) with [`Norm`](crate::clip::Norm) | `norm_type` other than 1, 2, ∞ |
 //!
-//! `torch.optim.lr_scheduler` and `swa_utils`, as [`Schedule`](crate::schedule::Schedule)
+//! `torch.optim.lr_scheduler` and `swa_utils`, as [`TorchSchedule`](crate::schedule::TorchSchedule)
 //! variants with PyTorch's names:
 //!
 //! | class | arguments | not offered |
@@ -59,7 +59,9 @@
 //! | `CyclicLR` | `base_lr`, `max_lr`, `step_size_up`, `step_size_down`, `mode`, `gamma`, `scale_fn` with `scale_mode` ([`CyclicMode::Custom`](crate::schedule::CyclicMode::Custom)), `cycle_momentum`, `base_momentum`, `max_momentum` | per-group lists |
 //! | `ReduceLROnPlateau` | `mode`, `factor`, `patience`, `threshold`, `threshold_mode`, `cooldown`, `min_lr`, `eps` ([`Plateau`](crate::schedule::Plateau)) | per-group `min_lr` lists |
 //! | `SequentialLR` | `schedulers`, `milestones` (`Sequential`) | |
-//! | `LambdaLR`, `MultiplicativeLR`, `ChainedScheduler` | | the classes (functions of the epoch) |
+//! | `LambdaLR` | `lr_lambda`: a [`Schedule`](crate::schedule::Schedule) of the rate ([`from_fn`](crate::schedule::from_fn) of `base_lr·λ(t)`) through [`Inject`](crate::schedule::Inject) | |
+//! | `transformers.get_wsd_schedule` | `num_warmup_steps`, `num_decay_steps`, `num_stable_steps` (or `num_training_steps`), `warmup_type`, `decay_type`, `min_lr_ratio`, `num_cycles`: [`Wsd`](crate::schedule::Wsd) | `last_epoch` (resume with [`Inject::set_count`](crate::schedule::Inject::set_count)) |
+//! | `MultiplicativeLR`, `ChainedScheduler` | | the classes |
 //! | `swa_utils.SWALR` | `swa_lr`, `anneal_epochs`, `anneal_strategy` (`cos`) | |
 //! | `swa_utils.AveragedModel` | EMA (`get_ema_multi_avg_fn(decay)`) and SWA: [`Average::ema`](crate::average::Average::ema), [`Average::swa`](crate::average::Average::swa); `use_buffers`: put the buffers in the averaged map | a custom `avg_fn` or `multi_avg_fn`; `device` |
 //!
@@ -69,6 +71,8 @@
 //! |---|---|---|---|
 //! | `sgd` | `learning_rate`, `momentum`, `nesterov` | [`Sgd`]`::optax()` | |
 //! | `adam` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: [`transform::optimizer`](crate::transform::optimizer)`(chain!(`[`ScaleByAdam`](crate::transform::ScaleByAdam)`, ScaleByLearningRate))`, `betas` for `b1`, `b2`; `nesterov=True` is [`ScaleByNadam`](crate::transform::ScaleByNadam) | |
+//! | `adamw`, `nadamw` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay`, `nesterov` | its chain: `chain!(ScaleByAdam, `[`AddDecayedWeights`](crate::transform::AddDecayedWeights)`, ScaleByLearningRate)`, [`ScaleByNadam`](crate::transform::ScaleByNadam) for `nadamw` | |
+//! | `sign_sgd`, `signum` | `learning_rate`, `beta` | their chains: [`ScaleBySign`](crate::transform::ScaleBySign) after an [`Ema`](crate::transform::Ema) without `debias` for `signum` | |
 //! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | [`Lion`]: `lr`, `betas`, `weight_decay` | |
 //! | `lamb` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | [`Lamb`]: the same names | |
 //! | `lars` | `learning_rate`, `weight_decay`, `trust_coefficient`, `eps`, `momentum`, `nesterov`; `weight_decay_mask`, `trust_ratio_mask` as [`Group`](crate::Group)s | [`Lars`]: the same names | |
@@ -77,6 +81,8 @@
 //! | `contrib.adopt` | `learning_rate`, `b1`, `b2`, `eps`, `nesterov`, `use_clipping` | [`Adopt`]: `clip_exponent` (`None`: no clipping) | a `clip_value_fn` other than `t^k` |
 //! | `contrib.ademamix` | `learning_rate`, `b1`, `b2`, `b3`, `alpha`, `eps`, `eps_root`, `weight_decay` | [`AdEMAMix`]: the same names | schedules of `b3` and `alpha` |
 //! | `contrib.muon` | `learning_rate`, `ns_coeffs` (one row or a schedule), `ns_steps`, `beta`, `eps`, `weight_decay`, `nesterov`, `adaptive`, `preconditioning` (`frobenius`, `aol`, `schatten`), `adam_b1`, `adam_b2`, `adam_eps_root`, `adam_weight_decay`, `adam_learning_rate`, `consistent_rms` | [`Muon`]`::optax()`: `ns_coefficients`/`ns_schedule`, `momentum`, `adam_*` | `preconditioning="spectral"`; `muon_weight_dimension_numbers` other than the default (matrices take Muon's step; [`Muon`]'s `adam_for` routes keys by name) |
+//! | `inject_hyperparams` | any of `learning_rate`, `b1`, `b2`, `weight_decay` on a schedule | [`Inject`](crate::schedule::Inject) with a [`Hyperparameter`](crate::Hyperparameter) | other hyperparameters (`eps`, `b3`, ...); `static_args` |
+//! | `constant_schedule`, `linear_schedule`, `polynomial_schedule`, `cosine_decay_schedule`, `exponential_decay`, `piecewise_constant_schedule`, `piecewise_interpolate_schedule`, `warmup_constant_schedule`, `warmup_cosine_decay_schedule`, `warmup_exponential_decay_schedule`, `sgdr_schedule`, `linear_onecycle_schedule`, `cosine_onecycle_schedule`, `join_schedules` | every argument | [`schedule`](crate::schedule)'s functions and types of the same names ([`Constant`](crate::schedule::Constant), [`CosineDecay`](crate::schedule::CosineDecay), [`Join`](crate::schedule::Join), ...) | |
 //! | `ema` | `decay`, `debias` | [`Average::ema_from_zero`](crate::average::Average::ema_from_zero) | |
 //! | `MultiSteps` | `every_k_schedule` (a number), `use_grad_mean` | [`MultiSteps`](crate::accumulate::MultiSteps) | a schedule of `k`; a custom `should_skip_update_fn` ([`NonFinite`](crate::NonFinite) skips non-finite gradients) |
 //! | `lookahead` | `sync_period`, `slow_step_size`, `reset_state` | [`Lookahead`](crate::lookahead::Lookahead) | |

@@ -8,7 +8,7 @@ mod common;
 use common::{params_bits, state_bits};
 use ndarray::{ArrayD, Dimension, IxDyn};
 use ndoptim::checkpoint::Checkpoint;
-use ndoptim::schedule::{Schedule, Scheduler};
+use ndoptim::schedule::{Scheduler, TorchSchedule};
 use ndoptim::{Adam, AdamRule, Engine, Error, Optimizer, Params, Rule, Sgd};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,7 +49,7 @@ where
     R: Rule<f32> + Serialize + DeserializeOwned,
     R::KeyScalars: Serialize + DeserializeOwned,
 {
-    let schedule = Schedule::ExponentialLR { gamma: 0.9 };
+    let schedule = TorchSchedule::ExponentialLR { gamma: 0.9 };
     let (mut straight, _) = model(0);
     let mut a = fresh.clone();
     let mut sa = Scheduler::new(schedule.clone(), &mut a).unwrap();
@@ -256,7 +256,7 @@ fn a_checkpoints_scheduler_is_checked_like_a_new_one() {
     let (mut p, g) = model(0);
     let mut opt = Sgd::<f32>::default();
     let scheduler = Scheduler::new(
-        Schedule::StepLR {
+        TorchSchedule::StepLR {
             step_size: 2,
             gamma: 0.5,
         },

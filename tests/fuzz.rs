@@ -23,7 +23,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::state_bits;
-use ndoptim::schedule::{Schedule, Scheduler};
+use ndoptim::schedule::{Scheduler, TorchSchedule};
 use ndoptim::{Engine, Optimizer, Params, Rule};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -270,8 +270,8 @@ fn checkpoint_cases<R>(
     R::KeyScalars: Serialize + DeserializeOwned,
 {
     let mut trained = fresh.clone();
-    let mut scheduler =
-        Scheduler::new(Schedule::ExponentialLR { gamma: 0.9 }, &mut trained).expect("a schedule");
+    let mut scheduler = Scheduler::new(TorchSchedule::ExponentialLR { gamma: 0.9 }, &mut trained)
+        .expect("a schedule");
     let (mut p, _) = model(0);
     for step in 1..=3 {
         trained.update(&mut p, &model(step).1).expect("a step");

@@ -2,7 +2,7 @@
 //! learning rate and weight decay.
 
 use ndarray::arr1;
-use ndoptim::schedule::{Schedule, Scheduler};
+use ndoptim::schedule::{Scheduler, TorchSchedule};
 use ndoptim::{AdamW, Error, Group, Optimizer, Params, Sgd};
 
 fn model() -> (Params<f64>, Params<f64>) {
@@ -80,7 +80,7 @@ fn a_schedule_scales_every_group_proportionally() {
     let mut opt = Sgd::<f64>::default()
         .lr(1.0)
         .group(Group::exact("W2").lr_scale(0.25));
-    let mut s = Scheduler::new(Schedule::ExponentialLR { gamma: 0.5 }, &mut opt).unwrap();
+    let mut s = Scheduler::new(TorchSchedule::ExponentialLR { gamma: 0.5 }, &mut opt).unwrap();
     let mut lr = 1.0;
     let mut w2 = p["W2"].clone();
     for _ in 0..3 {

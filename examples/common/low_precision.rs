@@ -67,7 +67,7 @@ impl<O: Optimizer<bf16>> Optimizer<f32> for Bf16Weights<O> {
     ndoptim::forward_optimizer!(
         f32,
         inner: learning_rate,
-        momentum,
+        hyperparameters,
         name,
         update_named_through_map,
         named_modes_through_map,

@@ -95,7 +95,7 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for DataParallel<F, 
     ndoptim::forward_optimizer!(
         F,
         inner: learning_rate,
-        momentum,
+        hyperparameters,
         modes,
         reset,
         name,

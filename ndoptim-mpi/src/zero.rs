@@ -285,7 +285,7 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for ZeroSharded<F, O
     ndoptim::forward_optimizer!(
         F,
         inner: learning_rate,
-        momentum,
+        hyperparameters,
         reset,
         name,
         update_named_through_map,

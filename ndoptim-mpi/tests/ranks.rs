@@ -380,7 +380,7 @@ fn averages(world: &impl Communicator) -> usize {
 /// schedule drives both wrappers as it drives one process's optimizer.
 fn policies_and_schedules(world: &impl Communicator) -> usize {
     use ndoptim::NonFinite;
-    use ndoptim::schedule::{Schedule, Scheduler};
+    use ndoptim::schedule::{Scheduler, TorchSchedule};
     let (rank, ranks) = (world.rank() as usize, world.size() as usize);
     // A NaN on the last rank, in a key another rank may own: every rank skips, or refuses.
     let spoiled = |step: usize| {
@@ -417,7 +417,7 @@ fn policies_and_schedules(world: &impl Communicator) -> usize {
         "rank {rank}: refused step changed nothing"
     );
     // A cosine schedule over both wrappers and one process: the same rates, the same bits.
-    let schedule = Schedule::CosineAnnealingLR {
+    let schedule = TorchSchedule::CosineAnnealingLR {
         t_max: 10,
         eta_min: 1e-5,
     };

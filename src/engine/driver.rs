@@ -6,7 +6,7 @@ use ndarray::{ArrayRefD, ArrayViewD, Dimension, IxDyn};
 use super::plan::{Plan, Spare, Task};
 use super::{Layout, Mode, Native, Params, Rule, Scalar, Step, Write, cast};
 use crate::element::{Element, Rounding, Store, key_seed};
-use crate::{Error, Group, Named, Optimizer, check};
+use crate::{Error, Group, Hyperparameter, Named, Optimizer, check};
 
 /// A key's optimizer state: its parameter's shape when created, its step count, its scalars and
 /// its slot arrays (stored as `F`), slot after slot in one allocation so that one lookup finds
@@ -679,22 +679,29 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Optimizer<L::Param> for Engine<R, F, L
         Ok(())
     }
 
-    fn current_momentum(&self) -> Option<f64> {
-        self.rule.momentum()
+    fn hyperparameter(&self, h: Hyperparameter) -> Option<f64> {
+        match h {
+            Hyperparameter::LearningRate => Some(self.lr),
+            _ => self.rule.hyperparameter(h),
+        }
     }
 
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), Error> {
-        let Some(old) = self.rule.momentum() else {
-            return Err(Error::NoMomentum {
+    fn set_hyperparameter(&mut self, h: Hyperparameter, value: f64) -> Result<(), Error> {
+        if h == Hyperparameter::LearningRate {
+            return self.set_learning_rate(value);
+        }
+        let Some(old) = self.rule.hyperparameter(h) else {
+            return Err(Error::NoHyperparameter {
                 optimizer: self.rule.name(),
+                hyperparameter: h,
             });
         };
-        check::finite("momentum", momentum)?;
+        check::finite("hyperparameter", value)?;
         let layout = self.rule.slot_names();
-        self.rule.set_momentum(momentum);
+        self.rule.set_hyperparameter(h, value);
         let checked = if !self.entries.is_empty() && self.rule.slot_names() != layout {
             Err(Error::IncompatibleOptions {
-                reason: "this momentum changes the state the optimizer keeps (a momentum buffer \
+                reason: "this value changes the state the optimizer keeps (a momentum buffer \
                          exists only with a non-zero momentum): set it before the first update, \
                          or reset()",
             })
@@ -702,7 +709,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Optimizer<L::Param> for Engine<R, F, L
             self.rule.validate()
         };
         if checked.is_err() {
-            self.rule.set_momentum(old);
+            self.rule.set_hyperparameter(h, old);
         }
         checked
     }

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use ndarray::{ArrayRefD, IxDyn};
 
 use super::{Layout, Scalar, Step};
-use crate::Error;
+use crate::{Error, Hyperparameter};
 
 /// What the parameters hold, for algorithms that train at one point and evaluate at another
 /// (Schedule-Free): see [`Optimizer::eval`](crate::Optimizer::eval).
@@ -90,12 +90,13 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
     /// Moves one key's parameter to the point of mode `to`, from its state.
     fn switch(&self, _to: Mode, _params: &mut ArrayRefD<F>, _state: &[F]) {}
 
-    /// The coefficient a momentum schedule moves: PyTorch's `momentum`, or the first of the
-    /// `betas`; `None` (the default) for algorithms that have neither.
-    fn momentum(&self) -> Option<f64> {
+    /// The value of hyperparameter `h` where the rule has it, for schedules; `None` (the default)
+    /// for the others. The engine answers for the learning rate.
+    fn hyperparameter(&self, _h: Hyperparameter) -> Option<f64> {
         None
     }
 
-    /// Sets the coefficient [`Rule::momentum`] reads (called only when it is `Some`).
-    fn set_momentum(&mut self, _momentum: f64) {}
+    /// Sets the hyperparameter [`Rule::hyperparameter`] reads (called only where it is `Some`;
+    /// the engine validates the rule afterwards and restores the old value if it is refused).
+    fn set_hyperparameter(&mut self, _h: Hyperparameter, _value: f64) {}
 }

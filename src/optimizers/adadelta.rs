@@ -58,6 +58,8 @@ impl<F: Scalar> Rule<F> for AdadeltaRule {
     const NAME: &'static str = "Adadelta";
     const DEFAULT_LR: f64 = 1.0;
 
+    hyperparameters!(WeightDecay => (options.weight_decay));
+
     fn validate(&self) -> Result<(), Error> {
         check::closed_unit_interval("rho value", self.rho)?;
         check::non_negative("epsilon value", self.eps)?;

@@ -80,6 +80,8 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
     const DEFAULT_LR: f64 = 0.01;
     const ELEMENTWISE: bool = false;
 
+    hyperparameters!(WeightDecay => (options.weight_decay));
+
     fn validate(&self) -> Result<(), Error> {
         if !(self.beta2_decay <= 0.0 && self.beta2_decay.is_finite()) {
             check::fail("beta2_decay value", self.beta2_decay, "a finite number <= 0")?;

@@ -65,6 +65,8 @@ impl<F: Scalar> Rule<F> for AdaGradRule {
     const NAME: &'static str = "AdaGrad";
     const DEFAULT_LR: f64 = 0.01;
 
+    hyperparameters!(WeightDecay => (options.weight_decay));
+
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lr_decay value", self.lr_decay)?;
         check::non_negative("initial_accumulator_value value", self.initial_accumulator_value)?;

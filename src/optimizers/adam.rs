@@ -183,7 +183,11 @@ impl<F: Scalar> Rule<F> for AdamRule {
     const NAME: &'static str = "Adam";
     const DEFAULT_LR: f64 = 0.001;
 
-    momentum_is!(betas[0]);
+    hyperparameters!(
+        Momentum => (betas[0]),
+        Beta2 => (betas[1]),
+        WeightDecay => (options.weight_decay),
+    );
 
     fn name(&self) -> &'static str {
         if self.options.decoupled { "AdamW" } else { "Adam" }

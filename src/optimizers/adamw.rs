@@ -5,7 +5,7 @@ use crate::parts::{
     GradientOptions, HasBetas, HasDecoupledWeightDecay, HasFullyDecoupledWeightDecay,
     HasGradientOptions,
 };
-use crate::{AdamRule, Error};
+use crate::{AdamRule, Error, Hyperparameter};
 
 /// AdamW (Loshchilov & Hutter, 2019): [`Adam`](crate::Adam) in PyTorch's convention with weight
 /// decay decoupled from the gradient, `p ← p·(1 − lr·λ)` before the Adam step.
@@ -87,11 +87,11 @@ impl<F: Scalar> Rule<F> for AdamWRule {
         self.0.step(step, scalars)
     }
 
-    fn momentum(&self) -> Option<f64> {
-        <AdamRule as Rule<F>>::momentum(&self.0)
+    fn hyperparameter(&self, h: Hyperparameter) -> Option<f64> {
+        <AdamRule as Rule<F>>::hyperparameter(&self.0, h)
     }
 
-    fn set_momentum(&mut self, momentum: f64) {
-        <AdamRule as Rule<F>>::set_momentum(&mut self.0, momentum);
+    fn set_hyperparameter(&mut self, h: Hyperparameter, value: f64) {
+        <AdamRule as Rule<F>>::set_hyperparameter(&mut self.0, h, value);
     }
 }

@@ -132,7 +132,7 @@ impl<F: Scalar> Rule<F> for AdanRule {
     const NAME: &'static str = "Adan";
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(b1);
+    hyperparameters!(Momentum => (b1), Beta2 => (b2), WeightDecay => (weight_decay));
 
     fn validate(&self) -> Result<(), Error> {
         Transform::<F>::validate(&self.scale())?;
@@ -205,6 +205,8 @@ impl<F: Scalar> Transform<F> for ScaleByAdan {
     type State = [F; 4];
     /// b1, b2, b3, c1, c2, c3, bc1, bc2, bc3, ε, ε_root; whether this is the key's first step.
     type Scalars = ([F; 11], bool);
+
+    hyperparameters!(Momentum => (betas[0]), Beta2 => (betas[1]));
 
     fn slot_names(&self) -> Vec<&'static str> {
         vec!["m", "v", "n", "g"]

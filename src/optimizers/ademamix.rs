@@ -92,7 +92,11 @@ impl<F: Scalar> Rule<F> for AdEMAMixRule {
     const NAME: &'static str = "AdEMAMix";
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(scale.betas[0]);
+    hyperparameters!(
+        Momentum => (scale.betas[0]),
+        Beta2 => (scale.betas[1]),
+        WeightDecay => (weight_decay),
+    );
     chained!(self => chain!(
         self.scale,
         AddDecayedWeights::new(self.weight_decay),
@@ -104,6 +108,8 @@ impl<F: Scalar> Transform<F> for ScaleByAdemamix {
     type State = [F; 3];
     /// b1, c1, b2, c2, b3, c3, bc1, bc2, α, ε, ε_root.
     type Scalars = [F; 11];
+
+    hyperparameters!(Momentum => (betas[0]), Beta2 => (betas[1]));
 
     fn slot_names(&self) -> Vec<&'static str> {
         vec!["m1", "m2", "nu"]

@@ -77,7 +77,7 @@ impl<F: Scalar> Rule<F> for AdoptRule {
     const NAME: &'static str = "ADOPT";
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(0.betas[0]);
+    hyperparameters!(Momentum => (0.betas[0]), Beta2 => (0.betas[1]));
     chained!(self => chain!(self.0, ScaleByLearningRate));
 }
 
@@ -85,6 +85,8 @@ impl<F: Scalar> Transform<F> for ScaleByAdopt {
     type State = [F; 2];
     /// b1, c1, b2, c2, the clip and ε; Nesterov's form.
     type Scalars = ([F; 6], bool);
+
+    hyperparameters!(Momentum => (betas[0]), Beta2 => (betas[1]));
 
     fn slot_names(&self) -> Vec<&'static str> {
         vec!["mu", "nu"]

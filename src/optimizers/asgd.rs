@@ -64,6 +64,8 @@ impl<F: Scalar> Rule<F> for AsgdRule {
     const NAME: &'static str = "ASGD";
     const DEFAULT_LR: f64 = 0.01;
 
+    hyperparameters!(WeightDecay => (options.weight_decay));
+
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("lambd value", self.lambd)?;
         check::non_negative("alpha value", self.alpha)?;

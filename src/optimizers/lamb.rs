@@ -63,7 +63,7 @@ impl<F: Scalar> Rule<F> for LambRule {
     const NAME: &'static str = "LAMB";
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(betas[0]);
+    hyperparameters!(Momentum => (betas[0]), Beta2 => (betas[1]), WeightDecay => (weight_decay));
     chained!(self => chain!(
         ScaleByAdam::default().betas(self.betas).eps(self.eps).eps_root(self.eps_root),
         AddDecayedWeights::new(self.weight_decay),

@@ -66,7 +66,7 @@ impl<F: Scalar> Rule<F> for LarsRule {
     const NAME: &'static str = "LARS";
     const DEFAULT_LR: f64 = 1.0;
 
-    momentum_is!(momentum);
+    hyperparameters!(Momentum => (momentum), WeightDecay => (weight_decay));
     chained!(self => chain!(
         AddDecayedWeights::new(self.weight_decay),
         ScaleByTrustRatio::default()

@@ -61,7 +61,11 @@ impl<F: Scalar> Rule<F> for LionRule {
     const NAME: &'static str = "Lion";
     const DEFAULT_LR: f64 = 1e-4;
 
-    momentum_is!(betas[0]);
+    hyperparameters!(
+        Momentum => (betas[0]),
+        Beta2 => (betas[1]),
+        WeightDecay => (options.weight_decay),
+    );
 
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;

@@ -47,7 +47,7 @@ impl<F: Scalar, const NESTEROV: bool> Rule<F> for MomentumRule<NESTEROV> {
     const NAME: &'static str = if NESTEROV { "Nesterov" } else { "Momentum" };
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(momentum);
+    hyperparameters!(Momentum => (momentum));
 
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("momentum value", self.momentum)

@@ -310,7 +310,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
     const DEFAULT_LR: f64 = 1e-3;
     const ELEMENTWISE: bool = false;
 
-    momentum_is!(momentum);
+    hyperparameters!(Momentum => (momentum), WeightDecay => (weight_decay));
 
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("momentum value", self.momentum)?;

@@ -68,7 +68,11 @@ impl<F: Scalar> Rule<F> for RangerRule {
     const NAME: &'static str = "Ranger";
     const DEFAULT_LR: f64 = 0.001;
 
-    momentum_is!(betas[0]);
+    hyperparameters!(
+        Momentum => (betas[0]),
+        Beta2 => (betas[1]),
+        WeightDecay => (options.weight_decay),
+    );
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("epsilon value", self.eps)?;

@@ -84,7 +84,7 @@ impl<F: Scalar> Rule<F> for RmsPropRule {
     const NAME: &'static str = "RMSprop";
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(momentum);
+    hyperparameters!(Momentum => (momentum), WeightDecay => (options.weight_decay));
 
     fn validate(&self) -> Result<(), Error> {
         check::unit_interval("alpha value", self.decay_rate)?;

@@ -235,7 +235,11 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
     const NAME: &'static str = "AdamWScheduleFree";
     const DEFAULT_LR: f64 = 0.0025;
 
-    momentum_is!(betas[0]);
+    hyperparameters!(
+        Momentum => (betas[0]),
+        Beta2 => (betas[1]),
+        WeightDecay => (averaging.weight_decay),
+    );
 
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
@@ -275,7 +279,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
     const NAME: &'static str = "SGDScheduleFree";
     const DEFAULT_LR: f64 = 1.0;
 
-    momentum_is!(momentum);
+    hyperparameters!(Momentum => (momentum), WeightDecay => (averaging.weight_decay));
 
     fn validate(&self) -> Result<(), Error> {
         if !(self.momentum > 0.0 && self.momentum < 1.0) {

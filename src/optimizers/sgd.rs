@@ -114,7 +114,7 @@ impl<F: Scalar> Rule<F> for SgdRule {
     const NAME: &'static str = "SGD";
     const DEFAULT_LR: f64 = 0.01;
 
-    momentum_is!(momentum);
+    hyperparameters!(Momentum => (momentum), WeightDecay => (options.weight_decay));
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("momentum value", self.momentum)?;

@@ -84,6 +84,8 @@ impl<F: Scalar> Transform<F> for ScaleByAdam {
     type State = [F; 2];
     type Scalars = AdamScalars<F>;
 
+    hyperparameters!(Momentum => (betas[0]), Beta2 => (betas[1]));
+
     fn slot_names(&self) -> Vec<&'static str> {
         vec!["mu", "nu"]
     }
@@ -117,6 +119,8 @@ impl<F: Scalar> Transform<F> for ScaleByAdam {
 impl<F: Scalar> Transform<F> for ScaleByNadam {
     type State = [F; 2];
     type Scalars = AdamScalars<F>;
+
+    hyperparameters!(Momentum => (0.betas[0]), Beta2 => (0.betas[1]));
 
     fn slot_names(&self) -> Vec<&'static str> {
         Transform::<F>::slot_names(&self.0)

@@ -1,7 +1,7 @@
 //! Composition: [`Chain`] and the [`chain!`](crate::chain) macro.
 
 use super::{Context, Transform};
-use crate::{Error, Scalar, Slots};
+use crate::{Error, Hyperparameter, Scalar, Slots};
 
 /// Two transforms, one after the other: `second` receives what `first` returns. Its state is
 /// `first`'s followed by `second`'s, gathered per element into one array ([`Join`]). A chain
@@ -91,6 +91,20 @@ where
         let mut names = self.first.slot_names();
         names.extend(self.second.slot_names());
         names
+    }
+
+    fn hyperparameter(&self, h: Hyperparameter) -> Option<f64> {
+        self.first
+            .hyperparameter(h)
+            .or_else(|| self.second.hyperparameter(h))
+    }
+
+    fn set_hyperparameter(&mut self, h: Hyperparameter, value: f64) {
+        if self.first.hyperparameter(h).is_some() {
+            self.first.set_hyperparameter(h, value);
+        } else {
+            self.second.set_hyperparameter(h, value);
+        }
     }
 
     fn validate(&self) -> Result<(), Error> {

@@ -49,11 +49,11 @@ pub use crate::optimizers::{ScaleByAdan, ScaleByAdemamix, ScaleByAdopt, ScaleByB
 pub use adaptive::{AdamScalars, ScaleByAdam, ScaleByNadam};
 pub use chain::{Chain, Join};
 pub use rule::{TransformRule, optimizer};
-pub use scale::{AddDecayedWeights, Clip, Scale, ScaleByLearningRate, ScaleBySign, Trace};
+pub use scale::{AddDecayedWeights, Clip, Ema, Scale, ScaleByLearningRate, ScaleBySign, Trace};
 pub use trust_ratio::{ScaleByTrustRatio, TrustScalars};
 
 use crate::engine::{Layout, Step};
-use crate::{Error, Scalar, Slots};
+use crate::{Error, Hyperparameter, Scalar, Slots};
 
 /// What a transform may read of one key's step, to compute its [`Transform::Scalars`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,6 +111,17 @@ pub trait Transform<F: Scalar>: Clone + Debug + Send + Sync {
 
     /// Its scalars for one key's step.
     fn scalars(&self, ctx: &Context<'_>) -> Self::Scalars;
+
+    /// The value of hyperparameter `h` where the transform has it, for schedules
+    /// ([`crate::Optimizer::set_hyperparameter`]); `None` by default. In a chain the first piece
+    /// that has `h` answers.
+    fn hyperparameter(&self, _h: Hyperparameter) -> Option<f64> {
+        None
+    }
+
+    /// Sets the hyperparameter [`Transform::hyperparameter`] reads (called only where it is
+    /// `Some`; the optimizer validates afterwards and restores the old value if it is refused).
+    fn set_hyperparameter(&mut self, _h: Hyperparameter, _value: f64) {}
 
     /// One element: maps the update `u` of parameter value `p` to the next update, reading and
     /// writing the element's `state`.

@@ -2,7 +2,7 @@
 
 use super::{Transform, run};
 use crate::engine::{Engine, Layout, Rule, Step};
-use crate::{Error, Scalar};
+use crate::{Error, Hyperparameter, Scalar};
 
 /// The rule of an optimizer made of a [`Transform`] (usually a [`chain!`](crate::chain)): the
 /// parameter receives what the transform returns, `p ← p + u`. Build one with [`optimizer`].
@@ -32,5 +32,13 @@ impl<F: Scalar, T: Transform<F>> Rule<F> for TransformRule<T> {
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
         run(&self.0, step);
+    }
+
+    fn hyperparameter(&self, h: Hyperparameter) -> Option<f64> {
+        self.0.hyperparameter(h)
+    }
+
+    fn set_hyperparameter(&mut self, h: Hyperparameter, value: f64) {
+        self.0.set_hyperparameter(h, value);
     }
 }

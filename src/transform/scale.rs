@@ -3,7 +3,7 @@
 
 use super::{Context, Transform};
 use crate::engine::cast;
-use crate::parts::{clip_nan, sign};
+use crate::parts::{bias_correction, clip_nan, sign};
 use crate::{Error, Scalar, check};
 
 /// optax's `scale_by_learning_rate`: `u ← −lr·u`, with the optimizer's learning rate (and so its
@@ -82,6 +82,8 @@ impl AddDecayedWeights {
 impl<F: Scalar> Transform<F> for AddDecayedWeights {
     type State = [F; 0];
     type Scalars = F;
+
+    hyperparameters!(WeightDecay => (weight_decay));
 
     fn slot_names(&self) -> Vec<&'static str> {
         Vec::new()
@@ -195,6 +197,8 @@ impl<F: Scalar> Transform<F> for Trace {
     type State = [F; 1];
     type Scalars = (F, bool);
 
+    hyperparameters!(Momentum => (decay));
+
     fn slot_names(&self) -> Vec<&'static str> {
         vec!["trace"]
     }
@@ -211,5 +215,66 @@ impl<F: Scalar> Transform<F> for Trace {
     fn apply(&(mu, nesterov): &(F, bool), _: F, u: F, [m]: &mut [F; 1]) -> F {
         *m = u + mu * *m;
         if nesterov { u + mu * *m } else { *m }
+    }
+}
+
+/// optax's `ema(decay, debias)`: the moving average `m ← (1 − β)·u + β·m`, passed on as is or,
+/// with `debias` (optax's default), divided by `1 − βᵗ`. State: `ema`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Ema {
+    /// β, in `[0, 1)`.
+    pub decay: f64,
+    /// Divides by `1 − βᵗ` (default `true`).
+    pub debias: bool,
+}
+
+impl Ema {
+    /// An average decaying by `decay`, debiased.
+    pub fn new(decay: f64) -> Self {
+        Self {
+            decay,
+            debias: true,
+        }
+    }
+
+    /// Whether to divide by `1 − βᵗ`.
+    #[must_use]
+    pub fn debias(self, debias: bool) -> Self {
+        Self { debias, ..self }
+    }
+}
+
+impl<F: Scalar> Transform<F> for Ema {
+    type State = [F; 1];
+    /// β, 1 − β and the bias correction (1 without `debias`: dividing by it is exact).
+    type Scalars = [F; 3];
+
+    hyperparameters!(Momentum => (decay));
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["ema"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if !(0.0..1.0).contains(&self.decay) {
+            check::fail("decay", self.decay, "a number in [0, 1)")?;
+        }
+        Ok(())
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> [F; 3] {
+        let correction = if self.debias {
+            bias_correction(self.decay, ctx.t)
+        } else {
+            1.0
+        };
+        [cast(self.decay), cast(1.0 - self.decay), cast(correction)]
+    }
+
+    #[inline(always)]
+    fn apply(&[b, c, bc]: &[F; 3], _: F, u: F, [m]: &mut [F; 1]) -> F {
+        *m = c * u + b * *m;
+        *m / bc
     }
 }

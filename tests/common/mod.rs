@@ -3,6 +3,7 @@
 
 #[cfg(feature = "half")]
 pub mod bf16;
+pub mod optax_schedules;
 pub mod optimi;
 
 use std::cell::RefCell;
@@ -15,12 +16,17 @@ use ndoptim::accumulate::MultiSteps;
 use ndoptim::average::Average;
 use ndoptim::lbfgs::{Lbfgs, LineSearch};
 use ndoptim::lookahead::Lookahead;
-use ndoptim::schedule::{CycleMomentum, CyclicMode, Plateau, ScaleMode, Schedule, Scheduler};
-use ndoptim::transform::{self, ScaleByAdam, ScaleByLearningRate, ScaleByNadam};
+use ndoptim::schedule::{
+    self, CycleMomentum, CyclicMode, Inject, Plateau, ScaleMode, Scheduler, TorchSchedule,
+};
+use ndoptim::transform::{
+    self, AddDecayedWeights, Ema, ScaleByAdam, ScaleByLearningRate, ScaleByNadam, ScaleBySign,
+    Transform,
+};
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    Engine, Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning,
-    RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
+    Engine, Hyperparameter, Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params,
+    Preconditioning, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
 };
 use serde_json::{Map, Value};
 
@@ -466,6 +472,14 @@ macro_rules! optax_betas {
     }};
 }
 
+/// The optimizer made of `chain`, at learning rate `lr` if the file gives one.
+fn chained<F: Scalar, T: Transform<F> + 'static>(
+    lr: Option<f64>,
+    chain: T,
+) -> Box<dyn Optimizer<F>> {
+    Box::new(opt(lr, transform::optimizer::<_, F>(chain), Engine::lr))
+}
+
 /// An optax optimizer (`optax.<alias>` or `optax.contrib.<alias>`) with its arguments.
 fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer<F>>, String> {
     let lr = h.take("learning_rate")?;
@@ -482,20 +496,31 @@ fn build_optax<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer
                 None => o,
             })
         }
-        "adam" => {
-            // optax's alias is its chain, and so is ndoptim's.
+        // optax's aliases that are chains are ndoptim's same chains.
+        "adam" | "adamw" | "nadamw" => {
             let [b1, b2] = [h.take("b1")?, h.take("b2")?];
             let adam = ScaleByAdam::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
             let adam = opt(h.take("eps")?, adam, ScaleByAdam::eps);
             let adam = opt(h.take("eps_root")?, adam, ScaleByAdam::eps_root);
-            if h.flag("nesterov")? == Some(true) {
-                let o =
-                    transform::optimizer::<_, F>(chain!(ScaleByNadam(adam), ScaleByLearningRate));
-                Box::new(opt(lr, o, Engine::lr))
-            } else {
-                let o = transform::optimizer::<_, F>(chain!(adam, ScaleByLearningRate));
-                Box::new(opt(lr, o, Engine::lr))
+            let nesterov = h.flag("nesterov")?.unwrap_or(name == "nadamw");
+            let decay = match name {
+                "adam" => None,
+                _ => Some(AddDecayedWeights::new(
+                    h.take("weight_decay")?.unwrap_or(1e-4),
+                )),
+            };
+            match (nesterov, decay) {
+                (false, None) => chained(lr, chain!(adam, ScaleByLearningRate)),
+                (true, None) => chained(lr, chain!(ScaleByNadam(adam), ScaleByLearningRate)),
+                (false, Some(d)) => chained(lr, chain!(adam, d, ScaleByLearningRate)),
+                (true, Some(d)) => chained(lr, chain!(ScaleByNadam(adam), d, ScaleByLearningRate)),
             }
+        }
+        "sign_sgd" => chained(lr, chain!(ScaleBySign, ScaleByLearningRate)),
+        "signum" => {
+            h.null("accumulator_dtype")?;
+            let ema = Ema::new(h.take("beta")?.unwrap_or(0.9)).debias(false);
+            chained(lr, chain!(ema, ScaleBySign, ScaleByLearningRate))
         }
         "lion" => {
             let o = opt(lr, Lion::<F>::default(), Lion::lr);
@@ -674,7 +699,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 17] = [
+    const KNOWN: [&str; 19] = [
         "optimizer",
         "reference",
         "dtype",
@@ -692,6 +717,8 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "expected_slow",
         "momentum_per_step",
         "beta1_per_step",
+        "schedules",
+        "hyper_per_step",
     ];
     only_fields(t, &KNOWN)?;
     let reference = t["reference"].as_str().unwrap_or("");
@@ -701,6 +728,10 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         Some(inner) => wrapper::<F>(reference, name, &t["hyperparameters"], inner, &t["dtype"])?,
         None => (build::<F>(reference, name, &t["hyperparameters"])?, None),
     };
+    let injected = t.get("hyper_per_step").is_some();
+    if injected {
+        opt = inject(opt, &t["schedules"], &t["hyper_per_step"])?;
+    }
     let expected_slow = t["expected_slow"].as_array();
     if slow.is_some() != expected_slow.is_some() {
         return Err("a lookahead file without expected_slow, or the reverse".into());
@@ -733,17 +764,18 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     let mut worst = 0.0f64;
     let mut trajectory = Vec::with_capacity(expected.len());
     for (i, (g, e)) in grads.iter().zip(expected).enumerate() {
-        if let Some(lr) = lrs.and_then(|l| l.get(i)).and_then(Value::as_f64) {
+        let lr = lrs.and_then(|l| l.get(i)).and_then(Value::as_f64);
+        if let Some(lr) = lr {
             if scheduler.is_some() {
                 worst = worst.max(relative_error(opt.learning_rate(), lr));
-            } else {
+            } else if !injected {
                 opt.set_learning_rate(lr).map_err(|e| e.to_string())?;
             }
         }
         if let Some(want) = momenta.map(|m| m.get(i).and_then(Value::as_f64)) {
             let want = want.ok_or(format!("step {i}: no momentum"))?;
             let got = opt
-                .current_momentum()
+                .hyperparameter(Hyperparameter::Momentum)
                 .ok_or("an optimizer without momentum")?;
             worst = worst.max(relative_error(got, want));
         }
@@ -755,6 +787,10 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         .map_err(|e| format!("step {i}: {e}"))?;
         trajectory.push(params_bits(&p));
         worst = worst.max(compare(&p, e).map_err(|e| format!("step {i}: {e}"))?);
+        if let (true, Some(lr)) = (injected, lr) {
+            // The rate the injected schedule set for this update.
+            worst = worst.max(relative_error(opt.learning_rate(), lr));
+        }
         if let (Some(avg), Some(want)) = (&mut average, expected_average.and_then(|a| a.get(i))) {
             avg.update(&p)
                 .map_err(|e| format!("step {i}: average: {e}"))?;
@@ -790,6 +826,47 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         }
     }
     Ok((worst, trajectory))
+}
+
+/// optax's `inject_hyperparams` (`optax_inject_*`): `opt` with each hyperparameter of
+/// `schedules` set before each update to the value the reference used (`used`). The reference
+/// computed those with a float32 step count (README), so ndoptim's own schedule, built from the
+/// file's description, must give each within 1e-6, not bit for bit.
+fn inject<F: Scalar>(
+    opt: Box<dyn Optimizer<F>>,
+    schedules: &Value,
+    used: &Value,
+) -> Result<Box<dyn Optimizer<F>>, String> {
+    let schedules = schedules.as_object().ok_or("schedules is not a map")?;
+    if used.as_object().map(|u| u.len()) != Some(schedules.len()) {
+        return Err("hyper_per_step and schedules name different hyperparameters".into());
+    }
+    let mut o = Inject::new(opt);
+    for (name, description) in schedules {
+        let h = match name.as_str() {
+            "learning_rate" => Hyperparameter::LearningRate,
+            "b1" => Hyperparameter::Momentum,
+            "b2" => Hyperparameter::Beta2,
+            "weight_decay" => Hyperparameter::WeightDecay,
+            other => return Err(format!("ndoptim cannot schedule {other}")),
+        };
+        let values = used[name]
+            .as_array()
+            .ok_or(format!("no hyper_per_step.{name}"))?;
+        let values: Vec<f64> = values.iter().filter_map(Value::as_f64).collect();
+        let ours = optax_schedules::schedule(description)?;
+        for (step, &want) in values.iter().enumerate() {
+            let got = ours.value(step as u64);
+            if (got - want).abs() > 1e-6 * want.abs() {
+                return Err(format!("{name} at step {step}: {got}, optax {want}"));
+            }
+        }
+        let at = move |step: u64| values.get(step as usize).copied().unwrap_or(f64::NAN);
+        o = o
+            .schedule(h, schedule::from_fn(at))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(Box::new(o))
 }
 
 /// The calls of an L-BFGS file (`torch_lbfgs_*`): after each, the iterate, the loss returned and
@@ -943,11 +1020,11 @@ impl<F: Scalar, O: Optimizer<F>> Optimizer<F> for Shared<O> {
     fn update_named(&mut self, items: &mut [ndoptim::Named<'_, F>]) -> Result<(), ndoptim::Error> {
         self.0.borrow_mut().update_named(items)
     }
-    fn current_momentum(&self) -> Option<f64> {
-        self.0.borrow().current_momentum()
+    fn hyperparameter(&self, h: Hyperparameter) -> Option<f64> {
+        self.0.borrow().hyperparameter(h)
     }
-    fn set_momentum(&mut self, momentum: f64) -> Result<(), ndoptim::Error> {
-        self.0.borrow_mut().set_momentum(momentum)
+    fn set_hyperparameter(&mut self, h: Hyperparameter, value: f64) -> Result<(), ndoptim::Error> {
+        self.0.borrow_mut().set_hyperparameter(h, value)
     }
     fn eval(&mut self, params: &mut Params<F>) -> Result<(), ndoptim::Error> {
         self.0.borrow_mut().eval(params)
@@ -1069,7 +1146,7 @@ fn averaging<F: Scalar>(v: &Value) -> Result<Option<Average<F>>, String> {
 }
 
 /// The schedule a file's `scheduler` describes (`None` without one).
-pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
+pub fn scheduler(v: &Value) -> Result<Option<TorchSchedule>, String> {
     if v.is_null() {
         return Ok(None);
     }
@@ -1082,7 +1159,7 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
     let schedule = match class.as_str() {
         "torch.optim.swa_utils.SWALR" => {
             resumed(&mut args)?;
-            Schedule::SwaLR {
+            TorchSchedule::SwaLR {
                 swa_lr: args.take("swa_lr")?.ok_or("no swa_lr")?,
                 anneal_epochs: args.take("anneal_epochs")?.ok_or("no anneal_epochs")? as u64,
                 cos: match args.text("anneal_strategy")?.as_deref() {
@@ -1096,7 +1173,7 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
             resumed(&mut args)?;
             args.null("epochs")?;
             args.null("steps_per_epoch")?;
-            Schedule::OneCycleLR {
+            TorchSchedule::OneCycleLR {
                 max_lr: args.take("max_lr")?.ok_or("no max_lr")?,
                 total_steps: args.take("total_steps")?.ok_or("no total_steps")? as u64,
                 pct_start: args.take("pct_start")?.unwrap_or(0.3),
@@ -1134,7 +1211,7 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
                 (None, Some(other)) => return Err(format!("mode {other}")),
             };
             let step_size_up = args.take("step_size_up")?.unwrap_or(2000.0) as u64;
-            Schedule::CyclicLR {
+            TorchSchedule::CyclicLR {
                 base_lr: args.take("base_lr")?.ok_or("no base_lr")?,
                 max_lr: args.take("max_lr")?.ok_or("no max_lr")?,
                 step_size_up,
@@ -1148,14 +1225,14 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
         }
         "torch.optim.lr_scheduler.StepLR" => {
             resumed(&mut args)?;
-            Schedule::StepLR {
+            TorchSchedule::StepLR {
                 step_size: whole(args.take("step_size")?, "step_size")?,
                 gamma: args.take("gamma")?.unwrap_or(0.1),
             }
         }
         "torch.optim.lr_scheduler.MultiStepLR" => {
             resumed(&mut args)?;
-            Schedule::MultiStepLR {
+            TorchSchedule::MultiStepLR {
                 milestones: args
                     .list("milestones")?
                     .ok_or("no milestones")?
@@ -1167,20 +1244,20 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
         }
         "torch.optim.lr_scheduler.ExponentialLR" => {
             resumed(&mut args)?;
-            Schedule::ExponentialLR {
+            TorchSchedule::ExponentialLR {
                 gamma: args.take("gamma")?.ok_or("no gamma")?,
             }
         }
         "torch.optim.lr_scheduler.CosineAnnealingLR" => {
             resumed(&mut args)?;
-            Schedule::CosineAnnealingLR {
+            TorchSchedule::CosineAnnealingLR {
                 t_max: whole(args.take("T_max")?, "T_max")?,
                 eta_min: args.take("eta_min")?.unwrap_or(0.0),
             }
         }
         "torch.optim.lr_scheduler.CosineAnnealingWarmRestarts" => {
             resumed(&mut args)?;
-            Schedule::CosineAnnealingWarmRestarts {
+            TorchSchedule::CosineAnnealingWarmRestarts {
                 t_0: whole(args.take("T_0")?, "T_0")?,
                 t_mult: args.take("T_mult")?.map_or(1, |m| m as u64),
                 eta_min: args.take("eta_min")?.unwrap_or(0.0),
@@ -1188,7 +1265,7 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
         }
         "torch.optim.lr_scheduler.LinearLR" => {
             resumed(&mut args)?;
-            Schedule::LinearLR {
+            TorchSchedule::LinearLR {
                 start_factor: args.take("start_factor")?.unwrap_or(1.0 / 3.0),
                 end_factor: args.take("end_factor")?.unwrap_or(1.0),
                 total_iters: args.take("total_iters")?.map_or(5, |t| t as u64),
@@ -1196,14 +1273,14 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
         }
         "torch.optim.lr_scheduler.ConstantLR" => {
             resumed(&mut args)?;
-            Schedule::ConstantLR {
+            TorchSchedule::ConstantLR {
                 factor: args.take("factor")?.unwrap_or(1.0 / 3.0),
                 total_iters: args.take("total_iters")?.map_or(5, |t| t as u64),
             }
         }
         "torch.optim.lr_scheduler.PolynomialLR" => {
             resumed(&mut args)?;
-            Schedule::PolynomialLR {
+            TorchSchedule::PolynomialLR {
                 total_iters: args.take("total_iters")?.map_or(5, |t| t as u64),
                 power: args.take("power")?.unwrap_or(1.0),
             }
@@ -1226,14 +1303,14 @@ pub fn scheduler(v: &Value) -> Result<Option<Schedule>, String> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let milestones = args.list("milestones")?.ok_or("no milestones")?;
-            Schedule::Sequential {
+            TorchSchedule::Sequential {
                 schedules,
                 milestones: milestones.into_iter().map(|m| m as u64).collect(),
             }
         }
         "torch.optim.lr_scheduler.ReduceLROnPlateau" => {
             let d = Plateau::default();
-            Schedule::ReduceLROnPlateau(Plateau {
+            TorchSchedule::ReduceLROnPlateau(Plateau {
                 minimize: match args.text("mode")?.as_deref() {
                     Some("min") | None => true,
                     Some("max") => false,

@@ -1,61 +1,14 @@
-//! Learning-rate schedules: the classes of `torch.optim.lr_scheduler`, with PyTorch's arithmetic
-//! (its chainable, recursive forms), so that the learning rates equal PyTorch's.
-//!
-//! A [`Scheduler`] wraps a [`Schedule`] and the state PyTorch keeps (epoch, step count, restart
-//! and plateau counters). Creating it sets the optimizer's initial learning rate; each
-//! [`Scheduler::step`], after an optimizer step, sets the next one:
-//!
-//! ```
-//! use ndoptim::schedule::{Schedule, Scheduler};
-//! use ndoptim::{Optimizer, Sgd};
-//! let mut sgd = Sgd::<f32>::default().lr(0.1);
-//! // Warm up linearly for 5 steps, then anneal by cosine for 20.
-//! let warmup = Schedule::LinearLR { start_factor: 0.1, end_factor: 1.0, total_iters: 5 };
-//! let cosine = Schedule::CosineAnnealingLR { t_max: 20, eta_min: 0.0 };
-//! let mut schedule = Scheduler::new(Schedule::Sequential { schedules: vec![warmup, cosine], milestones: vec![5] }, &mut sgd)?;
-//! assert!((sgd.learning_rate() - 0.01).abs() < 1e-12);
-//! for _ in 0..5 {
-//!     // ... sgd.update(&mut params, &grads)? ...
-//!     schedule.step(&mut sgd)?;
-//! }
-//! assert!((sgd.learning_rate() - 0.1).abs() < 1e-12);
-//! # Ok::<(), ndoptim::Error>(())
-//! ```
-//!
-//! `OneCycleLR` and `CyclicLR` also move the momentum inversely to the learning rate, as
-//! PyTorch's do by default (`cycle_momentum=True`): SGD's momentum, or the first beta of the Adam
-//! family, through [`Optimizer::set_momentum`], so through a `Box<dyn Optimizer<F>>` too. An
-//! optimizer without either is refused ([`Error::NoMomentum`]), as PyTorch refuses it; give
-//! `momentum: None` to schedule the learning rate only:
-//!
-//! ```
-//! use ndoptim::schedule::{Schedule, Scheduler};
-//! use ndoptim::{AdaGrad, Adam, Error, Optimizer};
-//! let mut adam: Box<dyn Optimizer<f64>> = Box::new(Adam::default());
-//! let mut one_cycle = Scheduler::new(Schedule::one_cycle(0.1, 100), &mut adam)?;
-//! assert!((adam.learning_rate() - 0.004).abs() < 1e-15);
-//! assert_eq!(adam.current_momentum(), Some(0.95));
-//! for _ in 0..29 {
-//!     one_cycle.step(&mut adam)?;
-//! }
-//! // The peak of the learning rate is the trough of beta1.
-//! assert_eq!((adam.learning_rate(), adam.current_momentum()), (0.1, Some(0.85)));
-//!
-//! let mut adagrad = AdaGrad::<f64>::default();
-//! let refused = Scheduler::new(Schedule::one_cycle(0.1, 100), &mut adagrad);
-//! assert!(matches!(refused, Err(Error::NoMomentum { optimizer: "AdaGrad" })));
-//! # Ok::<(), ndoptim::Error>(())
-//! ```
+//! PyTorch's `torch.optim.lr_scheduler` classes, with its recursive arithmetic.
 
 use std::f64::consts::PI;
 
-use crate::{Error, Optimizer, Scalar};
+use crate::{Error, Hyperparameter, Optimizer, Scalar};
 
 /// A schedule, with PyTorch's class name and arguments.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[allow(missing_docs)] // the fields are PyTorch's arguments, documented on each variant
-pub enum Schedule {
+pub enum TorchSchedule {
     /// `StepLR`: multiply by `gamma` every `step_size` epochs.
     StepLR { step_size: u64, gamma: f64 },
     /// `MultiStepLR`: multiply by `gamma` at each milestone.
@@ -82,7 +35,7 @@ pub enum Schedule {
     /// With `three_phase`, down to `initial_lr` over as many steps as it went up, then to the
     /// minimum. `momentum` moves from its `max_momentum` to its `base_momentum` and back as the
     /// rate goes up and down (`None`: PyTorch's `cycle_momentum=False`).
-    /// [`Schedule::one_cycle`] gives PyTorch's defaults. The usual loop steps the scheduler
+    /// [`TorchSchedule::one_cycle`] gives PyTorch's defaults. The usual loop steps the scheduler
     /// after each of `total_steps` updates; at that last scheduler step PyTorch's linear anneal
     /// overshoots to a rate slightly below zero, which no update uses, and ndoptim sets 0 there.
     /// Stepping further is an error, as in PyTorch.
@@ -100,7 +53,7 @@ pub enum Schedule {
     /// down, with the amplitude policy `mode` (`gamma` for [`CyclicMode::ExpRange`], PyTorch's
     /// `scale_fn` and `scale_mode` as [`CyclicMode::Custom`]);
     /// `momentum` from its `max_momentum` down to its `base_momentum` as the rate goes up (`None`:
-    /// PyTorch's `cycle_momentum=False`). [`Schedule::cyclic`] gives PyTorch's defaults.
+    /// PyTorch's `cycle_momentum=False`). [`TorchSchedule::cyclic`] gives PyTorch's defaults.
     CyclicLR {
         base_lr: f64,
         max_lr: f64,
@@ -112,7 +65,7 @@ pub enum Schedule {
     },
     /// `SequentialLR`: `schedules[i]` from `milestones[i - 1]` on.
     Sequential {
-        schedules: Vec<Schedule>,
+        schedules: Vec<TorchSchedule>,
         milestones: Vec<u64>,
     },
     /// `ReduceLROnPlateau`, stepped with [`Scheduler::step_metric`].
@@ -127,7 +80,7 @@ pub enum Schedule {
     },
 }
 
-/// The range a cyclic schedule moves the momentum in ([`Optimizer::set_momentum`]): PyTorch's
+/// The range a cyclic schedule moves the momentum in ([`Optimizer::set_hyperparameter`]): PyTorch's
 /// `base_momentum` and `max_momentum`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -151,12 +104,12 @@ impl CycleMomentum {
     };
 }
 
-impl Schedule {
+impl TorchSchedule {
     /// `OneCycleLR(max_lr, total_steps)` with PyTorch's defaults: `pct_start` 0.3, cosine
     /// annealing, `div_factor` 25, `final_div_factor` 1e4, two phases, momentum cycled in
     /// [`CycleMomentum::ONE_CYCLE`].
-    pub fn one_cycle(max_lr: f64, total_steps: u64) -> Schedule {
-        Schedule::OneCycleLR {
+    pub fn one_cycle(max_lr: f64, total_steps: u64) -> TorchSchedule {
+        TorchSchedule::OneCycleLR {
             max_lr,
             total_steps,
             pct_start: 0.3,
@@ -170,8 +123,8 @@ impl Schedule {
 
     /// `CyclicLR(base_lr, max_lr, step_size_up)` with PyTorch's defaults: as many steps down as
     /// up, triangular, momentum cycled in [`CycleMomentum::CYCLIC`].
-    pub fn cyclic(base_lr: f64, max_lr: f64, step_size_up: u64) -> Schedule {
-        Schedule::CyclicLR {
+    pub fn cyclic(base_lr: f64, max_lr: f64, step_size_up: u64) -> TorchSchedule {
+        TorchSchedule::CyclicLR {
             base_lr,
             max_lr,
             step_size_up,
@@ -183,7 +136,7 @@ impl Schedule {
     }
 }
 
-/// The amplitude policy of [`Schedule::CyclicLR`].
+/// The amplitude policy of [`TorchSchedule::CyclicLR`].
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum CyclicMode {
@@ -271,11 +224,11 @@ impl Default for Plateau {
     }
 }
 
-/// A [`Schedule`] attached to an optimizer, with PyTorch's scheduler state.
+/// A [`TorchSchedule`] attached to an optimizer, with PyTorch's scheduler state.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Scheduler {
-    schedule: Schedule,
+    schedule: TorchSchedule,
     base_lr: f64,
     last_epoch: i64,
     step_count: u64,
@@ -311,7 +264,7 @@ impl Scheduler {
     /// zero period, a negative or NaN `gamma`, an infinite `eta_min`, `ConstantLR`'s factor 0,
     /// `OneCycleLR`'s `pct_start` 0 or 1); the optimizer is then unchanged.
     pub fn new<F: Scalar, O: Optimizer<F> + ?Sized>(
-        schedule: Schedule,
+        schedule: TorchSchedule,
         optimizer: &mut O,
     ) -> Result<Self, Error> {
         validate(&schedule)?;
@@ -321,23 +274,23 @@ impl Scheduler {
         Ok(s)
     }
 
-    fn detached(schedule: Schedule, lr: f64) -> Self {
+    fn detached(schedule: TorchSchedule, lr: f64) -> Self {
         let base_lr = match &schedule {
-            Schedule::OneCycleLR {
+            TorchSchedule::OneCycleLR {
                 max_lr, div_factor, ..
             } => max_lr / div_factor,
-            Schedule::CyclicLR { base_lr, .. } => *base_lr,
+            TorchSchedule::CyclicLR { base_lr, .. } => *base_lr,
             _ => lr,
         };
         let children = match &schedule {
-            Schedule::Sequential { schedules, .. } => schedules
+            TorchSchedule::Sequential { schedules, .. } => schedules
                 .iter()
                 .map(|s| Scheduler::detached(s.clone(), base_lr))
                 .collect(),
             _ => Vec::new(),
         };
         let t_i = match &schedule {
-            Schedule::CosineAnnealingWarmRestarts { t_0, .. } => *t_0,
+            TorchSchedule::CosineAnnealingWarmRestarts { t_0, .. } => *t_0,
             _ => 0,
         };
         Scheduler {
@@ -357,17 +310,17 @@ impl Scheduler {
 
     /// The initial step (PyTorch's `_initial_step`): the rate of epoch 0 from the current `lr`.
     fn initial(&mut self, lr: f64) -> f64 {
-        if let Schedule::ReduceLROnPlateau(_) = &self.schedule {
+        if let TorchSchedule::ReduceLROnPlateau(_) = &self.schedule {
             self.best = None;
             self.last_epoch = 0;
             self.last_lr = lr;
             return lr;
         }
         let lr = match &self.schedule {
-            Schedule::OneCycleLR { .. } | Schedule::CyclicLR { .. } => self.base_lr,
+            TorchSchedule::OneCycleLR { .. } | TorchSchedule::CyclicLR { .. } => self.base_lr,
             _ => lr,
         };
-        if let Schedule::Sequential { .. } = self.schedule {
+        if let TorchSchedule::Sequential { .. } = self.schedule {
             self.last_epoch = 0;
             let lr = self.children.first_mut().map_or(lr, |c| c.initial(lr));
             self.last_lr = lr;
@@ -380,7 +333,7 @@ impl Scheduler {
     /// One epoch on: PyTorch's `step()` (its `_update_lr` with `epoch=None`).
     fn advance(&mut self, lr: f64, initial: bool) -> f64 {
         self.step_count += 1;
-        if let Schedule::CosineAnnealingWarmRestarts {
+        if let TorchSchedule::CosineAnnealingWarmRestarts {
             t_0,
             t_mult,
             eta_min,
@@ -416,14 +369,14 @@ impl Scheduler {
         let e = self.last_epoch;
         let base = self.base_lr;
         match &self.schedule {
-            Schedule::StepLR { step_size, gamma } => {
+            TorchSchedule::StepLR { step_size, gamma } => {
                 if e == 0 || e % *step_size as i64 != 0 {
                     lr
                 } else {
                     lr * gamma
                 }
             }
-            Schedule::MultiStepLR { milestones, gamma } => {
+            TorchSchedule::MultiStepLR { milestones, gamma } => {
                 let hits = milestones.iter().filter(|&&m| m as i64 == e).count();
                 if hits == 0 {
                     lr
@@ -431,14 +384,14 @@ impl Scheduler {
                     lr * gamma.powf(hits as f64)
                 }
             }
-            Schedule::ExponentialLR { gamma } => {
+            TorchSchedule::ExponentialLR { gamma } => {
                 if initial {
                     lr
                 } else {
                     lr * gamma
                 }
             }
-            Schedule::CosineAnnealingLR { t_max, eta_min } => {
+            TorchSchedule::CosineAnnealingLR { t_max, eta_min } => {
                 let t = *t_max as f64;
                 if initial {
                     lr
@@ -452,7 +405,7 @@ impl Scheduler {
                         + eta_min
                 }
             }
-            Schedule::LinearLR {
+            TorchSchedule::LinearLR {
                 start_factor,
                 end_factor,
                 total_iters,
@@ -466,7 +419,7 @@ impl Scheduler {
                     lr * (1.0 + span / (*total_iters as f64 * start_factor + (e - 1) as f64 * span))
                 }
             }
-            Schedule::ConstantLR {
+            TorchSchedule::ConstantLR {
                 factor,
                 total_iters,
             } => {
@@ -478,7 +431,7 @@ impl Scheduler {
                     lr * (1.0 / factor)
                 }
             }
-            Schedule::PolynomialLR { total_iters, power } => {
+            TorchSchedule::PolynomialLR { total_iters, power } => {
                 if initial || e > *total_iters as i64 {
                     lr
                 } else {
@@ -486,8 +439,8 @@ impl Scheduler {
                     lr * ((1.0 - e as f64 / n) / (1.0 - (e - 1) as f64 / n)).powf(*power)
                 }
             }
-            Schedule::OneCycleLR { .. } | Schedule::CyclicLR { .. } => self.cycle().0,
-            Schedule::SwaLR {
+            TorchSchedule::OneCycleLR { .. } | TorchSchedule::CyclicLR { .. } => self.cycle().0,
+            TorchSchedule::SwaLR {
                 swa_lr,
                 anneal_epochs,
                 cos,
@@ -515,9 +468,9 @@ impl Scheduler {
                 let alpha = anneal((step / span).clamp(0.0, 1.0));
                 swa_lr * alpha + prev * (1.0 - alpha)
             }
-            Schedule::Sequential { .. }
-            | Schedule::ReduceLROnPlateau(_)
-            | Schedule::CosineAnnealingWarmRestarts { .. } => lr,
+            TorchSchedule::Sequential { .. }
+            | TorchSchedule::ReduceLROnPlateau(_)
+            | TorchSchedule::CosineAnnealingWarmRestarts { .. } => lr,
         }
     }
 
@@ -527,7 +480,7 @@ impl Scheduler {
     fn cycle(&self) -> (f64, Option<f64>) {
         let (e, base) = (self.last_epoch as f64, self.base_lr);
         match &self.schedule {
-            Schedule::OneCycleLR {
+            TorchSchedule::OneCycleLR {
                 max_lr,
                 total_steps,
                 pct_start,
@@ -577,7 +530,7 @@ impl Scheduler {
                 }
                 (self.last_lr, None)
             }
-            Schedule::CyclicLR {
+            TorchSchedule::CyclicLR {
                 max_lr,
                 step_size_up,
                 step_size_down,
@@ -625,7 +578,7 @@ impl Scheduler {
     /// the running schedule's).
     fn momentum(&self) -> Option<f64> {
         match &self.schedule {
-            Schedule::Sequential { milestones, .. } => {
+            TorchSchedule::Sequential { milestones, .. } => {
                 let idx = milestones
                     .iter()
                     .take_while(|&&m| m as i64 <= self.last_epoch)
@@ -643,7 +596,7 @@ impl Scheduler {
     ///
     /// [`Error::IncompatibleOptions`] for `ReduceLROnPlateau`, which needs
     /// [`Scheduler::step_metric`], and for a `OneCycleLR` stepped past its `total_steps`; errors
-    /// of [`Optimizer::set_learning_rate`] and [`Optimizer::set_momentum`], after which the
+    /// of [`Optimizer::set_learning_rate`] and [`Optimizer::set_hyperparameter`], after which the
     /// optimizer's rate and momentum are as they were.
     pub fn step<F: Scalar, O: Optimizer<F> + ?Sized>(
         &mut self,
@@ -651,17 +604,19 @@ impl Scheduler {
     ) -> Result<f64, Error> {
         let lr = optimizer.learning_rate();
         let next = match &self.schedule {
-            Schedule::ReduceLROnPlateau(_) => {
+            TorchSchedule::ReduceLROnPlateau(_) => {
                 return Err(Error::IncompatibleOptions {
                     reason: "ReduceLROnPlateau steps with a metric: call step_metric",
                 });
             }
-            Schedule::OneCycleLR { total_steps, .. } if self.last_epoch >= *total_steps as i64 => {
+            TorchSchedule::OneCycleLR { total_steps, .. }
+                if self.last_epoch >= *total_steps as i64 =>
+            {
                 return Err(Error::IncompatibleOptions {
                     reason: "OneCycleLR stepped more times than its total_steps",
                 });
             }
-            Schedule::Sequential { milestones, .. } => {
+            TorchSchedule::Sequential { milestones, .. } => {
                 self.last_epoch += 1;
                 let e = self.last_epoch;
                 let idx = milestones.iter().take_while(|&&m| m as i64 <= e).count();
@@ -683,7 +638,9 @@ impl Scheduler {
         // schedule uses. The optimizer is given 0 instead, so that the usual loop (a scheduler
         // step after every update) ends without an error.
         let next = match &self.schedule {
-            Schedule::OneCycleLR { total_steps, .. } if self.last_epoch == *total_steps as i64 => {
+            TorchSchedule::OneCycleLR { total_steps, .. }
+                if self.last_epoch == *total_steps as i64 =>
+            {
                 next.max(0.0)
             }
             _ => next,
@@ -697,10 +654,10 @@ impl Scheduler {
     fn closed_form(&mut self) -> f64 {
         let (e, base) = (self.last_epoch as f64, self.base_lr);
         let lr = match &self.schedule {
-            Schedule::StepLR { step_size, gamma } => {
+            TorchSchedule::StepLR { step_size, gamma } => {
                 base * gamma.powf((self.last_epoch / *step_size as i64) as f64)
             }
-            Schedule::MultiStepLR { milestones, gamma } => {
+            TorchSchedule::MultiStepLR { milestones, gamma } => {
                 base * gamma.powf(
                     milestones
                         .iter()
@@ -708,11 +665,11 @@ impl Scheduler {
                         .count() as f64,
                 )
             }
-            Schedule::ExponentialLR { gamma } => base * gamma.powf(e),
-            Schedule::CosineAnnealingLR { t_max, eta_min } => {
+            TorchSchedule::ExponentialLR { gamma } => base * gamma.powf(e),
+            TorchSchedule::CosineAnnealingLR { t_max, eta_min } => {
                 eta_min + (base - eta_min) * (1.0 + (PI * e / *t_max as f64).cos()) / 2.0
             }
-            Schedule::LinearLR {
+            TorchSchedule::LinearLR {
                 start_factor,
                 end_factor,
                 total_iters,
@@ -721,7 +678,7 @@ impl Scheduler {
                     + (end_factor - start_factor) * e.min(*total_iters as f64)
                         / *total_iters as f64)
             }
-            Schedule::ConstantLR {
+            TorchSchedule::ConstantLR {
                 factor,
                 total_iters,
             } => {
@@ -732,7 +689,7 @@ impl Scheduler {
                         0.0
                     })
             }
-            Schedule::PolynomialLR { total_iters, power } => {
+            TorchSchedule::PolynomialLR { total_iters, power } => {
                 base * (1.0 - e.min(*total_iters as f64) / *total_iters as f64).powf(*power)
             }
             _ => {
@@ -756,7 +713,7 @@ impl Scheduler {
         optimizer: &mut O,
         metric: f64,
     ) -> Result<f64, Error> {
-        let Schedule::ReduceLROnPlateau(p) = &self.schedule else {
+        let TorchSchedule::ReduceLROnPlateau(p) = &self.schedule else {
             return Err(Error::IncompatibleOptions {
                 reason: "only ReduceLROnPlateau steps with a metric: call step",
             });
@@ -820,7 +777,7 @@ impl Scheduler {
         crate::check::learning_rate(self.base_lr)?;
         crate::check::learning_rate(self.last_lr)?;
         let children = match &self.schedule {
-            Schedule::Sequential { schedules, .. } => schedules.len(),
+            TorchSchedule::Sequential { schedules, .. } => schedules.len(),
             _ => 0,
         };
         if self.children.len() != children {
@@ -846,16 +803,18 @@ fn set<F: Scalar, O: Optimizer<F> + ?Sized>(
     };
     let before = optimizer.learning_rate();
     optimizer.set_learning_rate(lr)?;
-    optimizer.set_momentum(momentum).inspect_err(|_| {
-        // Restoring a rate the optimizer held cannot fail.
-        let _ = optimizer.set_learning_rate(before);
-    })
+    optimizer
+        .set_hyperparameter(Hyperparameter::Momentum, momentum)
+        .inspect_err(|_| {
+            // Restoring a rate the optimizer held cannot fail.
+            let _ = optimizer.set_learning_rate(before);
+        })
 }
 
 /// Refuses, when a schedule is built, every argument that would make it fail or give a rate that
 /// is not a finite number >= 0 at some later step: PyTorch's checks, in its words where it has
 /// them, and the degenerate values it lets through.
-fn validate(schedule: &Schedule) -> Result<(), Error> {
+fn validate(schedule: &TorchSchedule) -> Result<(), Error> {
     let positive = |name, v: u64| {
         if v == 0 {
             Err(invalid(name, 0.0, "a whole number > 0"))
@@ -866,18 +825,18 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
     // A factor the rate is multiplied by, repeatedly or not: a negative one makes a negative rate.
     let multiplier = |name, v: f64| crate::check::non_negative(name, v);
     match schedule {
-        Schedule::StepLR { step_size, gamma } => {
+        TorchSchedule::StepLR { step_size, gamma } => {
             positive("step_size", *step_size)?;
             multiplier("gamma", *gamma)
         }
-        Schedule::MultiStepLR { gamma, .. } | Schedule::ExponentialLR { gamma } => {
+        TorchSchedule::MultiStepLR { gamma, .. } | TorchSchedule::ExponentialLR { gamma } => {
             multiplier("gamma", *gamma)
         }
-        Schedule::CosineAnnealingLR { t_max, eta_min } => {
+        TorchSchedule::CosineAnnealingLR { t_max, eta_min } => {
             positive("T_max", *t_max)?;
             multiplier("eta_min", *eta_min)
         }
-        Schedule::CosineAnnealingWarmRestarts {
+        TorchSchedule::CosineAnnealingWarmRestarts {
             t_0,
             t_mult,
             eta_min,
@@ -888,7 +847,7 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             }
             multiplier("eta_min", *eta_min)
         }
-        Schedule::LinearLR {
+        TorchSchedule::LinearLR {
             start_factor,
             end_factor,
             total_iters,
@@ -905,7 +864,7 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             }
             positive("total_iters", *total_iters)
         }
-        Schedule::ConstantLR { factor, .. } => {
+        TorchSchedule::ConstantLR { factor, .. } => {
             // PyTorch accepts 0, then divides by it when the constant phase ends.
             if !(*factor > 0.0 && *factor <= 1.0) {
                 return Err(invalid(
@@ -916,11 +875,11 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             }
             Ok(())
         }
-        Schedule::PolynomialLR { total_iters, power } => {
+        TorchSchedule::PolynomialLR { total_iters, power } => {
             positive("total_iters", *total_iters)?;
             multiplier("power", *power)
         }
-        Schedule::OneCycleLR {
+        TorchSchedule::OneCycleLR {
             max_lr,
             total_steps,
             pct_start,
@@ -959,7 +918,7 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             }
             cycle_momentum(momentum)
         }
-        Schedule::CyclicLR {
+        TorchSchedule::CyclicLR {
             base_lr,
             max_lr,
             step_size_up,
@@ -976,7 +935,7 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             }
             cycle_momentum(momentum)
         }
-        Schedule::Sequential {
+        TorchSchedule::Sequential {
             schedules,
             milestones,
         } => {
@@ -987,7 +946,7 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             }
             schedules.iter().try_for_each(validate)
         }
-        Schedule::ReduceLROnPlateau(p) => {
+        TorchSchedule::ReduceLROnPlateau(p) => {
             if !(0.0..1.0).contains(&p.factor) {
                 return Err(invalid("factor", p.factor, "a number >= 0 and < 1.0"));
             }
@@ -995,7 +954,7 @@ fn validate(schedule: &Schedule) -> Result<(), Error> {
             crate::check::non_negative("min_lr", p.min_lr)?;
             crate::check::non_negative("eps", p.eps)
         }
-        Schedule::SwaLR { swa_lr, .. } => crate::check::learning_rate(*swa_lr),
+        TorchSchedule::SwaLR { swa_lr, .. } => crate::check::learning_rate(*swa_lr),
     }
 }
 
