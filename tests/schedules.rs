@@ -7,7 +7,9 @@ mod common;
 use std::path::Path;
 
 use ndarray::ArrayD;
-use ndoptim::schedule::{self, CycleMomentum, Inject, Plateau, Schedule, Scheduler, TorchSchedule};
+use ndoptim::schedule::{
+    self, CycleMomentum, Inject, OneCycle, Plateau, Schedule, Scheduler, TorchSchedule,
+};
 use ndoptim::transform::{self as tx, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate};
 use ndoptim::{AdaGrad, Adam, AdamW, Error, Hyperparameter, Optimizer, Params, Sgd, chain};
 use serde_json::Value;
@@ -126,12 +128,7 @@ fn warmup_then_cosine_switches_at_the_milestone() {
 #[test]
 fn plateau_reduces_after_patience_and_waits_out_cooldown() {
     let mut sgd = Sgd::<f32>::default().lr(1.0);
-    let p = Plateau {
-        patience: 2,
-        cooldown: 1,
-        factor: 0.5,
-        ..Plateau::default()
-    };
+    let p = Plateau::default().patience(2).cooldown(1).factor(0.5);
     let mut s = Scheduler::new(TorchSchedule::ReduceLROnPlateau(p), &mut sgd).unwrap();
     let metrics = [5.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0, 3.0];
     let lrs: Vec<f64> = metrics
@@ -169,10 +166,7 @@ fn bad_arguments_are_rejected_and_the_optimizer_is_unchanged() {
             schedules: vec![TorchSchedule::ExponentialLR { gamma: 0.9 }],
             milestones: vec![3],
         },
-        TorchSchedule::ReduceLROnPlateau(Plateau {
-            factor: 1.0,
-            ..Plateau::default()
-        }),
+        TorchSchedule::ReduceLROnPlateau(Plateau::default().factor(1.0)),
     ] {
         assert!(Scheduler::new(bad.clone(), &mut sgd).is_err(), "{bad:?}");
         assert_eq!(sgd.learning_rate(), 0.1);
@@ -239,11 +233,8 @@ fn momentum_cycling_refuses_optimizers_without_one_and_changes_nothing() {
         assert_eq!(adagrad.learning_rate(), 0.1);
     }
     // Without cycling, the same schedule drives the learning rate alone.
-    let mut lr_only = TorchSchedule::one_cycle(1.0, 10);
-    if let TorchSchedule::OneCycleLR { momentum, .. } = &mut lr_only {
-        *momentum = None;
-    }
-    Scheduler::new(lr_only, &mut adagrad).unwrap();
+    let lr_only = OneCycle::new(1.0, 10).momentum(None);
+    Scheduler::new(lr_only.into(), &mut adagrad).unwrap();
     assert!((adagrad.learning_rate() - 0.04).abs() < 1e-15);
     assert_eq!(adagrad.hyperparameter(Hyperparameter::Momentum), None);
 }
@@ -251,14 +242,11 @@ fn momentum_cycling_refuses_optimizers_without_one_and_changes_nothing() {
 #[test]
 fn a_momentum_the_optimizer_refuses_leaves_rate_and_momentum_as_they_were() {
     let mut adam = Adam::<f64>::default().lr(0.01);
-    let mut bad = TorchSchedule::one_cycle(0.1, 10);
-    if let TorchSchedule::OneCycleLR { momentum, .. } = &mut bad {
-        *momentum = Some(CycleMomentum {
-            base_momentum: 0.85,
-            max_momentum: 1.5,
-        });
-    }
-    let err = Scheduler::new(bad, &mut adam).unwrap_err();
+    let bad = OneCycle::new(0.1, 10).momentum(Some(CycleMomentum {
+        base_momentum: 0.85,
+        max_momentum: 1.5,
+    }));
+    let err = Scheduler::new(bad.into(), &mut adam).unwrap_err();
     assert!(matches!(err, Error::InvalidHyperparameter { .. }), "{err}");
     assert_eq!(
         (

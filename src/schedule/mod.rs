@@ -109,7 +109,9 @@ pub use functions::{
     sgdr, warmup_cosine_decay, warmup_exponential_decay,
 };
 pub use inject::Inject;
-pub use torch::{CycleMomentum, CyclicMode, Plateau, ScaleMode, Scheduler, TorchSchedule};
+pub use torch::{
+    CycleMomentum, Cyclic, CyclicMode, OneCycle, Plateau, ScaleMode, Scheduler, TorchSchedule,
+};
 
 /// A hyperparameter's value as a function of the step: optax's `Schedule`.
 ///

@@ -8,6 +8,7 @@ use crate::{Error, Hyperparameter, Optimizer, Scalar};
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[allow(missing_docs)] // the fields are PyTorch's arguments, documented on each variant
+#[non_exhaustive]
 pub enum TorchSchedule {
     /// `StepLR`: multiply by `gamma` every `step_size` epochs.
     StepLR { step_size: u64, gamma: f64 },
@@ -39,30 +40,13 @@ pub enum TorchSchedule {
     /// after each of `total_steps` updates; at that last scheduler step PyTorch's linear anneal
     /// overshoots to a rate slightly below zero, which no update uses, and ndoptim sets 0 there.
     /// Stepping further is an error, as in PyTorch.
-    OneCycleLR {
-        max_lr: f64,
-        total_steps: u64,
-        pct_start: f64,
-        cos: bool,
-        div_factor: f64,
-        final_div_factor: f64,
-        three_phase: bool,
-        momentum: Option<CycleMomentum>,
-    },
+    OneCycleLR(OneCycle),
     /// `CyclicLR`: between `base_lr` and `max_lr`, `step_size_up` steps up and `step_size_down`
     /// down, with the amplitude policy `mode` (`gamma` for [`CyclicMode::ExpRange`], PyTorch's
     /// `scale_fn` and `scale_mode` as [`CyclicMode::Custom`]);
     /// `momentum` from its `max_momentum` down to its `base_momentum` as the rate goes up (`None`:
     /// PyTorch's `cycle_momentum=False`). [`TorchSchedule::cyclic`] gives PyTorch's defaults.
-    CyclicLR {
-        base_lr: f64,
-        max_lr: f64,
-        step_size_up: u64,
-        step_size_down: u64,
-        mode: CyclicMode,
-        gamma: f64,
-        momentum: Option<CycleMomentum>,
-    },
+    CyclicLR(Cyclic),
     /// `SequentialLR`: `schedules[i]` from `milestones[i - 1]` on.
     Sequential {
         schedules: Vec<TorchSchedule>,
@@ -105,11 +89,47 @@ impl CycleMomentum {
 }
 
 impl TorchSchedule {
+    /// `OneCycleLR(max_lr, total_steps)` with PyTorch's defaults ([`OneCycle::new`]).
+    pub fn one_cycle(max_lr: f64, total_steps: u64) -> TorchSchedule {
+        TorchSchedule::OneCycleLR(OneCycle::new(max_lr, total_steps))
+    }
+
+    /// `CyclicLR(base_lr, max_lr, step_size_up)` with PyTorch's defaults ([`Cyclic::new`]).
+    pub fn cyclic(base_lr: f64, max_lr: f64, step_size_up: u64) -> TorchSchedule {
+        TorchSchedule::CyclicLR(Cyclic::new(base_lr, max_lr, step_size_up))
+    }
+}
+
+/// The arguments of `OneCycleLR` ([`TorchSchedule::OneCycleLR`]), PyTorch's names: build with
+/// [`OneCycle::new`] and the builder methods of the same names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct OneCycle {
+    /// The peak rate.
+    pub max_lr: f64,
+    /// The number of updates the cycle spans.
+    pub total_steps: u64,
+    /// The fraction of the steps spent going up.
+    pub pct_start: f64,
+    /// Cosine annealing (`true`, PyTorch's `anneal_strategy="cos"`) or linear.
+    pub cos: bool,
+    /// The initial rate is `max_lr / div_factor`.
+    pub div_factor: f64,
+    /// The last rate is the initial one divided by `final_div_factor`.
+    pub final_div_factor: f64,
+    /// Three phases (down to the initial rate, then to the last) instead of two.
+    pub three_phase: bool,
+    /// The momentum's range (`None`: PyTorch's `cycle_momentum=False`).
+    pub momentum: Option<CycleMomentum>,
+}
+
+impl OneCycle {
     /// `OneCycleLR(max_lr, total_steps)` with PyTorch's defaults: `pct_start` 0.3, cosine
     /// annealing, `div_factor` 25, `final_div_factor` 1e4, two phases, momentum cycled in
     /// [`CycleMomentum::ONE_CYCLE`].
-    pub fn one_cycle(max_lr: f64, total_steps: u64) -> TorchSchedule {
-        TorchSchedule::OneCycleLR {
+    pub fn new(max_lr: f64, total_steps: u64) -> Self {
+        Self {
             max_lr,
             total_steps,
             pct_start: 0.3,
@@ -120,11 +140,56 @@ impl TorchSchedule {
             momentum: Some(CycleMomentum::ONE_CYCLE),
         }
     }
+}
 
+builders!(OneCycle {
+    /// Sets `pct_start`.
+    pct_start: f64,
+    /// Sets cosine (`true`) or linear annealing.
+    cos: bool,
+    /// Sets `div_factor`.
+    div_factor: f64,
+    /// Sets `final_div_factor`.
+    final_div_factor: f64,
+    /// Sets three phases.
+    three_phase: bool,
+    /// Sets the momentum's range, or `None` not to cycle it.
+    momentum: Option<CycleMomentum>,
+});
+
+impl From<OneCycle> for TorchSchedule {
+    fn from(o: OneCycle) -> Self {
+        TorchSchedule::OneCycleLR(o)
+    }
+}
+
+/// The arguments of `CyclicLR` ([`TorchSchedule::CyclicLR`]), PyTorch's names: build with
+/// [`Cyclic::new`] and the builder methods of the same names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Cyclic {
+    /// The rate at the bottom of a cycle.
+    pub base_lr: f64,
+    /// The rate at its top (scaled by the mode's amplitude).
+    pub max_lr: f64,
+    /// The steps from bottom to top.
+    pub step_size_up: u64,
+    /// The steps from top to bottom.
+    pub step_size_down: u64,
+    /// The amplitude policy.
+    pub mode: CyclicMode,
+    /// The base of [`CyclicMode::ExpRange`]'s amplitude.
+    pub gamma: f64,
+    /// The momentum's range (`None`: PyTorch's `cycle_momentum=False`).
+    pub momentum: Option<CycleMomentum>,
+}
+
+impl Cyclic {
     /// `CyclicLR(base_lr, max_lr, step_size_up)` with PyTorch's defaults: as many steps down as
-    /// up, triangular, momentum cycled in [`CycleMomentum::CYCLIC`].
-    pub fn cyclic(base_lr: f64, max_lr: f64, step_size_up: u64) -> TorchSchedule {
-        TorchSchedule::CyclicLR {
+    /// up, triangular, `gamma` 1, momentum cycled in [`CycleMomentum::CYCLIC`].
+    pub fn new(base_lr: f64, max_lr: f64, step_size_up: u64) -> Self {
+        Self {
             base_lr,
             max_lr,
             step_size_up,
@@ -133,6 +198,23 @@ impl TorchSchedule {
             gamma: 1.0,
             momentum: Some(CycleMomentum::CYCLIC),
         }
+    }
+}
+
+builders!(Cyclic {
+    /// Sets `step_size_down`.
+    step_size_down: u64,
+    /// Sets the amplitude policy.
+    mode: CyclicMode,
+    /// Sets `gamma`.
+    gamma: f64,
+    /// Sets the momentum's range, or `None` not to cycle it.
+    momentum: Option<CycleMomentum>,
+});
+
+impl From<Cyclic> for TorchSchedule {
+    fn from(c: Cyclic) -> Self {
+        TorchSchedule::CyclicLR(c)
     }
 }
 
@@ -187,9 +269,11 @@ pub enum ScaleMode {
     Iterations,
 }
 
-/// The arguments of `ReduceLROnPlateau`.
+/// The arguments of `ReduceLROnPlateau`: [`Plateau::default`] is PyTorch's, and the builder
+/// methods of the same names set the others.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Plateau {
     /// Reduce when the metric stops decreasing (`true`, PyTorch's `"min"`) or increasing.
     pub minimize: bool,
@@ -223,6 +307,25 @@ impl Default for Plateau {
         }
     }
 }
+
+builders!(Plateau {
+    /// Reduces when the metric stops decreasing (`true`) or increasing.
+    minimize: bool,
+    /// Sets `factor`.
+    factor: f64,
+    /// Sets `patience`.
+    patience: u64,
+    /// Sets `threshold`.
+    threshold: f64,
+    /// A threshold relative to the best metric (`true`) or absolute.
+    relative: bool,
+    /// Sets `cooldown`.
+    cooldown: u64,
+    /// Sets `min_lr`.
+    min_lr: f64,
+    /// Sets `eps`.
+    eps: f64,
+});
 
 /// A [`TorchSchedule`] attached to an optimizer, with PyTorch's scheduler state.
 #[derive(Clone, Debug, PartialEq)]
@@ -276,10 +379,10 @@ impl Scheduler {
 
     fn detached(schedule: TorchSchedule, lr: f64) -> Self {
         let base_lr = match &schedule {
-            TorchSchedule::OneCycleLR {
+            TorchSchedule::OneCycleLR(OneCycle {
                 max_lr, div_factor, ..
-            } => max_lr / div_factor,
-            TorchSchedule::CyclicLR { base_lr, .. } => *base_lr,
+            }) => max_lr / div_factor,
+            TorchSchedule::CyclicLR(Cyclic { base_lr, .. }) => *base_lr,
             _ => lr,
         };
         let children = match &schedule {
@@ -317,7 +420,9 @@ impl Scheduler {
             return lr;
         }
         let lr = match &self.schedule {
-            TorchSchedule::OneCycleLR { .. } | TorchSchedule::CyclicLR { .. } => self.base_lr,
+            TorchSchedule::OneCycleLR(OneCycle { .. }) | TorchSchedule::CyclicLR(Cyclic { .. }) => {
+                self.base_lr
+            }
             _ => lr,
         };
         if let TorchSchedule::Sequential { .. } = self.schedule {
@@ -439,7 +544,9 @@ impl Scheduler {
                     lr * ((1.0 - e as f64 / n) / (1.0 - (e - 1) as f64 / n)).powf(*power)
                 }
             }
-            TorchSchedule::OneCycleLR { .. } | TorchSchedule::CyclicLR { .. } => self.cycle().0,
+            TorchSchedule::OneCycleLR(OneCycle { .. }) | TorchSchedule::CyclicLR(Cyclic { .. }) => {
+                self.cycle().0
+            }
             TorchSchedule::SwaLR {
                 swa_lr,
                 anneal_epochs,
@@ -480,7 +587,7 @@ impl Scheduler {
     fn cycle(&self) -> (f64, Option<f64>) {
         let (e, base) = (self.last_epoch as f64, self.base_lr);
         match &self.schedule {
-            TorchSchedule::OneCycleLR {
+            TorchSchedule::OneCycleLR(OneCycle {
                 max_lr,
                 total_steps,
                 pct_start,
@@ -489,7 +596,7 @@ impl Scheduler {
                 three_phase,
                 momentum,
                 ..
-            } => {
+            }) => {
                 let anneal = |from: f64, to: f64, pct: f64| {
                     if *cos {
                         to + (from - to) / 2.0 * ((PI * pct).cos() + 1.0)
@@ -530,7 +637,7 @@ impl Scheduler {
                 }
                 (self.last_lr, None)
             }
-            TorchSchedule::CyclicLR {
+            TorchSchedule::CyclicLR(Cyclic {
                 max_lr,
                 step_size_up,
                 step_size_down,
@@ -538,7 +645,7 @@ impl Scheduler {
                 gamma,
                 momentum,
                 ..
-            } => {
+            }) => {
                 let (up, total) = (
                     *step_size_up as f64,
                     (*step_size_up + *step_size_down) as f64,
@@ -609,7 +716,7 @@ impl Scheduler {
                     reason: "ReduceLROnPlateau steps with a metric: call step_metric",
                 });
             }
-            TorchSchedule::OneCycleLR { total_steps, .. }
+            TorchSchedule::OneCycleLR(OneCycle { total_steps, .. })
                 if self.last_epoch >= *total_steps as i64 =>
             {
                 return Err(Error::IncompatibleOptions {
@@ -638,7 +745,7 @@ impl Scheduler {
         // schedule uses. The optimizer is given 0 instead, so that the usual loop (a scheduler
         // step after every update) ends without an error.
         let next = match &self.schedule {
-            TorchSchedule::OneCycleLR { total_steps, .. }
+            TorchSchedule::OneCycleLR(OneCycle { total_steps, .. })
                 if self.last_epoch == *total_steps as i64 =>
             {
                 next.max(0.0)
@@ -879,7 +986,7 @@ fn validate(schedule: &TorchSchedule) -> Result<(), Error> {
             positive("total_iters", *total_iters)?;
             multiplier("power", *power)
         }
-        TorchSchedule::OneCycleLR {
+        TorchSchedule::OneCycleLR(OneCycle {
             max_lr,
             total_steps,
             pct_start,
@@ -888,7 +995,7 @@ fn validate(schedule: &TorchSchedule) -> Result<(), Error> {
             three_phase,
             momentum,
             ..
-        } => {
+        }) => {
             positive("total_steps", *total_steps)?;
             crate::check::learning_rate(*max_lr)?;
             if !(*div_factor > 0.0 && div_factor.is_finite()) {
@@ -918,7 +1025,7 @@ fn validate(schedule: &TorchSchedule) -> Result<(), Error> {
             }
             cycle_momentum(momentum)
         }
-        TorchSchedule::CyclicLR {
+        TorchSchedule::CyclicLR(Cyclic {
             base_lr,
             max_lr,
             step_size_up,
@@ -926,7 +1033,7 @@ fn validate(schedule: &TorchSchedule) -> Result<(), Error> {
             gamma,
             momentum,
             ..
-        } => {
+        }) => {
             crate::check::learning_rate(*base_lr)?;
             crate::check::learning_rate(*max_lr)?;
             positive("step_size_up", *step_size_up)?;

@@ -17,7 +17,8 @@ use ndoptim::average::Average;
 use ndoptim::lbfgs::{Lbfgs, LineSearch};
 use ndoptim::lookahead::Lookahead;
 use ndoptim::schedule::{
-    self, CycleMomentum, CyclicMode, Inject, Plateau, ScaleMode, Scheduler, TorchSchedule,
+    self, CycleMomentum, Cyclic, CyclicMode, Inject, OneCycle, Plateau, ScaleMode, Scheduler,
+    TorchSchedule,
 };
 use ndoptim::transform::{
     self, AddDecayedWeights, Ema, ScaleByAdam, ScaleByLearningRate, ScaleByNadam, ScaleBySign,
@@ -1173,20 +1174,24 @@ pub fn scheduler(v: &Value) -> Result<Option<TorchSchedule>, String> {
             resumed(&mut args)?;
             args.null("epochs")?;
             args.null("steps_per_epoch")?;
-            TorchSchedule::OneCycleLR {
-                max_lr: args.take("max_lr")?.ok_or("no max_lr")?,
-                total_steps: args.take("total_steps")?.ok_or("no total_steps")? as u64,
-                pct_start: args.take("pct_start")?.unwrap_or(0.3),
-                cos: match args.text("anneal_strategy")?.as_deref() {
-                    Some("cos") | None => true,
-                    Some("linear") => false,
-                    Some(other) => return Err(format!("anneal_strategy {other}")),
-                },
-                div_factor: args.take("div_factor")?.unwrap_or(25.0),
-                final_div_factor: args.take("final_div_factor")?.unwrap_or(1e4),
-                three_phase: args.flag("three_phase")?.unwrap_or(false),
-                momentum: cycle_momentum(&mut args, CycleMomentum::ONE_CYCLE)?,
-            }
+            let max_lr = args.take("max_lr")?.ok_or("no max_lr")?;
+            let total_steps = args.take("total_steps")?.ok_or("no total_steps")? as u64;
+            let cos = match args.text("anneal_strategy")?.as_deref() {
+                Some("cos") | None => true,
+                Some("linear") => false,
+                Some(other) => return Err(format!("anneal_strategy {other}")),
+            };
+            let o = OneCycle::new(max_lr, total_steps).cos(cos);
+            let o = opt(args.take("pct_start")?, o, OneCycle::pct_start);
+            let o = opt(args.take("div_factor")?, o, OneCycle::div_factor);
+            let o = opt(
+                args.take("final_div_factor")?,
+                o,
+                OneCycle::final_div_factor,
+            );
+            let o = opt(args.flag("three_phase")?, o, OneCycle::three_phase);
+            o.momentum(cycle_momentum(&mut args, CycleMomentum::ONE_CYCLE)?)
+                .into()
         }
         "torch.optim.lr_scheduler.CyclicLR" => {
             resumed(&mut args)?;
@@ -1211,17 +1216,15 @@ pub fn scheduler(v: &Value) -> Result<Option<TorchSchedule>, String> {
                 (None, Some(other)) => return Err(format!("mode {other}")),
             };
             let step_size_up = args.take("step_size_up")?.unwrap_or(2000.0) as u64;
-            TorchSchedule::CyclicLR {
-                base_lr: args.take("base_lr")?.ok_or("no base_lr")?,
-                max_lr: args.take("max_lr")?.ok_or("no max_lr")?,
-                step_size_up,
-                step_size_down: args
-                    .take("step_size_down")?
-                    .map_or(step_size_up, |d| d as u64),
-                gamma: args.take("gamma")?.unwrap_or(1.0),
-                momentum: cycle_momentum(&mut args, CycleMomentum::CYCLIC)?,
-                mode,
-            }
+            let base_lr = args.take("base_lr")?.ok_or("no base_lr")?;
+            let max_lr = args.take("max_lr")?.ok_or("no max_lr")?;
+            let c = Cyclic::new(base_lr, max_lr, step_size_up).mode(mode);
+            let c = opt(args.take("step_size_down")?, c, |c, d| {
+                c.step_size_down(d as u64)
+            });
+            let c = opt(args.take("gamma")?, c, Cyclic::gamma);
+            c.momentum(cycle_momentum(&mut args, CycleMomentum::CYCLIC)?)
+                .into()
         }
         "torch.optim.lr_scheduler.StepLR" => {
             resumed(&mut args)?;
@@ -1310,24 +1313,27 @@ pub fn scheduler(v: &Value) -> Result<Option<TorchSchedule>, String> {
         }
         "torch.optim.lr_scheduler.ReduceLROnPlateau" => {
             let d = Plateau::default();
-            TorchSchedule::ReduceLROnPlateau(Plateau {
-                minimize: match args.text("mode")?.as_deref() {
-                    Some("min") | None => true,
-                    Some("max") => false,
-                    Some(other) => return Err(format!("mode {other}")),
-                },
-                relative: match args.text("threshold_mode")?.as_deref() {
-                    Some("rel") | None => true,
-                    Some("abs") => false,
-                    Some(other) => return Err(format!("threshold_mode {other}")),
-                },
-                factor: args.take("factor")?.unwrap_or(d.factor),
-                patience: args.take("patience")?.map_or(d.patience, |p| p as u64),
-                threshold: args.take("threshold")?.unwrap_or(d.threshold),
-                cooldown: args.take("cooldown")?.map_or(d.cooldown, |c| c as u64),
-                min_lr: args.take("min_lr")?.unwrap_or(d.min_lr),
-                eps: args.take("eps")?.unwrap_or(d.eps),
-            })
+            let minimize = match args.text("mode")?.as_deref() {
+                Some("min") | None => true,
+                Some("max") => false,
+                Some(other) => return Err(format!("mode {other}")),
+            };
+            let relative = match args.text("threshold_mode")?.as_deref() {
+                Some("rel") | None => true,
+                Some("abs") => false,
+                Some(other) => return Err(format!("threshold_mode {other}")),
+            };
+            TorchSchedule::ReduceLROnPlateau(
+                Plateau::default()
+                    .minimize(minimize)
+                    .relative(relative)
+                    .factor(args.take("factor")?.unwrap_or(d.factor))
+                    .patience(args.take("patience")?.map_or(d.patience, |p| p as u64))
+                    .threshold(args.take("threshold")?.unwrap_or(d.threshold))
+                    .cooldown(args.take("cooldown")?.map_or(d.cooldown, |c| c as u64))
+                    .min_lr(args.take("min_lr")?.unwrap_or(d.min_lr))
+                    .eps(args.take("eps")?.unwrap_or(d.eps)),
+            )
         }
         other => return Err(format!("ndoptim lacks the scheduler {other}")),
     };
