@@ -112,7 +112,7 @@ impl<O: Optimizer<F>, F: Scalar> MultiSteps<O, F> {
     /// Hands the inner optimizer the mean of the gradients (`true`, the default) or their sum.
     #[must_use]
     pub fn use_grad_mean(mut self, mean: bool) -> Self {
-        self.acc.rule.use_grad_mean = mean;
+        self.acc.rule_mut().use_grad_mean = mean;
         self
     }
 
@@ -131,7 +131,7 @@ impl<O: Optimizer<F>, F: Scalar> MultiSteps<O, F> {
 
     /// Micro-batches accumulated since the last step.
     pub fn pending(&self) -> u64 {
-        self.acc.rule.mini_step
+        self.acc.rule().mini_step
     }
 
     /// Micro-batches dropped by [`NonFinite::Skip`].
@@ -167,7 +167,7 @@ impl<O: Optimizer<F>, F: Scalar> MultiSteps<O, F> {
     /// The `k`th call: the window's mean of every key of `grads` into `self.mean` (the
     /// accumulators untouched), then the inner step. An error leaves everything as it was.
     fn emit(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
-        let rule = &self.acc.rule;
+        let rule = self.acc.rule();
         let n: F = cast((rule.mini_step + 1) as f64);
         self.mean.retain(|k, _| grads.contains_key(k));
         for (key, g) in grads {
@@ -179,7 +179,7 @@ impl<O: Optimizer<F>, F: Scalar> MultiSteps<O, F> {
                 continue;
             };
             // A key new at the window's last call accumulates from zero.
-            let acc = self.acc.entry(key).map_or(&[][..], |e| &e.slots[..]);
+            let acc = self.acc.state(key).map_or(&[][..], |(_, slots)| slots);
             let acc = acc.iter().copied().chain(std::iter::repeat(F::zero()));
             let fold = |((m, &g), a): ((&mut F, &F), F)| {
                 *m = if rule.use_grad_mean {
@@ -196,11 +196,11 @@ impl<O: Optimizer<F>, F: Scalar> MultiSteps<O, F> {
             }
         }
         self.inner.update(params, &self.mean)?;
-        for e in &mut self.acc.entries {
-            e.slots.iter_mut().for_each(|a| *a = F::zero());
-            e.step = 0;
+        for state in self.acc.states_mut() {
+            state.slots.iter_mut().for_each(|a| *a = F::zero());
+            *state.step = 0;
         }
-        self.acc.rule.mini_step = 0;
+        self.acc.rule_mut().mini_step = 0;
         Ok(())
     }
 }
@@ -215,18 +215,19 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for MultiSteps<O, F> {
     /// [`NonFinite::Error`]. After an error nothing has changed, the accumulators included.
     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
         self.stepped = false;
-        Rule::<F>::validate(&self.acc.rule)?;
+        Rule::<F>::validate(self.acc.rule())?;
         let grads_of = grads.iter().map(|(k, g)| (k.as_str(), &**g));
         if self.non_finite.skips(&mut self.skipped, grads_of)? {
             return Ok(());
         }
-        if self.acc.rule.mini_step + 1 < self.acc.rule.every {
+        let rule = self.acc.rule();
+        if rule.mini_step + 1 < rule.every {
             self.acc.update(params, grads)?;
-            self.acc.rule.mini_step += 1;
+            self.acc.rule_mut().mini_step += 1;
             return Ok(());
         }
         // The checks of an accumulation, without writing.
-        self.acc.check_only(params, grads)?;
+        self.acc.check_update(params, grads)?;
         self.emit(params, grads)?;
         self.stepped = true;
         Ok(())
@@ -237,7 +238,7 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for MultiSteps<O, F> {
     /// Drops the accumulators and the inner optimizer's state.
     fn reset(&mut self) {
         self.acc.reset();
-        self.acc.rule.mini_step = 0;
+        self.acc.rule_mut().mini_step = 0;
         self.inner.reset();
     }
 

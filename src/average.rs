@@ -227,7 +227,7 @@ impl<F: Scalar> Average<F> {
     /// ignore it).
     #[must_use]
     pub fn debias(mut self, on: bool) -> Self {
-        if let Averaging::EmaFromZero { debias, .. } = &mut self.engine.rule.averaging {
+        if let Averaging::EmaFromZero { debias, .. } = &mut self.engine.rule_mut().averaging {
             *debias = on;
         }
         self
@@ -237,13 +237,13 @@ impl<F: Scalar> Average<F> {
     /// (TensorFlow's `num_updates`; default off; SWA ignores it).
     #[must_use]
     pub fn warmup(mut self, on: bool) -> Self {
-        self.engine.rule.warmup = on;
+        self.engine.rule_mut().warmup = on;
         self
     }
 
     /// How this average averages.
     pub fn averaging(&self) -> Averaging {
-        self.engine.rule.averaging
+        self.engine.rule().averaging
     }
 
     /// Folds the parameters into the average: call it after each optimizer step.
@@ -254,17 +254,15 @@ impl<F: Scalar> Average<F> {
     /// [`Error::StateShapeMismatch`] for a key whose average has another shape than its
     /// parameter. Everything is checked first: after an error nothing has changed.
     pub fn update(&mut self, params: &Params<F>) -> Result<(), Error> {
-        Rule::<F>::validate(&self.engine.rule)?;
+        Rule::<F>::validate(self.engine.rule())?;
         for (key, p) in params {
-            self.engine.state_fits(key, p.shape())?;
+            self.engine.check_state(key, p.shape())?;
         }
-        let rule = self.engine.rule.clone();
+        let rule = self.engine.rule().clone();
         for (key, p) in params {
-            let i = self.engine.position_of(key, p.shape());
-            if let Some(e) = self.engine.entries.get_mut(i) {
-                e.step += 1;
-                rule.average(e.step, p, &mut e.slots);
-            }
+            let state = self.engine.state_mut(key, p.shape())?;
+            *state.step += 1;
+            rule.average(*state.step, p, state.slots);
         }
         Ok(())
     }
@@ -289,25 +287,25 @@ impl<F: Scalar> Average<F> {
     /// nothing is written then.
     pub fn copy_to(&self, params: &mut Params<F>) -> Result<(), Error> {
         for (key, p) in params.iter() {
-            self.engine.state_fits(key, p.shape())?;
+            self.engine.check_state(key, p.shape())?;
         }
         for (key, p) in params.iter_mut() {
-            let Some(e) = self.engine.entry(key) else {
+            let Some((step, slots)) = self.engine.state(key) else {
                 continue;
             };
             // XLA divides by a scalar as a multiplication by its reciprocal, in the element type.
             let scale = self
                 .engine
-                .rule
-                .read_scale(e.step)
+                .rule()
+                .read_scale(step)
                 .map(|s| F::one() / cast::<F>(s));
             let read = move |a: F| scale.map_or(a, |r| a * r);
             // The average is stored in the parameter's logical (row-major) order; a slice, when
             // the parameter is one, walks it without an index (which IxDyn allocates past rank 4).
             let write = |(p, &a): (&mut F, &F)| *p = read(a);
             match p.as_slice_mut() {
-                Some(p) => p.iter_mut().zip(&e.slots).for_each(write),
-                None => p.iter_mut().zip(&e.slots).for_each(write),
+                Some(p) => p.iter_mut().zip(slots).for_each(write),
+                None => p.iter_mut().zip(slots).for_each(write),
             }
         }
         Ok(())

@@ -304,7 +304,7 @@ pub mod transform;
 
 pub use element::{Element, Rounding, Scalar, Store};
 pub use engine::{
-    Engine, Layout, Mixed, Mode, Native, NonFinite, Params, Parts, Rule, Slots, Step,
+    Engine, KeyState, Layout, Mixed, Mode, Native, NonFinite, Params, Parts, Rule, Slots, Step,
 };
 pub use error::Error;
 pub use groups::Group;

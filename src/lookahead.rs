@@ -26,7 +26,7 @@
 //! optax's `reset_state=True` sets it back to its initial value. The slow weights start as the
 //! parameters of each key's first update (optax's `LookaheadParams.init_synced`).
 
-use ndarray::Zip;
+use ndarray::{ArrayD, Zip};
 
 use crate::checkpoint::Checkpoint;
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
@@ -108,7 +108,7 @@ impl<O: Optimizer<F>, F: Scalar> Lookahead<O, F> {
     /// Drops the inner optimizer's state at every sync (default `false`).
     #[must_use]
     pub fn reset_state(mut self, reset: bool) -> Self {
-        self.slow.rule.reset_state = reset;
+        self.slow.rule_mut().reset_state = reset;
         self
     }
 
@@ -124,7 +124,7 @@ impl<O: Optimizer<F>, F: Scalar> Lookahead<O, F> {
 
     /// Steps since the last sync.
     pub fn steps_since_sync(&self) -> u64 {
-        self.slow.rule.steps_since_sync
+        self.slow.rule().steps_since_sync
     }
 
     /// Writes the slow weights into `params`, for evaluation: every key of `params` that has
@@ -136,7 +136,7 @@ impl<O: Optimizer<F>, F: Scalar> Lookahead<O, F> {
     /// weights'; nothing is written then.
     pub fn copy_slow_to(&self, params: &mut Params<F>) -> Result<(), Error> {
         for (key, p) in params.iter() {
-            self.slow.state_fits(key, p.shape())?;
+            self.slow.check_state(key, p.shape())?;
         }
         for (key, p) in params.iter_mut() {
             if let Some(slow) = self.slow.slot(key, "slow") {
@@ -170,30 +170,30 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for Lookahead<O, F> {
     /// Those of the inner optimizer, and [`Error::StateShapeMismatch`] for a parameter whose
     /// slow weights have another shape. Everything is checked before anything is written.
     fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
-        Rule::<F>::validate(&self.slow.rule)?;
+        Rule::<F>::validate(self.slow.rule())?;
         for (key, p) in params.iter() {
             if grads.contains_key(key) {
-                self.slow.state_fits(key, p.shape())?;
+                self.slow.check_state(key, p.shape())?;
             }
         }
-        // Slow weights start as the parameters before their first step; made first, and
-        // forgotten again if the inner step fails.
-        let known = self.slow.entries.len();
-        for (key, p) in params.iter() {
-            if grads.contains_key(key) && self.slow.entry(key).is_none() {
-                let i = self.slow.position_of(key, p.shape());
-                if let (Some(e), Some(p)) = (self.slow.entries.get_mut(i), p.as_slice()) {
-                    e.slots.copy_from_slice(p);
-                } else if let Some(e) = self.slow.entries.get_mut(i) {
-                    e.slots.iter_mut().zip(p.iter()).for_each(|(s, &x)| *s = x);
-                }
-            }
+        // Slow weights start as the parameters before their first step: kept aside, and made
+        // only once the inner step has succeeded.
+        let fresh: Vec<(String, ArrayD<F>)> = params
+            .iter()
+            .filter(|(key, _)| grads.contains_key(*key) && self.slow.state(key).is_none())
+            .map(|(key, p)| (key.clone(), p.clone()))
+            .collect();
+        self.inner.update(params, grads)?;
+        for (key, p) in fresh {
+            // Checked above: a new key's state is made for its shape.
+            let state = self.slow.state_mut(&key, p.shape())?;
+            state
+                .slots
+                .iter_mut()
+                .zip(p.iter())
+                .for_each(|(s, &x)| *s = x);
         }
-        if let Err(e) = self.inner.update(params, grads) {
-            self.slow.forget_from(known);
-            return Err(e);
-        }
-        let rule = &mut self.slow.rule;
+        let rule = self.slow.rule_mut();
         rule.steps_since_sync = (rule.steps_since_sync + 1) % rule.sync_period;
         if rule.steps_since_sync == 0 {
             let reset = rule.reset_state;
@@ -212,7 +212,7 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for Lookahead<O, F> {
     /// Drops the slow weights and the inner optimizer's state.
     fn reset(&mut self) {
         self.slow.reset();
-        self.slow.rule.steps_since_sync = 0;
+        self.slow.rule_mut().steps_since_sync = 0;
         self.inner.reset();
     }
 

@@ -193,3 +193,38 @@ fn options_change_the_state_kept() {
         ["square_avg", "momentum_buffer", "grad_avg"]
     );
 }
+
+/// The interface wrappers keep per-key state through: created as an update creates it, checked
+/// against the parameter's shape, read and written flat, slot after slot.
+#[test]
+fn wrappers_keep_state_through_the_public_interface() {
+    let mut adam = Adam::<f64>::default();
+    let len = adam.state_mut("w", &[2]).map(|s| s.slots.len());
+    assert_eq!(len, Ok(4), "exp_avg and exp_avg_sq, two elements each");
+    let state = adam.state_mut("w", &[2]).unwrap();
+    state.slots.copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+    *state.step = 7;
+    assert_eq!(adam.state("w"), Some((7, &[1.0, 2.0, 3.0, 4.0][..])));
+    assert_eq!(
+        adam.slot("w", "exp_avg_sq").unwrap(),
+        arr1(&[3.0, 4.0]).into_dyn()
+    );
+    assert_eq!(
+        adam.state_mut("w", &[3]).map(|_| ()),
+        Err(ndoptim::Error::StateShapeMismatch {
+            key: "w".into(),
+            state_shape: vec![2],
+            param_shape: vec![3],
+        })
+    );
+    for state in adam.states_mut() {
+        *state.step = 0;
+    }
+    assert_eq!(adam.step_count("w"), Some(0));
+    // A whole update checked, nothing written.
+    let mut p = p1("w", &[1.0, 2.0]);
+    let before = (p.clone(), state_bits(&adam));
+    adam.check_update(&mut p, &p1("w", &[0.5, 0.5])).unwrap();
+    assert!(adam.check_update(&mut p, &p1("v", &[0.5])).is_err());
+    assert_eq!((p, state_bits(&adam)), before);
+}

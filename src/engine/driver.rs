@@ -290,7 +290,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
     /// The two maps meet through the index, one lookup per key and map: the gradients of keys
     /// with state wait at their entry's place for their parameters. Only keys new to the
     /// optimizer are looked up in the caller's map (SipHash, and a cache miss on its buckets).
-    fn plan<'a>(
+    pub(super) fn plan<'a>(
         &mut self,
         params: &'a mut Params<L::Param>,
         grads: &'a Params<L::Param>,
@@ -441,34 +441,6 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
         self.non_finite.skips(&mut self.skipped, grads)
     }
 
-    /// Checks an update whole, as [`Optimizer::update`] does, without writing anything: for
-    /// wrappers that decide afterwards what to write ([`crate::accumulate::MultiSteps`]).
-    pub(crate) fn check_only(
-        &mut self,
-        params: &mut Params<L::Param>,
-        grads: &Params<L::Param>,
-    ) -> Result<(), Error> {
-        let plan = self.plan(params, grads)?;
-        let unmatched = plan.unmatched;
-        self.spare.keep(plan);
-        if unmatched > 0 {
-            return Err(unknown_key(params, grads));
-        }
-        Ok(())
-    }
-
-    /// Whether `key`'s state, if it has any, was made for a parameter of `shape`.
-    pub(crate) fn state_fits(&self, key: &str, shape: &[usize]) -> Result<(), Error> {
-        match self.entry(key) {
-            Some(st) if st.shape.slice() != shape => Err(Error::StateShapeMismatch {
-                key: key.to_string(),
-                state_shape: st.shape.slice().to_vec(),
-                param_shape: shape.to_vec(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
     /// Whether a switch to `mode` moves anything (the rule has modes and is in another one),
     /// after checking every parameter's shape against its state.
     fn switches<'p>(
@@ -480,7 +452,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
             return Ok(false);
         }
         for (key, shape) in shapes {
-            self.state_fits(key, shape)?;
+            self.check_state(key, shape)?;
         }
         Ok(true)
     }
@@ -599,34 +571,10 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
     }
 
     /// Fresh state for `key`, a parameter of `shape`, in the first group that selects it.
-    fn new_entry(&self, key: &str, shape: &[usize]) -> EntryOf<R, F, L> {
+    pub(super) fn new_entry(&self, key: &str, shape: &[usize]) -> EntryOf<R, F, L> {
         let mut entry = new_entry::<R, F, L>(&self.rule, (self.lr, self.rounding), key, shape);
         entry.group = self.groups.iter().position(|g| g.selects(key));
         entry
-    }
-
-    /// The position of `key`'s state, created for a parameter of `shape` if it has none: for
-    /// the crate's other keepers of per-key state ([`crate::average::Average`]).
-    pub(crate) fn position_of(&mut self, key: &str, shape: &[usize]) -> usize {
-        if let Some(&i) = self.index.get(key) {
-            return i;
-        }
-        let entry = self.new_entry(key, shape);
-        self.index.insert(key.to_string(), self.entries.len());
-        self.entries.push(entry);
-        self.spare.reserve(self.entries.len());
-        // Made in the caller's order, not memory order: the next step sorts.
-        self.resort = true;
-        self.entries.len() - 1
-    }
-
-    /// Drops the entries from position `n` on (made since the engine had `n`): undoes
-    /// [`Engine::position_of`] when what followed failed.
-    pub(crate) fn forget_from(&mut self, n: usize) {
-        if self.entries.len() > n {
-            self.entries.truncate(n);
-            self.index.retain(|_, i| *i < n);
-        }
     }
 
     /// [`Optimizer::eval`] and [`Optimizer::train`] on a map.
@@ -742,7 +690,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Optimizer<L::Param> for Engine<R, F, L
 }
 
 /// The error for a gradient whose key `params` lacks.
-fn unknown_key<E>(params: &Params<E>, grads: &Params<E>) -> Error {
+pub(super) fn unknown_key<E>(params: &Params<E>, grads: &Params<E>) -> Error {
     let key = grads.keys().find(|k| !params.contains_key(*k));
     Error::UnknownKey {
         key: key.cloned().unwrap_or_default(),

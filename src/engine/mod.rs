@@ -5,6 +5,8 @@
 //! - `rule`: the [`Rule`] trait, an algorithm's hyperparameters and its update of one key;
 //! - `plan`: one call's keys, gathered and checked in one pass and stepped in memory order;
 //! - `step`: [`Step`], one key's update as a rule sees it;
+//! - `state`: [`KeyState`] and the methods through which wrappers keep per-key state in an
+//!   engine;
 //! - `layout`: [`Layout`], the types parameters and state are stored in;
 //! - `fused`: [`Slots`] and the fused per-element pass, dispatched by instruction set and (with
 //!   the `rayon` feature) split across threads.
@@ -16,6 +18,7 @@ mod fused;
 mod layout;
 mod plan;
 mod rule;
+mod state;
 mod step;
 
 use std::collections::HashMap;
@@ -29,6 +32,7 @@ pub(crate) use fused::{for_each_slice, kahan_add, sum_slice};
 pub(crate) use layout::Write;
 pub use layout::{Layout, Mixed, Native};
 pub use rule::{Mode, Rule};
+pub use state::KeyState;
 pub use step::{Parts, Step};
 
 /// A map of named arrays: the parameters of a model, or their gradients.
