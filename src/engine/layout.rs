@@ -5,7 +5,7 @@
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
-use super::fused::{Compensated, Kahan, Nearest, Stochastic};
+use super::kernel::{Compensated, Kahan, Nearest, Stochastic};
 use ndarray::ArrayRefD;
 
 use super::{Mode, Parts, Rule, Scalar, Slots, Step};

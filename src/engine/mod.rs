@@ -1,23 +1,31 @@
 //! The one update engine: map walking, key and shape checks, lazy per-key state, and the fused
 //! per-element pass. Algorithms plug in as a [`Rule`].
 //!
-//! - `driver`: [`Engine`], which walks the maps, checks every call whole and keeps per-key state;
-//! - `rule`: the [`Rule`] trait, an algorithm's hyperparameters and its update of one key;
-//! - `plan`: one call's keys, gathered and checked in one pass and stepped in memory order;
-//! - `step`: [`Step`], one key's update as a rule sees it;
-//! - `state`: [`KeyState`] and the methods through which wrappers keep per-key state in an
-//!   engine;
-//! - `layout`: [`Layout`], the types parameters and state are stored in;
-//! - `fused`: [`Slots`] and the fused per-element pass, dispatched by instruction set and (with
-//!   the `rayon` feature) split across threads.
+//! The path of one update, one file per stage:
 //!
-//! Checkpoints of an engine are taken and restored in `crate::checkpoint`.
+//! 1. `driver`: [`Optimizer::update`](crate::Optimizer::update) on an [`Engine`], which holds the
+//!    rule, the learning rate and the per-key state;
+//! 2. `gather`: every key meets its gradient and its state, and the whole call is checked before
+//!    anything is written (a `Plan`);
+//! 3. `order`: keys in the order of their parameters in memory, the next one prefetched;
+//! 4. `run`: state made for new keys, then each key handed to [`Rule::step`] as a [`Step`]
+//!    (`step`), in turn or across threads;
+//! 5. `kernel`: the rule's per-element closure inlined into one fused loop over parameter,
+//!    gradient and [`Slots`], compiled per instruction set and split across threads.
+//!
+//! Beside the path: `rule` (the [`Rule`] trait), `layout` ([`Layout`], the types parameters and
+//! state are stored in), `modes` (evaluation and training points), `state` ([`KeyState`], the
+//! per-key state as wrappers read and write it). Checkpoints of an engine are taken and restored
+//! in `crate::checkpoint`.
 
 mod driver;
-mod fused;
+mod gather;
+mod kernel;
 mod layout;
-mod plan;
+mod modes;
+mod order;
 mod rule;
+mod run;
 mod state;
 mod step;
 
@@ -27,8 +35,8 @@ use ndarray::ArrayD;
 
 pub(crate) use driver::Entry;
 pub use driver::{Engine, NonFinite};
-pub use fused::Slots;
-pub(crate) use fused::{for_each_slice, kahan_add, sum_slice};
+pub use kernel::Slots;
+pub(crate) use kernel::{for_each_slice, kahan_add, sum_slice};
 pub(crate) use layout::Write;
 pub use layout::{Layout, Mixed, Native};
 pub use rule::{Mode, Rule};

@@ -3,7 +3,7 @@
 use ndarray::ArrayRefD;
 
 use super::layout::Write;
-use super::{Layout, Native, Scalar, Slots, fused};
+use super::{Layout, Native, Scalar, Slots, kernel};
 
 /// One key's update, handed to [`Rule::step`](super::Rule::step): the key, its parameter and
 /// gradient, its state and scratch space, the learning rate, the key's step count and what its
@@ -55,9 +55,9 @@ impl<F: Scalar> Parts<'_, F> {
             let columns = S::columns(self.state, n);
             #[cfg(feature = "rayon")]
             if crate::parallel::worth_it(n) {
-                return fused::for_each_slice_parallel(p, g, columns, &f);
+                return kernel::for_each_slice_parallel(p, g, columns, &f);
             }
-            fused::for_each_slice(p, g, columns, &f);
+            kernel::for_each_slice(p, g, columns, &f);
         } else {
             S::for_each_logical(self.params.view_mut(), self.grads.view(), self.state, &f);
         }
@@ -79,7 +79,7 @@ impl<F: Scalar> Parts<'_, F> {
         );
         if let (Some(p), Some(g)) = (self.params.as_slice(), self.grads.as_slice()) {
             let columns = S::columns(self.state, n);
-            fused::sum_slice(p, g, &columns, &f)
+            kernel::sum_slice(p, g, &columns, &f)
         } else {
             S::stored_sum(self.params, self.grads, self.state, &f)
         }
