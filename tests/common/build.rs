@@ -1,0 +1,389 @@
+//! The optimizer a reference file names, with its hyperparameters: PyTorch's, the book's and
+//! optax's (torch-optimi's in `optimi`).
+
+#[allow(unused_imports)]
+use super::*;
+
+/// The options `weight_decay` and `maximize` (and `decoupled_weight_decay` where offered).
+macro_rules! gradient_options {
+    ($h:ident, $o:expr) => {{
+        let o = opt($h.take("weight_decay")?, $o, |o, v| o.weight_decay(v));
+        opt($h.flag("maximize")?, o, |o, v| o.maximize(v))
+    }};
+    ($h:ident, $o:expr, decoupled) => {{
+        let o = gradient_options!($h, $o);
+        opt($h.flag("decoupled_weight_decay")?, o, |o, v| {
+            o.decoupled_weight_decay(v)
+        })
+    }};
+}
+
+/// `betas` as a pair.
+macro_rules! betas {
+    ($h:ident, $o:expr) => {
+        opt($h.numbers("betas")?, $o, |o, (b1, b2)| o.betas(b1, b2))
+    };
+}
+
+/// The optimizer a reference file names, with its hyperparameters.
+pub fn build<F: Scalar>(
+    reference: &str,
+    name: &str,
+    hyper: &Value,
+) -> Result<Box<dyn Optimizer<F>>, String> {
+    let mut h = Hyper::new(hyper);
+    if reference.starts_with("optax") {
+        let o = build_optax::<F>(name, &mut h)?;
+        h.finish()?;
+        return Ok(o);
+    }
+    if reference.starts_with("optimi") {
+        // kahan_sum acts on low-precision parameters only.
+        let o: Box<dyn Optimizer<F>> = match name {
+            "SGD" => Box::new(optimi::sgd::<F>(&mut h)?.0),
+            "Adam" => Box::new(optimi::adam::<F>(&mut h, false)?.0),
+            "AdamW" => Box::new(optimi::adam::<F>(&mut h, true)?.0),
+            "RAdam" => Box::new(optimi::radam::<F>(&mut h, false)?.0),
+            "Lion" => Box::new(optimi::lion::<F>(&mut h)?.0),
+            "Ranger" => Box::new(optimi::ranger::<F>(&mut h)?.0),
+            "StableAdamW" => Box::new(optimi::stable_adamw::<F>(&mut h)?.0),
+            "Adan" => Box::new(optimi::adan::<F>(&mut h)?.0),
+            other => return Err(format!("ndoptim lacks optimi.{other}")),
+        };
+        h.finish()?;
+        return Ok(o);
+    }
+    let lr = h.take("lr")?;
+    let book = reference.starts_with("book");
+    if !book {
+        h.implementation()?;
+    }
+    let o: Box<dyn Optimizer<F>> = match (book, name) {
+        (true, "SGD") => Box::new(opt(lr, Sgd::<F>::default(), Sgd::lr)),
+        (true, "Momentum") => {
+            let o = opt(lr, Momentum::<F>::default(), Momentum::lr);
+            Box::new(opt(h.take("momentum")?, o, Momentum::momentum))
+        }
+        (true, "Nesterov") => {
+            let o = opt(lr, Nesterov::<F>::default(), Nesterov::lr);
+            Box::new(opt(h.take("momentum")?, o, Nesterov::momentum))
+        }
+        (true, "AdaGrad") => Box::new(opt(lr, AdaGrad::<F>::default(), AdaGrad::lr)),
+        (true, "RMSprop") => {
+            let o = opt(lr, RmsProp::<F>::default(), RmsProp::lr);
+            Box::new(opt(h.take("decay_rate")?, o, RmsProp::decay_rate))
+        }
+        (true, "Adam") => {
+            let o = opt(lr, Adam::<F>::default(), Adam::lr);
+            let o = opt(h.take("beta1")?, o, Adam::beta1);
+            Box::new(opt(h.take("beta2")?, o, Adam::beta2))
+        }
+        (false, "SGD") => {
+            let o = opt(lr, Sgd::<F>::default(), Sgd::lr);
+            let o = opt(h.take("momentum")?, o, Sgd::momentum);
+            let o = opt(h.take("dampening")?, o, Sgd::dampening);
+            let o = opt(h.flag("nesterov")?, o, Sgd::nesterov);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "Adam" | "AdamW") => {
+            let o = if name == "Adam" {
+                Adam::<F>::pytorch()
+            } else {
+                Adam::<F>::pytorch().decoupled_weight_decay(true)
+            };
+            let o = opt(lr, o, Adam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), Adam::eps);
+            let o = opt(h.flag("amsgrad")?, o, Adam::amsgrad);
+            Box::new(gradient_options!(h, o, decoupled))
+        }
+        (false, "Adagrad") => {
+            let o = opt(lr, AdaGrad::<F>::pytorch(), AdaGrad::lr);
+            let o = opt(h.take("eps")?, o, AdaGrad::eps);
+            let o = opt(h.take("lr_decay")?, o, AdaGrad::lr_decay);
+            let o = opt(
+                h.take("initial_accumulator_value")?,
+                o,
+                AdaGrad::initial_accumulator_value,
+            );
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "RMSprop") => {
+            let o = opt(lr, RmsProp::<F>::pytorch(), RmsProp::lr);
+            let o = opt(h.take("alpha")?, o, RmsProp::alpha);
+            let o = opt(h.take("eps")?, o, RmsProp::eps);
+            let o = opt(h.take("momentum")?, o, RmsProp::momentum);
+            let o = opt(h.flag("centered")?, o, RmsProp::centered);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "NAdam") => {
+            let o = opt(lr, NAdam::<F>::default(), NAdam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), NAdam::eps);
+            let o = opt(h.take("momentum_decay")?, o, NAdam::momentum_decay);
+            Box::new(gradient_options!(h, o, decoupled))
+        }
+        (false, "RAdam") => {
+            let o = opt(lr, RAdam::<F>::default(), RAdam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), RAdam::eps);
+            Box::new(gradient_options!(h, o, decoupled))
+        }
+        (false, "Adamax") => {
+            let o = opt(lr, Adamax::<F>::default(), Adamax::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), Adamax::eps);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "Adadelta") => {
+            let o = opt(lr, Adadelta::<F>::default(), Adadelta::lr);
+            let o = opt(h.take("rho")?, o, Adadelta::rho);
+            let o = opt(h.take("eps")?, o, Adadelta::eps);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "Rprop") => {
+            let o = opt(lr, Rprop::<F>::default(), Rprop::lr);
+            let o = opt(h.numbers("etas")?, o, |o, (a, b)| o.etas(a, b));
+            let o = opt(h.numbers("step_sizes")?, o, |o, (a, b)| o.step_sizes(a, b));
+            Box::new(opt(h.flag("maximize")?, o, Rprop::maximize))
+        }
+        (false, "ASGD") => {
+            let o = opt(lr, Asgd::<F>::default(), Asgd::lr);
+            let o = opt(h.take("lambd")?, o, Asgd::lambd);
+            let o = opt(h.take("alpha")?, o, Asgd::alpha);
+            let o = opt(h.take("t0")?, o, Asgd::t0);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "Adafactor") => {
+            let o = opt(lr, Adafactor::<F>::default(), Adafactor::lr);
+            let o = opt(h.take("beta2_decay")?, o, Adafactor::beta2_decay);
+            let o = opt(h.pair("eps")?, o, |o, [e1, e2]| {
+                let o = o.eps1(e1);
+                opt(e2, o, Adafactor::eps2)
+            });
+            let o = opt(h.take("d")?, o, Adafactor::d);
+            Box::new(gradient_options!(h, o))
+        }
+        (false, "AdamWScheduleFree") => {
+            let o = opt(lr, ScheduleFreeAdamW::<F>::default(), ScheduleFreeAdamW::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), ScheduleFreeAdamW::eps);
+            let o = opt(h.take("r")?, o, ScheduleFreeAdamW::r);
+            let o = opt(h.take("warmup_steps")?, o, |o, n| o.warmup_steps(n as u64));
+            let o = opt(
+                h.take("weight_lr_power")?,
+                o,
+                ScheduleFreeAdamW::weight_lr_power,
+            );
+            Box::new(opt(
+                h.take("weight_decay")?,
+                o,
+                ScheduleFreeAdamW::weight_decay,
+            ))
+        }
+        (false, "SGDScheduleFree") => {
+            let o = opt(lr, ScheduleFreeSgd::<F>::default(), ScheduleFreeSgd::lr);
+            let o = opt(h.take("momentum")?, o, ScheduleFreeSgd::momentum);
+            let o = opt(h.take("r")?, o, ScheduleFreeSgd::r);
+            let o = opt(h.take("warmup_steps")?, o, |o, n| o.warmup_steps(n as u64));
+            let o = opt(
+                h.take("weight_lr_power")?,
+                o,
+                ScheduleFreeSgd::weight_lr_power,
+            );
+            Box::new(opt(
+                h.take("weight_decay")?,
+                o,
+                ScheduleFreeSgd::weight_decay,
+            ))
+        }
+        (false, "Muon") => {
+            let o = opt(lr, Muon::<F>::default(), Muon::lr);
+            let o = opt(h.take("weight_decay")?, o, Muon::weight_decay);
+            let o = opt(h.take("momentum")?, o, Muon::momentum);
+            let o = opt(h.flag("nesterov")?, o, Muon::nesterov);
+            let o = opt(h.list("ns_coefficients")?, o, |o, c| {
+                o.ns_coefficients([c[0], c[1], c[2]])
+            });
+            let o = opt(h.take("eps")?, o, Muon::eps);
+            let o = opt(h.take("ns_steps")?, o, |o, n| o.ns_steps(n as usize));
+            let o = match h.text("adjust_lr_fn")?.as_deref() {
+                None | Some("original") => o.adjust_lr(AdjustLr::Original),
+                Some("match_rms_adamw") => o.adjust_lr(AdjustLr::MatchRmsAdamW),
+                Some("spectral_unclamped") => o.adjust_lr(AdjustLr::SpectralUnclamped),
+                Some(f) => return Err(format!("adjust_lr_fn {f} is unknown")),
+            };
+            Box::new(o)
+        }
+        _ => return Err(format!("ndoptim lacks optimizer {name} of {reference}")),
+    };
+    h.finish()?;
+    Ok(o)
+}
+
+/// `b1`/`b2` as optax names them.
+macro_rules! optax_betas {
+    ($h:ident, $o:expr) => {{
+        let o = opt($h.take("b1")?, $o, |o, v| o.beta1(v));
+        opt($h.take("b2")?, o, |o, v| o.beta2(v))
+    }};
+}
+
+/// The optimizer made of `chain`, at learning rate `lr` if the file gives one.
+pub(crate) fn chained<F: Scalar, T: Transform<F> + 'static>(
+    lr: Option<f64>,
+    chain: T,
+) -> Box<dyn Optimizer<F>> {
+    Box::new(opt(lr, transform::optimizer::<_, F>(chain), Engine::lr))
+}
+
+/// An optax optimizer (`optax.<alias>` or `optax.contrib.<alias>`) with its arguments.
+pub(crate) fn build_optax<F: Scalar>(
+    name: &str,
+    h: &mut Hyper,
+) -> Result<Box<dyn Optimizer<F>>, String> {
+    let lr = h.take("learning_rate")?;
+    h.null("mask")?;
+    h.null("mu_dtype")?;
+    let o: Box<dyn Optimizer<F>> = match name {
+        "sgd" => {
+            h.null("accumulator_dtype")?;
+            // optax's trace (`t = g + momentum t`, update `-lr t`), in its fused arithmetic.
+            let o = opt(lr, Sgd::<F>::optax(), Sgd::lr);
+            let o = opt(h.take("momentum")?, o, Sgd::momentum);
+            Box::new(match h.flag("nesterov")? {
+                Some(n) => o.nesterov(n),
+                None => o,
+            })
+        }
+        // optax's aliases that are chains are ndoptim's same chains.
+        "adam" | "adamw" | "nadamw" => {
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            let adam = ScaleByAdam::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
+            let adam = opt(h.take("eps")?, adam, ScaleByAdam::eps);
+            let adam = opt(h.take("eps_root")?, adam, ScaleByAdam::eps_root);
+            let nesterov = h.flag("nesterov")?.unwrap_or(name == "nadamw");
+            let decay = match name {
+                "adam" => None,
+                _ => Some(AddDecayedWeights::new(
+                    h.take("weight_decay")?.unwrap_or(1e-4),
+                )),
+            };
+            match (nesterov, decay) {
+                (false, None) => chained(lr, chain!(adam, ScaleByLearningRate)),
+                (true, None) => chained(lr, chain!(ScaleByNadam(adam), ScaleByLearningRate)),
+                (false, Some(d)) => chained(lr, chain!(adam, d, ScaleByLearningRate)),
+                (true, Some(d)) => chained(lr, chain!(ScaleByNadam(adam), d, ScaleByLearningRate)),
+            }
+        }
+        "sign_sgd" => chained(lr, chain!(ScaleBySign, ScaleByLearningRate)),
+        "signum" => {
+            h.null("accumulator_dtype")?;
+            let ema = Ema::new(h.take("beta")?.unwrap_or(0.9)).debias(false);
+            chained(lr, chain!(ema, ScaleBySign, ScaleByLearningRate))
+        }
+        "lion" => {
+            let o = opt(lr, Lion::<F>::default(), Lion::lr);
+            let o = optax_betas!(h, o);
+            Box::new(opt(h.take("weight_decay")?, o, Lion::weight_decay))
+        }
+        "adan" => {
+            let o = opt(lr, Adan::<F>::default(), Adan::lr);
+            let o = opt(h.take("b1")?, o, Adan::b1);
+            let o = opt(h.take("b2")?, o, Adan::b2);
+            let o = opt(h.take("b3")?, o, Adan::b3);
+            let o = opt(h.take("eps")?, o, Adan::eps);
+            let o = opt(h.take("eps_root")?, o, Adan::eps_root);
+            Box::new(opt(h.take("weight_decay")?, o, Adan::weight_decay))
+        }
+        "adabelief" => {
+            let o = optax_betas!(h, opt(lr, AdaBelief::<F>::default(), AdaBelief::lr));
+            let o = opt(h.take("eps")?, o, AdaBelief::eps);
+            let o = opt(h.take("eps_root")?, o, AdaBelief::eps_root);
+            Box::new(opt(h.flag("nesterov")?, o, AdaBelief::nesterov))
+        }
+        "adopt" => {
+            let o = optax_betas!(h, opt(lr, Adopt::<F>::default(), Adopt::lr));
+            let o = opt(h.take("eps")?, o, Adopt::eps);
+            let o = opt(h.flag("nesterov")?, o, Adopt::nesterov);
+            let clip = match h.text("clip_value_fn")? {
+                Some(f) if f.starts_with("lambda x: x**0.25") => Some(0.25),
+                Some(f) => return Err(format!("clip_value_fn {f} is not replayed")),
+                None => Some(0.25),
+            };
+            let clip = if h.flag("use_clipping")? == Some(false) {
+                None
+            } else {
+                clip
+            };
+            Box::new(o.clip_exponent(clip))
+        }
+        "ademamix" => {
+            let o = optax_betas!(h, opt(lr, AdEMAMix::<F>::default(), AdEMAMix::lr));
+            let o = opt(h.take("b3")?, o, AdEMAMix::b3);
+            let o = opt(h.take("alpha")?, o, AdEMAMix::alpha);
+            let o = opt(h.take("eps")?, o, AdEMAMix::eps);
+            let o = opt(h.take("eps_root")?, o, AdEMAMix::eps_root);
+            Box::new(opt(h.take("weight_decay")?, o, AdEMAMix::weight_decay))
+        }
+        "lamb" => {
+            let o = optax_betas!(h, opt(lr, Lamb::<F>::default(), Lamb::lr));
+            let o = opt(h.take("eps")?, o, Lamb::eps);
+            let o = opt(h.take("eps_root")?, o, Lamb::eps_root);
+            Box::new(opt(h.take("weight_decay")?, o, Lamb::weight_decay))
+        }
+        "lars" => {
+            let o = opt(lr, Lars::<F>::default(), Lars::lr);
+            let o = opt(h.take("weight_decay")?, o, Lars::weight_decay);
+            let o = opt(h.take("trust_coefficient")?, o, Lars::trust_coefficient);
+            let o = opt(h.take("eps")?, o, Lars::eps);
+            let o = opt(h.take("momentum")?, o, Lars::momentum);
+            let o = opt(h.flag("nesterov")?, o, Lars::nesterov);
+            // Masks are groups here; the files use optax's default, every key.
+            for mask in ["weight_decay_mask", "trust_ratio_mask"] {
+                if h.flag(mask)? == Some(false) {
+                    return Err(format!("{mask}=false is not replayed"));
+                }
+            }
+            Box::new(o)
+        }
+        "muon" => {
+            let o = opt(lr, Muon::<F>::optax(), Muon::lr);
+            let o = match h.0.remove("ns_coeffs") {
+                None => o,
+                Some(v) => {
+                    // (3,) or (n, 3), as optax takes it.
+                    let rows: Vec<Vec<f64>> = serde_json::from_value::<Vec<Vec<f64>>>(v.clone())
+                        .or_else(|_| serde_json::from_value::<Vec<f64>>(v).map(|r| vec![r]))
+                        .map_err(|e| e.to_string())?;
+                    let rows: Vec<[f64; 3]> = rows
+                        .iter()
+                        .map(|r| <[f64; 3]>::try_from(r.as_slice()).map_err(|e| e.to_string()))
+                        .collect::<Result<_, _>>()?;
+                    o.ns_schedule(rows)
+                }
+            };
+            let o = opt(h.take("ns_steps")?, o, |o, n| o.ns_steps(n as usize));
+            let o = opt(h.take("beta")?, o, Muon::momentum);
+            let o = opt(h.take("eps")?, o, Muon::eps);
+            let o = opt(h.take("weight_decay")?, o, Muon::weight_decay);
+            let o = opt(h.flag("nesterov")?, o, Muon::nesterov);
+            let o = opt(h.flag("adaptive")?, o, Muon::adaptive);
+            let o = opt(h.numbers_of(["adam_b1", "adam_b2"])?, o, |o, [a, b]| {
+                o.adam_betas(a, b)
+            });
+            let o = opt(h.take("adam_eps_root")?, o, Muon::adam_eps_root);
+            let o = opt(h.take("adam_weight_decay")?, o, Muon::adam_weight_decay);
+            let o = opt(h.take("consistent_rms")?, o, |o, v| {
+                o.consistent_rms(Some(v))
+            });
+            let o = opt(h.take("adam_learning_rate")?, o, |o, v| o.adam_lr(Some(v)));
+            h.null("weight_decay_mask")?;
+            h.null("muon_weight_dimension_numbers")?;
+            let o = match h.text("preconditioning")?.as_deref() {
+                None | Some("frobenius") => o,
+                Some("aol") => o.preconditioning(Preconditioning::Aol),
+                Some("schatten") => o.preconditioning(Preconditioning::Schatten),
+                Some(p) => return Err(format!("preconditioning {p} is not offered")),
+            };
+            Box::new(o)
+        }
+        _ => return Err(format!("ndoptim lacks optimizer optax {name}")),
+    };
+    Ok(o)
+}

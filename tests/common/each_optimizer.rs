@@ -1,0 +1,202 @@
+//! Every optimizer the crate has, in several configurations each: the list generic tests run
+//! over.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Runs `$body` once for each optimizer of the crate, with `$o` bound to it (element type `$F`):
+/// every type, and the option combinations that change its state.
+#[macro_export]
+macro_rules! with_each_optimizer {
+    ($F:ty, |$o:ident| $body:expr) => {{
+        use ndoptim::*;
+        {
+            let $o = Sgd::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Sgd::<$F>::default()
+                .momentum(0.9)
+                .nesterov(true)
+                .weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Sgd::<$F>::default()
+                .momentum(0.9)
+                .ema_momentum(true)
+                .torch_init(true)
+                .weight_decay(0.01)
+                .fully_decoupled_weight_decay(Some(0.1));
+            $body;
+        }
+        {
+            let $o = Sgd::<$F>::optax().momentum(0.9);
+            $body;
+        }
+        {
+            let $o = Momentum::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Nesterov::<$F>::default();
+            $body;
+        }
+        {
+            let $o = AdaGrad::<$F>::default();
+            $body;
+        }
+        {
+            let $o = AdaGrad::<$F>::pytorch()
+                .lr_decay(0.01)
+                .initial_accumulator_value(0.1);
+            $body;
+        }
+        {
+            let $o = RmsProp::<$F>::default();
+            $body;
+        }
+        {
+            let $o = RmsProp::<$F>::pytorch()
+                .momentum(0.9)
+                .centered(true)
+                .maximize(true);
+            $body;
+        }
+        {
+            let $o = Adam::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Adam::<$F>::pytorch().amsgrad(true).weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = AdamW::<$F>::default();
+            $body;
+        }
+        {
+            let $o = AdamW::<$F>::optimi().fully_decoupled_weight_decay(Some(0.01));
+            $body;
+        }
+        {
+            let $o = NAdam::<$F>::default();
+            $body;
+        }
+        {
+            let $o = RAdam::<$F>::optimi().weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = RAdam::<$F>::default()
+                .decoupled_weight_decay(true)
+                .weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Adamax::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Adadelta::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Rprop::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Asgd::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Adafactor::<$F>::default().weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Lion::<$F>::default().weight_decay(0.1);
+            $body;
+        }
+        {
+            let $o = Lion::<$F>::optimi().weight_decay(0.1);
+            $body;
+        }
+        {
+            let $o = StableAdamW::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Adan::<$F>::default().weight_decay(0.02);
+            $body;
+        }
+        {
+            let $o = Adan::<$F>::optimi().fully_decoupled_weight_decay(Some(0.1));
+            $body;
+        }
+        {
+            let $o = Adan::<$F>::optimi().adam_wd(true);
+            $body;
+        }
+        {
+            let $o = Ranger::<$F>::default().k(2).weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = AdaBelief::<$F>::default().nesterov(true);
+            $body;
+        }
+        {
+            let $o = Adopt::<$F>::default();
+            $body;
+        }
+        {
+            let $o = AdEMAMix::<$F>::default().weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Lamb::<$F>::default().weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Lars::<$F>::default().nesterov(true).weight_decay(0.01);
+            $body;
+        }
+        {
+            // A chain of most built-in transforms, through every generic test.
+            use ndoptim::transform as tx;
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::ScaleByNadam(tx::ScaleByAdam::default().eps_root(1e-12)),
+                tx::AddDecayedWeights::new(0.01),
+                tx::Clip::new(0.5),
+                tx::ScaleByLearningRate,
+                tx::Trace::new(0.5),
+            ));
+            $body;
+        }
+        {
+            let $o = Muon::<$F>::default();
+            $body;
+        }
+        {
+            let $o = Muon::<$F>::optax().weight_decay(0.01).adaptive(true);
+            $body;
+        }
+        {
+            let $o = ScheduleFreeAdamW::<$F>::default()
+                .warmup_steps(3)
+                .weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = ScheduleFreeSgd::<$F>::default().lr(0.1);
+            $body;
+        }
+    }};
+}
+
+/// Every optimizer of [`with_each_optimizer`], as trait objects.
+pub fn all_optimizers<F: Scalar>() -> Vec<Box<dyn Optimizer<F>>> {
+    let mut v: Vec<Box<dyn Optimizer<F>>> = Vec::new();
+    with_each_optimizer!(F, |o| v.push(Box::new(o)));
+    v
+}
