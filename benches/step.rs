@@ -16,11 +16,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{ArrayD, IxDyn, Zip};
 use ndoptim::transform::{self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate};
-use ndoptim::{
-    AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, AdamW, Adamax, Adan, Adopt, Asgd,
-    Lamb, Lars, Lion, Momentum, Muon, NAdam, Named, Nesterov, Optimizer, Params, RAdam, RmsProp,
-    Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
-};
+use ndoptim::{Adam, Muon, Named, Optimizer, Params, Scalar, chain, registry};
 
 /// Runs `f` on this thread alone: the single-thread figures, with or without the `rayon` feature.
 fn serial<R>(f: impl FnOnce() -> R) -> R {
@@ -30,40 +26,23 @@ fn serial<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The optimizers benchmarked, with the number of arrays each reads and writes per element
-/// (parameter and state) besides reading the gradient. Adafactor reads more than it writes; its
-/// figure counts its passes (see `bytes`).
+/// The optimizers benchmarked: the crate's registry, each with the number of arrays it reads and
+/// writes per element (parameter and state) besides reading the gradient (Adafactor reads more
+/// than it writes; its figure counts its passes, see `bytes`), and optax's `adamw` as a chain
+/// beside AdamW. Muon is benchmarked on matrices, against PyTorch (`muon_torch.py`).
 fn optimizers<F: Scalar>() -> Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> {
-    vec![
-        ("SGD", Box::new(Sgd::default()), 1),
-        ("SGD-momentum", Box::new(Sgd::default().momentum(0.9)), 2),
-        ("Momentum", Box::new(Momentum::default()), 2),
-        ("Nesterov", Box::new(Nesterov::default()), 2),
-        ("AdaGrad", Box::new(AdaGrad::default()), 2),
-        ("RMSprop", Box::new(RmsProp::default()), 2),
-        ("Adam", Box::new(Adam::default()), 3),
-        ("Adam-amsgrad", Box::new(Adam::pytorch().amsgrad(true)), 4),
-        ("AdamW", Box::new(AdamW::default()), 3),
-        // optax's adamw as a chain of transforms: the same work as AdamW, in optax's order.
-        ("AdamW-chain", Box::new(adamw_chain()), 3),
-        ("NAdam", Box::new(NAdam::default()), 3),
-        ("RAdam", Box::new(RAdam::default()), 3),
-        ("Adamax", Box::new(Adamax::default()), 3),
-        ("Adadelta", Box::new(Adadelta::default()), 3),
-        ("Rprop", Box::new(Rprop::default()), 3),
-        ("ASGD", Box::new(Asgd::default()), 2),
-        ("Lion", Box::new(Lion::default()), 2),
-        ("Adafactor", Box::new(Adafactor::default()), 0),
-        ("Adan", Box::new(Adan::default()), 5),
-        ("AdaBelief", Box::new(AdaBelief::default()), 3),
-        ("ADOPT", Box::new(Adopt::default()), 3),
-        ("AdEMAMix", Box::new(AdEMAMix::default()), 4),
-        // Two passes: moments and norms, then the step (their bytes count one).
-        ("LAMB", Box::new(Lamb::default()), 3),
-        ("LARS", Box::new(Lars::default()), 2),
-        ("SF-AdamW", Box::new(ScheduleFreeAdamW::default()), 3),
-        ("SF-SGD", Box::new(ScheduleFreeSgd::default().lr(0.1)), 2),
-    ]
+    let mut all: Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> = registry::optimizers()
+        .into_iter()
+        .filter(|r| r.label != "Muon")
+        .map(|r| (r.label, r.optimizer, r.arrays))
+        .collect();
+    // optax's adamw as a chain of transforms: the same work as AdamW, in optax's order.
+    let at = all
+        .iter()
+        .position(|o| o.0 == "AdamW")
+        .map_or(all.len(), |i| i + 1);
+    all.insert(at, ("AdamW-chain", Box::new(adamw_chain()), 3));
+    all
 }
 
 /// optax's `adamw` built from transforms, with AdamW's defaults.

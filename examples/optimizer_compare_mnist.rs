@@ -29,40 +29,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("--bf16 needs --features half".into());
     }
 
-    let mut optimizers: Vec<Box<dyn Optimizer<f32>>> = vec![
-        Box::new(Sgd::default()),
-        Box::new(Momentum::default()),
-        Box::new(AdaGrad::default()),
-        Box::new(Adam::default()),
-    ];
-    if args.all {
-        optimizers.extend::<Vec<Box<dyn Optimizer<f32>>>>(vec![
-            Box::new(Nesterov::default()),
-            Box::new(RmsProp::default()),
-            Box::new(AdamW::default()),
-            Box::new(NAdam::default()),
-            Box::new(RAdam::default()),
-            Box::new(Adamax::default()),
-            Box::new(Adadelta::default()),
-            Box::new(Rprop::default()),
-            Box::new(Asgd::default()),
-            Box::new(Adafactor::default()),
-            Box::new(Lion::default()),
-            // The optimizers of today's training, each with its reference's defaults (optax's
-            // need a learning rate: 0.01 as in the conformance files, LARS 1.0).
-            Box::new(Muon::default()),
-            Box::new(ScheduleFreeAdamW::default()),
-            Box::new(ScheduleFreeSgd::default()),
-            Box::new(Lamb::default()),
-            Box::new(Lars::default()),
-            Box::new(Adan::default()),
-            Box::new(Adopt::default()),
-            Box::new(AdEMAMix::default()),
-            Box::new(AdaBelief::default()),
-        ]);
-    }
+    // The book's four, or every optimizer of the registry, each with its reference's defaults
+    // (optax's need a learning rate: 0.01 as in the conformance files, LARS 1.0).
+    let book = ["SGD", "Momentum", "AdaGrad", "Adam"];
+    let (labels, optimizers): (Vec<&str>, Vec<Box<dyn Optimizer<f32>>>) = registry::optimizers()
+        .into_iter()
+        .filter(|r| args.all || book.contains(&r.label))
+        .map(|r| (r.label, r.optimizer))
+        .unzip();
     // Every optimizer starts from the same He-initialised weights and sees the same batches.
     let mut runs = common::runs(optimizers, args.iterations);
+    // Labelled as the registry labels them: two configurations of SGD are not both "SGD".
+    for (run, label) in runs.iter_mut().zip(labels) {
+        run.name = label.to_string();
+    }
     common::practice(&mut runs, &args);
     let seconds = common::train(&mut runs, &train, args.iterations)?;
     println!("\nafter {} iterations ({seconds:.1} s):", args.iterations);

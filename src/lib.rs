@@ -297,6 +297,7 @@ pub mod parallel;
 mod parts;
 pub mod precision;
 pub mod references;
+pub mod registry;
 pub mod schedule;
 pub mod simd;
 mod tensor;

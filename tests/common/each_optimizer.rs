@@ -1,19 +1,17 @@
-//! Every optimizer the crate has, in several configurations each: the list generic tests run
-//! over.
+//! The optimizers generic tests run over: the crate's registry, and option combinations beyond
+//! its defaults.
 
 #[allow(unused_imports)]
 use super::*;
 
 /// Runs `$body` once for each optimizer of the crate, with `$o` bound to it (element type `$F`):
-/// every type, and the option combinations that change its state.
+/// the registry's ([`ndoptim::each_optimizer!`]), then the option combinations that change the
+/// state or the arithmetic, and a chain of transforms.
 #[macro_export]
 macro_rules! with_each_optimizer {
     ($F:ty, |$o:ident| $body:expr) => {{
         use ndoptim::*;
-        {
-            let $o = Sgd::<$F>::default();
-            $body;
-        }
+        ndoptim::each_optimizer!($F, |_label, _arrays, $o| $body);
         {
             let $o = Sgd::<$F>::default()
                 .momentum(0.9)
@@ -35,25 +33,9 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
-            let $o = Momentum::<$F>::default();
-            $body;
-        }
-        {
-            let $o = Nesterov::<$F>::default();
-            $body;
-        }
-        {
-            let $o = AdaGrad::<$F>::default();
-            $body;
-        }
-        {
             let $o = AdaGrad::<$F>::pytorch()
                 .lr_decay(0.01)
                 .initial_accumulator_value(0.1);
-            $body;
-        }
-        {
-            let $o = RmsProp::<$F>::default();
             $body;
         }
         {
@@ -64,23 +46,11 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
-            let $o = Adam::<$F>::default();
-            $body;
-        }
-        {
             let $o = Adam::<$F>::pytorch().amsgrad(true).weight_decay(0.01);
             $body;
         }
         {
-            let $o = AdamW::<$F>::default();
-            $body;
-        }
-        {
             let $o = AdamW::<$F>::optimi().fully_decoupled_weight_decay(Some(0.01));
-            $body;
-        }
-        {
-            let $o = NAdam::<$F>::default();
             $body;
         }
         {
@@ -94,22 +64,6 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
-            let $o = Adamax::<$F>::default();
-            $body;
-        }
-        {
-            let $o = Adadelta::<$F>::default();
-            $body;
-        }
-        {
-            let $o = Rprop::<$F>::default();
-            $body;
-        }
-        {
-            let $o = Asgd::<$F>::default();
-            $body;
-        }
-        {
             let $o = Adafactor::<$F>::default().weight_decay(0.01);
             $body;
         }
@@ -119,10 +73,6 @@ macro_rules! with_each_optimizer {
         }
         {
             let $o = Lion::<$F>::optimi().weight_decay(0.1);
-            $body;
-        }
-        {
-            let $o = StableAdamW::<$F>::default();
             $body;
         }
         {
@@ -143,10 +93,6 @@ macro_rules! with_each_optimizer {
         }
         {
             let $o = AdaBelief::<$F>::default().nesterov(true);
-            $body;
-        }
-        {
-            let $o = Adopt::<$F>::default();
             $body;
         }
         {
@@ -171,10 +117,6 @@ macro_rules! with_each_optimizer {
                 tx::ScaleByLearningRate,
                 tx::Trace::new(0.5),
             ));
-            $body;
-        }
-        {
-            let $o = Muon::<$F>::default();
             $body;
         }
         {
