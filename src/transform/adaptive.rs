@@ -50,19 +50,22 @@ builders!(ScaleByAdam {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ScaleByNadam(pub ScaleByAdam);
 
-/// The per-step scalars of [`ScaleByAdam`] and [`ScaleByNadam`].
+/// The per-step scalars of [`ScaleByAdam`] and [`ScaleByNadam`]. The bias corrections are kept as
+/// reciprocals in `F` and multiplied: XLA compiles optax's division by a scalar so, and two
+/// divisions per element are what made the chain slower than a fused AdamW (on every optax file
+/// the errors are the same or lower).
 #[derive(Clone, Copy, Debug)]
 pub struct AdamScalars<F> {
     b1: F,
     c1: F,
     b2: F,
     c2: F,
-    bc1: F,
-    bc2: F,
+    inv_bc1: F,
+    inv_bc2: F,
     eps: F,
     eps_root: F,
-    /// `1 − β₁ᵗ⁺¹`, for Nesterov's look-ahead.
-    bc1_next: F,
+    /// `1/(1 − β₁ᵗ⁺¹)`, for Nesterov's look-ahead.
+    inv_bc1_next: F,
 }
 
 impl<F: Scalar> AdamScalars<F> {
@@ -76,7 +79,7 @@ impl<F: Scalar> AdamScalars<F> {
     /// The direction for the bias-corrected first moment `m_hat`.
     #[inline(always)]
     fn direction(&self, m_hat: F, v: F) -> F {
-        m_hat / ((v / self.bc2 + self.eps_root).sqrt() + self.eps)
+        m_hat / ((v * self.inv_bc2 + self.eps_root).sqrt() + self.eps)
     }
 }
 
@@ -101,18 +104,18 @@ impl<F: Scalar> Transform<F> for ScaleByAdam {
             c1: cast(1.0 - beta1),
             b2: cast(beta2),
             c2: cast(1.0 - beta2),
-            bc1: cast(bias_correction(beta1, ctx.t)),
-            bc2: cast(bias_correction(beta2, ctx.t)),
+            inv_bc1: F::one() / cast::<F>(bias_correction(beta1, ctx.t)),
+            inv_bc2: F::one() / cast::<F>(bias_correction(beta2, ctx.t)),
             eps: cast(self.eps),
             eps_root: cast(self.eps_root),
-            bc1_next: cast(bias_correction(beta1, ctx.t + 1)),
+            inv_bc1_next: F::one() / cast::<F>(bias_correction(beta1, ctx.t + 1)),
         }
     }
 
     #[inline(always)]
     fn apply(s: &AdamScalars<F>, _: F, u: F, [m, v]: &mut [F; 2]) -> F {
         s.moments(u, m, v);
-        s.direction(*m / s.bc1, *v)
+        s.direction(*m * s.inv_bc1, *v)
     }
 }
 
@@ -137,6 +140,6 @@ impl<F: Scalar> Transform<F> for ScaleByNadam {
     #[inline(always)]
     fn apply(s: &AdamScalars<F>, _: F, u: F, [m, v]: &mut [F; 2]) -> F {
         s.moments(u, m, v);
-        s.direction(s.b1 * (*m / s.bc1_next) + s.c1 * (u / s.bc1), *v)
+        s.direction(s.b1 * (*m * s.inv_bc1_next) + s.c1 * (u * s.inv_bc1), *v)
     }
 }
