@@ -73,7 +73,7 @@
 //! | `adam` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: [`transform::optimizer`](crate::transform::optimizer)`(chain!(`[`ScaleByAdam`](crate::transform::ScaleByAdam)`, ScaleByLearningRate))`, `betas` for `b1`, `b2`; `nesterov=True` is [`ScaleByNadam`](crate::transform::ScaleByNadam) | |
 //! | `adamw`, `nadamw` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay`, `nesterov` | its chain: `chain!(ScaleByAdam, `[`AddDecayedWeights`](crate::transform::AddDecayedWeights)`, ScaleByLearningRate)`, [`ScaleByNadam`](crate::transform::ScaleByNadam) for `nadamw` | |
 //! | `sign_sgd`, `signum` | `learning_rate`, `beta` | their chains: [`ScaleBySign`](crate::transform::ScaleBySign) after an [`Ema`](crate::transform::Ema) without `debias` for `signum` | |
-//! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | [`Lion`]: `lr`, `betas`, `weight_decay` | |
+//! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | its chain: `chain!(`[`ScaleByLion`](crate::transform::ScaleByLion)`, AddDecayedWeights, ScaleByLearningRate)`; [`Lion`] (`lr`, `betas`, `weight_decay`) decays the weights first, as PyTorch's implementations do | |
 //! | `lamb` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | [`Lamb`]: the same names | |
 //! | `lars` | `learning_rate`, `weight_decay`, `trust_coefficient`, `eps`, `momentum`, `nesterov`; `weight_decay_mask`, `trust_ratio_mask` as [`Group`](crate::Group)s | [`Lars`]: the same names | |
 //! | `adan` | `learning_rate`, `b1`, `b2`, `b3`, `eps`, `eps_root`, `weight_decay` | [`Adan`]: the same names | |

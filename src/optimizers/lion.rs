@@ -1,6 +1,7 @@
 //! Lion: the sign of an interpolated momentum.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
+use crate::transform::{Context, Transform};
 use crate::parts::{GradientOptions, Lerp, add_alpha, sign};
 use crate::{Error, Store, check};
 
@@ -80,13 +81,60 @@ impl<F: Scalar> Rule<F> for LionRule {
         if self.optimi {
             return self.optimi_step(step);
         }
-        let [beta1, beta2] = self.betas;
-        let (lr, b1, c1, b2, c2): (F, F, F, F, F) =
-            (cast(step.lr()), cast(beta1), cast(1.0 - beta1), cast(beta2), cast(1.0 - beta2));
-        self.options.for_each(step, move |p, g, [m]: &mut [F; 1]| {
-            *p = *p - lr * sign(b1 * *m + c1 * g);
-            *m = b2 * *m + c2 * g;
+        let lion = ScaleByLion { betas: self.betas };
+        let (lr, s): (F, _) = (cast(step.lr()), lion.scalars(&Context::of(&step)));
+        self.options.for_each(step, move |p, g, m: &mut [F; 1]| {
+            *p = *p - lr * ScaleByLion::apply(&s, *p, g, m);
         });
+    }
+}
+
+/// optax's `scale_by_lion`, Lion's direction: `u ← sign(β₁·m + (1 − β₁)·u)`, then
+/// `m ← β₂·m + (1 − β₂)·u`. optax's `lion` is `chain!(ScaleByLion, AddDecayedWeights,
+/// ScaleByLearningRate)`, the paper's program. Defaults (optax's): betas (0.9, 0.99). State:
+/// `mu`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByLion {
+    betas: [f64; 2],
+}
+
+impl Default for ScaleByLion {
+    fn default() -> Self {
+        Self { betas: [0.9, 0.99] }
+    }
+}
+
+builders!(ScaleByLion {
+    /// Sets β₁ (the interpolation) and β₂ (the momentum), each in `[0, 1)`.
+    betas: [f64; 2],
+});
+
+impl<F: Scalar> Transform<F> for ScaleByLion {
+    type State = [F; 1];
+    /// β₁, 1 − β₁, β₂, 1 − β₂.
+    type Scalars = [F; 4];
+
+    hyperparameters!(Momentum => (betas[0]), Beta2 => (betas[1]));
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["mu"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check::betas(self.betas)
+    }
+
+    fn scalars(&self, _: &Context<'_>) -> [F; 4] {
+        let [b1, b2] = self.betas;
+        [cast(b1), cast(1.0 - b1), cast(b2), cast(1.0 - b2)]
+    }
+
+    #[inline(always)]
+    fn apply(&[b1, c1, b2, c2]: &[F; 4], _: F, u: F, [m]: &mut [F; 1]) -> F {
+        let direction = sign(b1 * *m + c1 * u);
+        *m = b2 * *m + c2 * u;
+        direction
     }
 }
 

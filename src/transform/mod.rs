@@ -45,7 +45,9 @@ mod trust_ratio;
 
 use std::fmt::Debug;
 
-pub use crate::optimizers::{ScaleByAdan, ScaleByAdemamix, ScaleByAdopt, ScaleByBelief};
+pub use crate::optimizers::{
+    ScaleByAdan, ScaleByAdemamix, ScaleByAdopt, ScaleByBelief, ScaleByLion,
+};
 pub use adaptive::{AdamScalars, ScaleByAdam, ScaleByNadam};
 pub use chain::{Chain, Join};
 pub use rule::{TransformRule, optimizer};

@@ -278,9 +278,10 @@ pub(crate) fn build_optax<F: Scalar>(
             chained(lr, chain!(ema, ScaleBySign, ScaleByLearningRate))
         }
         "lion" => {
-            let o = opt(lr, Lion::<F>::default(), Lion::lr);
-            let o = optax_betas!(h, o);
-            Box::new(opt(h.take("weight_decay")?, o, Lion::weight_decay))
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            let lion = ScaleByLion::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.99)]);
+            let decay = AddDecayedWeights::new(h.take("weight_decay")?.unwrap_or(1e-3));
+            chained(lr, chain!(lion, decay, ScaleByLearningRate))
         }
         "adan" => {
             let o = opt(lr, Adan::<F>::default(), Adan::lr);

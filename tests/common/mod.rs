@@ -38,12 +38,12 @@ use ndoptim::schedule::{
     TorchSchedule,
 };
 use ndoptim::transform::{
-    self, AddDecayedWeights, Ema, ScaleByAdam, ScaleByLearningRate, ScaleByNadam, ScaleBySign,
-    Transform,
+    self, AddDecayedWeights, Ema, ScaleByAdam, ScaleByLearningRate, ScaleByLion, ScaleByNadam,
+    ScaleBySign, Transform,
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    Engine, Hyperparameter, Lamb, Lars, Lion, Momentum, Muon, NAdam, Nesterov, Optimizer, Params,
+    Engine, Hyperparameter, Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params,
     Preconditioning, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
 };
 use serde_json::{Map, Value};
