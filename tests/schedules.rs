@@ -638,3 +638,57 @@ fn joins_and_warmups_hand_each_piece_its_own_steps() {
     assert_eq!(warmup.value(2), 0.5);
     assert_eq!(warmup.value(14), 0.0);
 }
+
+/// PyTorch's classes as functions of the step (`TorchSchedule::closed_form`) give PyTorch's rates
+/// within 1e-12 on every replayable case of both reference files, and refuse the two classes that
+/// are not functions of the step.
+#[test]
+fn pytorch_schedules_in_closed_form_follow_pytorch() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut cases = Vec::new();
+    let simple = common::read_json(&dir.join("torch_lr_schedulers.json")).unwrap();
+    for case in simple.as_array().unwrap() {
+        let name = case["scheduler"].as_str().unwrap();
+        cases.push((
+            schedule(name, &case["args"]),
+            case["base_lr"].as_f64().unwrap(),
+            case["lr_per_step"].clone(),
+        ));
+    }
+    let generated = common::read_json(&dir.join("torch_gen_lr_schedulers.json")).unwrap();
+    for case in generated["cases"].as_array().unwrap() {
+        let class = case["class"].as_str().unwrap();
+        if case.get("refused").is_some() || case.get("metrics").is_some() {
+            continue;
+        }
+        let described = serde_json::json!({
+            "class": format!("torch.optim.lr_scheduler.{class}"),
+            "args": case["args"],
+        });
+        let s = common::scheduler(&described).unwrap().unwrap();
+        cases.push((s, case["lr"].as_f64().unwrap(), case["lr_per_step"].clone()));
+    }
+    let mut checked = 0;
+    for (s, base, lrs) in cases {
+        let closed = match s.clone().closed_form(base) {
+            Ok(c) => c,
+            Err(Error::IncompatibleOptions { .. }) => {
+                assert!(format!("{s:?}").contains("SwaLR"), "{s:?} refused");
+                continue;
+            }
+            Err(e) => panic!("{s:?}: {e}"),
+        };
+        for (step, want) in lrs.as_array().unwrap().iter().enumerate() {
+            let (got, want) = (closed.value(step as u64), want.as_f64().unwrap());
+            assert!(
+                common::relative_error(got, want) <= 1e-12,
+                "{s:?} step {step}: {got}, PyTorch {want}"
+            );
+        }
+        checked += 1;
+    }
+    println!("{checked} schedules in closed form");
+    assert!(checked >= 30, "{checked} schedules checked");
+    let plateau = TorchSchedule::ReduceLROnPlateau(Plateau::default()).closed_form(0.1);
+    assert!(matches!(plateau, Err(Error::IncompatibleOptions { .. })));
+}

@@ -11,6 +11,8 @@
 //!   computes most of them recursively from the rate the optimizer holds ("chainable"), so they
 //!   are not functions of the step alone; the [`Scheduler`] keeps PyTorch's counters and repeats
 //!   its arithmetic, so that the rates equal PyTorch's. `ReduceLROnPlateau` reads a metric.
+//!   [`TorchSchedule::closed_form`] makes the others a [`Schedule`] too, in PyTorch's closed
+//!   forms: a cosine annealing of the weight decay, say.
 //!
 //! Any hyperparameter on any schedule, optax's way:
 //!
@@ -110,7 +112,8 @@ pub use functions::{
 };
 pub use inject::Inject;
 pub use torch::{
-    CycleMomentum, Cyclic, CyclicMode, OneCycle, Plateau, ScaleMode, Scheduler, TorchSchedule,
+    ClosedForm, CycleMomentum, Cyclic, CyclicMode, OneCycle, Plateau, ScaleMode, Scheduler,
+    TorchSchedule,
 };
 
 /// A hyperparameter's value as a function of the step: optax's `Schedule`.

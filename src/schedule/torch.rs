@@ -2,6 +2,7 @@
 
 use std::f64::consts::PI;
 
+use super::Schedule;
 use crate::{Error, Hyperparameter, Optimizer, Scalar};
 
 /// A schedule, with PyTorch's class name and arguments.
@@ -378,13 +379,7 @@ impl Scheduler {
     }
 
     fn detached(schedule: TorchSchedule, lr: f64) -> Self {
-        let base_lr = match &schedule {
-            TorchSchedule::OneCycleLR(OneCycle {
-                max_lr, div_factor, ..
-            }) => max_lr / div_factor,
-            TorchSchedule::CyclicLR(Cyclic { base_lr, .. }) => *base_lr,
-            _ => lr,
-        };
+        let base_lr = base_of(&schedule, lr);
         let children = match &schedule {
             TorchSchedule::Sequential { schedules, .. } => schedules
                 .iter()
@@ -581,104 +576,10 @@ impl Scheduler {
         }
     }
 
-    /// `OneCycleLR`'s and `CyclicLR`'s learning rate and momentum at `self.last_epoch`, in
-    /// PyTorch's closed forms (the rate is its last; the momentum `None` without cycling or for
-    /// other schedules).
+    /// `OneCycleLR`'s and `CyclicLR`'s learning rate and momentum at `self.last_epoch` (the rate
+    /// is its last, and no momentum, for other schedules).
     fn cycle(&self) -> (f64, Option<f64>) {
-        let (e, base) = (self.last_epoch as f64, self.base_lr);
-        match &self.schedule {
-            TorchSchedule::OneCycleLR(OneCycle {
-                max_lr,
-                total_steps,
-                pct_start,
-                cos,
-                final_div_factor,
-                three_phase,
-                momentum,
-                ..
-            }) => {
-                let anneal = |from: f64, to: f64, pct: f64| {
-                    if *cos {
-                        to + (from - to) / 2.0 * ((PI * pct).cos() + 1.0)
-                    } else {
-                        (to - from) * pct + from
-                    }
-                };
-                let (min_lr, last) = (base / final_div_factor, *total_steps as f64 - 1.0);
-                let up_end = pct_start * *total_steps as f64 - 1.0;
-                let m = momentum.map_or((0.0, 0.0), |m| (m.max_momentum, m.base_momentum));
-                // PyTorch's phases: (end step, lr from and to, momentum from and to).
-                let phases: &[(f64, f64, f64, f64, f64)] = if *three_phase {
-                    &[
-                        (up_end, base, *max_lr, m.0, m.1),
-                        (
-                            2.0 * pct_start * *total_steps as f64 - 2.0,
-                            *max_lr,
-                            base,
-                            m.1,
-                            m.0,
-                        ),
-                        (last, base, min_lr, m.0, m.0),
-                    ]
-                } else {
-                    &[
-                        (up_end, base, *max_lr, m.0, m.1),
-                        (last, *max_lr, min_lr, m.1, m.0),
-                    ]
-                };
-                let mut start = 0.0;
-                for (i, &(end, lr_from, lr_to, m_from, m_to)) in phases.iter().enumerate() {
-                    if e <= end || i == phases.len() - 1 {
-                        let pct = (e - start) / (end - start);
-                        let m = momentum.map(|_| anneal(m_from, m_to, pct));
-                        return (anneal(lr_from, lr_to, pct), m);
-                    }
-                    start = end;
-                }
-                (self.last_lr, None)
-            }
-            TorchSchedule::CyclicLR(Cyclic {
-                max_lr,
-                step_size_up,
-                step_size_down,
-                mode,
-                gamma,
-                momentum,
-                ..
-            }) => {
-                let (up, total) = (
-                    *step_size_up as f64,
-                    (*step_size_up + *step_size_down) as f64,
-                );
-                let ratio = up / total;
-                let cycle = (1.0 + e / total).floor();
-                let x = 1.0 + e / total - cycle;
-                let scale = if x <= ratio {
-                    x / ratio
-                } else {
-                    (x - 1.0) / (ratio - 1.0)
-                };
-                let factor = match mode {
-                    CyclicMode::Triangular => 1.0,
-                    CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
-                    CyclicMode::ExpRange => gamma.powf(e),
-                    CyclicMode::Custom {
-                        scale_fn,
-                        scale_mode: ScaleMode::Cycle,
-                    } => scale_fn(cycle),
-                    CyclicMode::Custom {
-                        scale_fn,
-                        scale_mode: ScaleMode::Iterations,
-                    } => scale_fn(e),
-                };
-                let m = momentum.map(|m| {
-                    let height = (m.max_momentum - m.base_momentum) * scale;
-                    m.max_momentum - height * factor
-                });
-                (base + (max_lr - base) * scale * factor, m)
-            }
-            _ => (self.last_lr, None),
-        }
+        cycle(&self.schedule, self.base_lr, self.last_epoch as f64).unwrap_or((self.last_lr, None))
     }
 
     /// The momentum the schedule sets at its current epoch, if it cycles one (for `Sequential`,
@@ -759,50 +660,9 @@ impl Scheduler {
 
     /// PyTorch's `_get_closed_form_lr` at `self.last_epoch`, where the class has one.
     fn closed_form(&mut self) -> f64 {
-        let (e, base) = (self.last_epoch as f64, self.base_lr);
-        let lr = match &self.schedule {
-            TorchSchedule::StepLR { step_size, gamma } => {
-                base * gamma.powf((self.last_epoch / *step_size as i64) as f64)
-            }
-            TorchSchedule::MultiStepLR { milestones, gamma } => {
-                base * gamma.powf(
-                    milestones
-                        .iter()
-                        .filter(|&&m| m as i64 <= self.last_epoch)
-                        .count() as f64,
-                )
-            }
-            TorchSchedule::ExponentialLR { gamma } => base * gamma.powf(e),
-            TorchSchedule::CosineAnnealingLR { t_max, eta_min } => {
-                eta_min + (base - eta_min) * (1.0 + (PI * e / *t_max as f64).cos()) / 2.0
-            }
-            TorchSchedule::LinearLR {
-                start_factor,
-                end_factor,
-                total_iters,
-            } => {
-                base * (start_factor
-                    + (end_factor - start_factor) * e.min(*total_iters as f64)
-                        / *total_iters as f64)
-            }
-            TorchSchedule::ConstantLR {
-                factor,
-                total_iters,
-            } => {
-                base * (factor
-                    + if e >= *total_iters as f64 {
-                        1.0 - factor
-                    } else {
-                        0.0
-                    })
-            }
-            TorchSchedule::PolynomialLR { total_iters, power } => {
-                base * (1.0 - e.min(*total_iters as f64) / *total_iters as f64).powf(*power)
-            }
-            _ => {
-                self.last_epoch -= 1;
-                return self.advance(self.last_lr, false);
-            }
+        let Some(lr) = pytorch_closed_form(&self.schedule, self.base_lr, self.last_epoch) else {
+            self.last_epoch -= 1;
+            return self.advance(self.last_lr, false);
         };
         self.last_lr = lr;
         lr
@@ -1069,4 +929,241 @@ fn cycle_momentum(momentum: &Option<CycleMomentum>) -> Result<(), Error> {
     let Some(m) = momentum else { return Ok(()) };
     crate::check::finite("base_momentum", m.base_momentum)?;
     crate::check::finite("max_momentum", m.max_momentum)
+}
+
+/// `OneCycleLR`'s and `CyclicLR`'s learning rate and momentum at epoch `e` from `base` (its
+/// initial rate), in PyTorch's closed forms (the momentum `None` without cycling); `None` for
+/// other schedules.
+fn cycle(schedule: &TorchSchedule, base: f64, e: f64) -> Option<(f64, Option<f64>)> {
+    match schedule {
+        TorchSchedule::OneCycleLR(OneCycle {
+            max_lr,
+            total_steps,
+            pct_start,
+            cos,
+            final_div_factor,
+            three_phase,
+            momentum,
+            ..
+        }) => {
+            let anneal = |from: f64, to: f64, pct: f64| {
+                if *cos {
+                    to + (from - to) / 2.0 * ((PI * pct).cos() + 1.0)
+                } else {
+                    (to - from) * pct + from
+                }
+            };
+            let (min_lr, last) = (base / final_div_factor, *total_steps as f64 - 1.0);
+            let up_end = pct_start * *total_steps as f64 - 1.0;
+            let m = momentum.map_or((0.0, 0.0), |m| (m.max_momentum, m.base_momentum));
+            // PyTorch's phases: (end step, lr from and to, momentum from and to).
+            let phases: &[(f64, f64, f64, f64, f64)] = if *three_phase {
+                &[
+                    (up_end, base, *max_lr, m.0, m.1),
+                    (
+                        2.0 * pct_start * *total_steps as f64 - 2.0,
+                        *max_lr,
+                        base,
+                        m.1,
+                        m.0,
+                    ),
+                    (last, base, min_lr, m.0, m.0),
+                ]
+            } else {
+                &[
+                    (up_end, base, *max_lr, m.0, m.1),
+                    (last, *max_lr, min_lr, m.1, m.0),
+                ]
+            };
+            let mut start = 0.0;
+            for (i, &(end, lr_from, lr_to, m_from, m_to)) in phases.iter().enumerate() {
+                if e <= end || i == phases.len() - 1 {
+                    let pct = (e - start) / (end - start);
+                    let m = momentum.map(|_| anneal(m_from, m_to, pct));
+                    return Some((anneal(lr_from, lr_to, pct), m));
+                }
+                start = end;
+            }
+            None
+        }
+        TorchSchedule::CyclicLR(Cyclic {
+            max_lr,
+            step_size_up,
+            step_size_down,
+            mode,
+            gamma,
+            momentum,
+            ..
+        }) => {
+            let (up, total) = (
+                *step_size_up as f64,
+                (*step_size_up + *step_size_down) as f64,
+            );
+            let ratio = up / total;
+            let cycle = (1.0 + e / total).floor();
+            let x = 1.0 + e / total - cycle;
+            let scale = if x <= ratio {
+                x / ratio
+            } else {
+                (x - 1.0) / (ratio - 1.0)
+            };
+            let factor = match mode {
+                CyclicMode::Triangular => 1.0,
+                CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
+                CyclicMode::ExpRange => gamma.powf(e),
+                CyclicMode::Custom {
+                    scale_fn,
+                    scale_mode: ScaleMode::Cycle,
+                } => scale_fn(cycle),
+                CyclicMode::Custom {
+                    scale_fn,
+                    scale_mode: ScaleMode::Iterations,
+                } => scale_fn(e),
+            };
+            let m = momentum.map(|m| {
+                let height = (m.max_momentum - m.base_momentum) * scale;
+                m.max_momentum - height * factor
+            });
+            Some((base + (max_lr - base) * scale * factor, m))
+        }
+        _ => None,
+    }
+}
+
+/// PyTorch's `_get_closed_form_lr` at epoch `epoch` from `base`, for the classes that have one.
+fn pytorch_closed_form(schedule: &TorchSchedule, base: f64, epoch: i64) -> Option<f64> {
+    let e = epoch as f64;
+    let lr = match schedule {
+        TorchSchedule::StepLR { step_size, gamma } => {
+            base * gamma.powf((epoch / *step_size as i64) as f64)
+        }
+        TorchSchedule::MultiStepLR { milestones, gamma } => {
+            base * gamma.powf(milestones.iter().filter(|&&m| m as i64 <= epoch).count() as f64)
+        }
+        TorchSchedule::ExponentialLR { gamma } => base * gamma.powf(e),
+        TorchSchedule::CosineAnnealingLR { t_max, eta_min } => {
+            eta_min + (base - eta_min) * (1.0 + (PI * e / *t_max as f64).cos()) / 2.0
+        }
+        TorchSchedule::LinearLR {
+            start_factor,
+            end_factor,
+            total_iters,
+        } => {
+            base * (start_factor
+                + (end_factor - start_factor) * e.min(*total_iters as f64) / *total_iters as f64)
+        }
+        TorchSchedule::ConstantLR {
+            factor,
+            total_iters,
+        } => {
+            base * (factor
+                + if e >= *total_iters as f64 {
+                    1.0 - factor
+                } else {
+                    0.0
+                })
+        }
+        TorchSchedule::PolynomialLR { total_iters, power } => {
+            base * (1.0 - e.min(*total_iters as f64) / *total_iters as f64).powf(*power)
+        }
+        _ => return None,
+    };
+    Some(lr)
+}
+
+/// The rate a schedule starts from when the optimizer's is `lr`: `OneCycleLR` and `CyclicLR` set
+/// their own.
+fn base_of(schedule: &TorchSchedule, lr: f64) -> f64 {
+    match schedule {
+        TorchSchedule::OneCycleLR(OneCycle {
+            max_lr, div_factor, ..
+        }) => max_lr / div_factor,
+        TorchSchedule::CyclicLR(Cyclic { base_lr, .. }) => *base_lr,
+        _ => lr,
+    }
+}
+
+/// A PyTorch schedule as a function of the step ([`Schedule`]): PyTorch's closed forms
+/// (`_get_closed_form_lr`, and those `OneCycleLR`, `CyclicLR` and `CosineAnnealingWarmRestarts`
+/// compute with), from [`TorchSchedule::closed_form`]. For any hyperparameter through
+/// [`Inject`](super::Inject); [`Scheduler`] repeats PyTorch's recursive arithmetic on the
+/// learning rate, and the two agree to rounding.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ClosedForm {
+    schedule: TorchSchedule,
+    base: f64,
+}
+
+impl TorchSchedule {
+    /// This schedule as a function of the step, starting from `base` (PyTorch's `initial_lr`;
+    /// `OneCycleLR` and `CyclicLR` start from their own).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Scheduler::new`] for its arguments, and [`Error::IncompatibleOptions`] for
+    /// `ReduceLROnPlateau` (a function of a metric) and `SwaLR` (which PyTorch defines from the
+    /// rate the optimizer holds), alone or in a `Sequential`.
+    pub fn closed_form(self, base: f64) -> Result<ClosedForm, Error> {
+        validate(&self)?;
+        crate::check::finite("base", base)?;
+        fn refused(s: &TorchSchedule) -> bool {
+            match s {
+                TorchSchedule::ReduceLROnPlateau(_) | TorchSchedule::SwaLR { .. } => true,
+                TorchSchedule::Sequential { schedules, .. } => schedules.iter().any(refused),
+                _ => false,
+            }
+        }
+        if refused(&self) {
+            return Err(Error::IncompatibleOptions {
+                reason: "ReduceLROnPlateau and SWALR are not functions of the step: use a Scheduler",
+            });
+        }
+        Ok(ClosedForm {
+            schedule: self,
+            base,
+        })
+    }
+}
+
+impl Schedule for ClosedForm {
+    fn value(&self, step: u64) -> f64 {
+        closed(&self.schedule, self.base, step)
+    }
+}
+
+/// The value of `schedule` at `step` from `base`, in closed form.
+fn closed(schedule: &TorchSchedule, base: f64, step: u64) -> f64 {
+    if let Some(lr) = pytorch_closed_form(schedule, base, step as i64) {
+        return lr;
+    }
+    match schedule {
+        TorchSchedule::CosineAnnealingWarmRestarts {
+            t_0,
+            t_mult,
+            eta_min,
+        } => {
+            // PyTorch's restarts: the period grows by `t_mult` at each.
+            let (mut t_cur, mut t_i) = (step, *t_0);
+            if *t_mult == 1 {
+                t_cur %= t_i;
+            }
+            while t_cur >= t_i {
+                t_cur -= t_i;
+                t_i *= t_mult;
+            }
+            eta_min + (base - eta_min) * (1.0 + (PI * t_cur as f64 / t_i as f64).cos()) / 2.0
+        }
+        TorchSchedule::Sequential {
+            schedules,
+            milestones,
+        } => {
+            let i = milestones.iter().take_while(|&&m| m <= step).count();
+            let since = i.checked_sub(1).map_or(0, |j| milestones[j]);
+            schedules
+                .get(i)
+                .map_or(base, |s| closed(s, base, step - since))
+        }
+        _ => cycle(schedule, base_of(schedule, base), step as f64).map_or(base, |c| c.0),
+    }
 }
