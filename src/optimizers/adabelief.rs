@@ -2,7 +2,7 @@
 
 use crate::engine::{Engine, Rule, Scalar, cast};
 use crate::parts::bias_correction;
-use crate::transform::{Context, ScaleByLearningRate, Transform};
+use crate::transform::{Context, ScaleByLearningRate, Transform, reciprocals};
 use crate::{Error, chain, check};
 
 /// AdaBelief (Zhuang et al., 2020, "AdaBelief Optimizer: Adapting Stepsizes by the Belief in
@@ -101,7 +101,7 @@ impl<F: Scalar> Transform<F> for ScaleByBelief {
         let (bc1, bc2) = (bias_correction(beta1, t), bias_correction(beta2, t));
         let next = bias_correction(beta1, t + 1);
         let numbers = [beta1, 1.0 - beta1, beta2, 1.0 - beta2, bc1, bc2, self.eps, self.eps_root, next];
-        (numbers.map(cast), self.nesterov)
+        (reciprocals(numbers.map(cast), [4, 5, 8]), self.nesterov)
     }
 
     #[inline(always)]
@@ -111,10 +111,10 @@ impl<F: Scalar> Transform<F> for ScaleByBelief {
         let e = g - *m;
         *v = c2 * (e * e) + b2 * *v + eps_root;
         let m_hat = if nesterov {
-            b1 * (*m / bc1_next) + c1 * (g / bc1)
+            b1 * (*m * bc1_next) + c1 * (g * bc1)
         } else {
-            *m / bc1
+            *m * bc1
         };
-        m_hat / ((*v / bc2).sqrt() + eps)
+        m_hat / ((*v * bc2).sqrt() + eps)
     }
 }

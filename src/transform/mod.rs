@@ -179,3 +179,17 @@ pub(crate) fn run<F: Scalar, L: Layout<F>, T: Transform<F>>(
         move |p, g, state: &mut T::State| *p = *p + T::apply(&scalars, *p, g, state),
     );
 }
+
+/// `scalars` with the entries at `at` (bias corrections) replaced by their reciprocals in `F`, to
+/// multiply by: XLA may compile optax's division by a scalar so, and it spares a division per
+/// element. Used where it keeps every reference file's error the same or lower (AdaBelief; Adam's
+/// own scalars do the same): Adan's and AdEMAMix's errors moved both ways, so they divide.
+pub(crate) fn reciprocals<F: Scalar, const N: usize, const K: usize>(
+    mut scalars: [F; N],
+    at: [usize; K],
+) -> [F; N] {
+    for i in at {
+        scalars[i] = F::one() / scalars[i];
+    }
+    scalars
+}
