@@ -93,7 +93,8 @@
 //! Options are builder methods (`Adam::default().lr(3e-4).beta2(0.99)`,
 //! `Sgd::default().momentum(0.9).nesterov(true)`). Hyperparameters are checked by every
 //! [`Optimizer::update`] and by [`Engine::validate`], under PyTorch's conditions and with its
-//! wording (`Invalid learning rate: -1`).
+//! wording (`Invalid learning rate: -1`). [`registry`] lists every optimizer by label, for
+//! programs that choose one at run time.
 //!
 //! # Exactness
 //!
