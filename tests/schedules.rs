@@ -461,30 +461,33 @@ fn generated_schedules_follow_pytorch_or_are_refused() {
 }
 
 /// optax's schedules and transformers' warm-up–stable–decay against the values their references
-/// give at steps 0 to 99 (`optax_schedules.json`), every argument used, within 1e-12 of each
-/// value (README: the closed forms match to 1.4e-17).
+/// give (`optax_schedules.json`, shared, and `gen_schedules.json`, written by
+/// `tests/data/generate/schedules.py` for the arguments the shared file leaves out), every
+/// argument used, within 1e-12 of each value (README: the closed forms match to 1.4e-17).
 #[test]
 fn optax_schedules_give_optax_values() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/optax_schedules.json");
-    let file = common::read_json(&path).unwrap();
-    let entries = file["schedules"].as_array().unwrap();
-    assert_eq!(entries.len(), 19);
-    for entry in entries {
-        let s = common::optax_schedules::schedule(entry).unwrap();
-        let values = entry["values"].as_array().unwrap();
-        assert_eq!(values.len(), file["steps"].as_u64().unwrap() as usize);
-        let mut worst = 0.0f64;
-        for (step, want) in values.iter().enumerate() {
-            let (got, want) = (s.value(step as u64), want.as_f64().unwrap());
-            let err = (got - want).abs() / want.abs().max(1e-300);
-            worst = worst.max(if got == want { 0.0 } else { err });
-            assert!(
-                got == want || err <= 1e-12,
-                "{} step {step}: {got} vs {want}",
-                entry["function"]
-            );
+    for (file, count) in [("optax_schedules.json", 19), ("gen_schedules.json", 7)] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(file);
+        let file = common::read_json(&path).unwrap();
+        let entries = file["schedules"].as_array().unwrap();
+        assert_eq!(entries.len(), count);
+        for entry in entries {
+            let s = common::optax_schedules::schedule(entry).unwrap();
+            let values = entry["values"].as_array().unwrap();
+            assert_eq!(values.len(), file["steps"].as_u64().unwrap() as usize);
+            let mut worst = 0.0f64;
+            for (step, want) in values.iter().enumerate() {
+                let (got, want) = (s.value(step as u64), want.as_f64().unwrap());
+                let err = (got - want).abs() / want.abs().max(1e-300);
+                worst = worst.max(if got == want { 0.0 } else { err });
+                assert!(
+                    got == want || err <= 1e-12,
+                    "{} step {step}: {got} vs {want}",
+                    entry["function"]
+                );
+            }
+            println!("{:<40} {worst:.2e}", entry["function"].as_str().unwrap());
         }
-        println!("{:<40} {worst:.2e}", entry["function"].as_str().unwrap());
     }
 }
 
