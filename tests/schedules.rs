@@ -467,7 +467,9 @@ fn generated_schedules_follow_pytorch_or_are_refused() {
 #[test]
 fn optax_schedules_give_optax_values() {
     for (file, count) in [("optax_schedules.json", 19), ("gen_schedules.json", 7)] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(file);
         let file = common::read_json(&path).unwrap();
         let entries = file["schedules"].as_array().unwrap();
         assert_eq!(entries.len(), count);
