@@ -72,6 +72,8 @@
 //! | `sgd` | `learning_rate`, `momentum`, `nesterov` | [`Sgd`]`::optax()` | |
 //! | `adam` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: [`transform::optimizer`](crate::transform::optimizer)`(chain!(`[`ScaleByAdam`](crate::transform::ScaleByAdam)`, ScaleByLearningRate))`, `betas` for `b1`, `b2`; `nesterov=True` is [`ScaleByNadam`](crate::transform::ScaleByNadam) | |
 //! | `adamw`, `nadamw` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay`, `nesterov` | its chain: `chain!(ScaleByAdam, `[`AddDecayedWeights`](crate::transform::AddDecayedWeights)`, ScaleByLearningRate)`, [`ScaleByNadam`](crate::transform::ScaleByNadam) for `nadamw` | |
+//! | `amsgrad` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `bias_correction_mu`, `bias_correction_nu` | its chain: [`ScaleByAmsgrad`](crate::transform::ScaleByAmsgrad)`, ScaleByLearningRate` | |
+//! | `adamaxw` | `learning_rate`, `b1`, `b2`, `eps`, `weight_decay` | its chain: [`ScaleByAdamax`](crate::transform::ScaleByAdamax)`, AddDecayedWeights, ScaleByLearningRate` | |
 //! | `sign_sgd`, `signum` | `learning_rate`, `beta` | their chains: [`ScaleBySign`](crate::transform::ScaleBySign) after an [`Ema`](crate::transform::Ema) without `debias` for `signum` | |
 //! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | its chain: `chain!(`[`ScaleByLion`](crate::transform::ScaleByLion)`, AddDecayedWeights, ScaleByLearningRate)`; [`Lion`] (`lr`, `betas`, `weight_decay`) decays the weights first, as PyTorch's implementations do | |
 //! | `lamb` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | [`Lamb`]: the same names | |

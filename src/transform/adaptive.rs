@@ -143,3 +143,135 @@ impl<F: Scalar> Transform<F> for ScaleByNadam {
         s.direction(s.b1 * (*m * s.inv_bc1_next) + s.c1 * (u * s.inv_bc1), *v)
     }
 }
+
+/// optax's `scale_by_amsgrad`: [`ScaleByAdam`]'s moments, divided by the running maximum of the
+/// bias-corrected second moment, `u ← m̂ / (√(max(ν̂max, ν̂) + ε_root) + ε)`. State: `mu`, `nu`,
+/// `nu_max`. `bias_correction(false, …)` leaves a moment uncorrected (optax's
+/// `bias_correction_mu`, `bias_correction_nu`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByAmsgrad {
+    adam: ScaleByAdam,
+    bias_correction: [bool; 2],
+}
+
+impl ScaleByAmsgrad {
+    /// AMSGrad with `adam`'s betas and epsilons, both moments bias-corrected.
+    pub fn new(adam: ScaleByAdam) -> Self {
+        Self {
+            adam,
+            bias_correction: [true; 2],
+        }
+    }
+
+    /// Whether the first and the second moment are bias-corrected (default both).
+    #[must_use]
+    pub fn bias_correction(self, mu: bool, nu: bool) -> Self {
+        Self {
+            bias_correction: [mu, nu],
+            ..self
+        }
+    }
+}
+
+impl<F: Scalar> Transform<F> for ScaleByAmsgrad {
+    type State = [F; 3];
+    type Scalars = AdamScalars<F>;
+
+    hyperparameters!(Momentum => (adam.betas[0]), Beta2 => (adam.betas[1]));
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["mu", "nu", "nu_max"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        Transform::<F>::validate(&self.adam)
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> AdamScalars<F> {
+        let mut s = self.adam.scalars(ctx);
+        // Multiplying by 1 leaves a moment as it is.
+        let [mu, nu] = self.bias_correction;
+        if !mu {
+            s.inv_bc1 = F::one();
+        }
+        if !nu {
+            s.inv_bc2 = F::one();
+        }
+        s
+    }
+
+    #[inline(always)]
+    fn apply(s: &AdamScalars<F>, _: F, u: F, [m, v, v_max]: &mut [F; 3]) -> F {
+        s.moments(u, m, v);
+        *v_max = maximum(*v_max, *v * s.inv_bc2);
+        (*m * s.inv_bc1) / ((*v_max + s.eps_root).sqrt() + s.eps)
+    }
+}
+
+/// optax's `scale_by_adamax`: the first moment, bias-corrected, over an exponentially weighted
+/// infinity norm, `ν ← max(|u| + ε, β₂·ν)`, `u ← m̂ / ν`. Defaults (optax's): betas (0.9, 0.999),
+/// ε 1e-8. State: `mu`, `nu`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByAdamax {
+    betas: [f64; 2],
+    eps: f64,
+}
+
+impl Default for ScaleByAdamax {
+    fn default() -> Self {
+        Self {
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+        }
+    }
+}
+
+builders!(ScaleByAdamax {
+    /// Sets β₁ and β₂, each in `[0, 1)`.
+    betas: [f64; 2],
+    /// Sets ε, added to `|u|` (default 1e-8).
+    eps: f64,
+});
+
+impl<F: Scalar> Transform<F> for ScaleByAdamax {
+    type State = [F; 2];
+    /// β₁, 1 − β₁, β₂, ε, 1/(1 − β₁ᵗ).
+    type Scalars = [F; 5];
+
+    hyperparameters!(Momentum => (betas[0]), Beta2 => (betas[1]));
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["mu", "nu"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check::moments(self.betas, self.eps, 0.0)
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> [F; 5] {
+        let [b1, b2] = self.betas;
+        let bc1: F = cast(bias_correction(b1, ctx.t));
+        [
+            cast(b1),
+            cast(1.0 - b1),
+            cast(b2),
+            cast(self.eps),
+            F::one() / bc1,
+        ]
+    }
+
+    #[inline(always)]
+    fn apply(&[b1, c1, b2, eps, inv_bc1]: &[F; 5], _: F, u: F, [m, nu]: &mut [F; 2]) -> F {
+        *m = c1 * u + b1 * *m;
+        *nu = maximum(u.abs() + eps, b2 * *nu);
+        (*m * inv_bc1) / *nu
+    }
+}
+
+/// `jnp.maximum`: the larger, NaN if either is.
+#[inline(always)]
+fn maximum<F: Scalar>(a: F, b: F) -> F {
+    if a.is_nan() || a > b { a } else { b }
+}

@@ -48,7 +48,7 @@ use std::fmt::Debug;
 pub use crate::optimizers::{
     ScaleByAdan, ScaleByAdemamix, ScaleByAdopt, ScaleByBelief, ScaleByLion,
 };
-pub use adaptive::{AdamScalars, ScaleByAdam, ScaleByNadam};
+pub use adaptive::{AdamScalars, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam};
 pub use chain::{Chain, Join};
 pub use rule::{TransformRule, optimizer};
 pub use scale::{AddDecayedWeights, Clip, Ema, Scale, ScaleByLearningRate, ScaleBySign, Trace};

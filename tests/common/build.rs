@@ -271,6 +271,23 @@ pub(crate) fn build_optax<F: Scalar>(
                 (true, Some(d)) => chained(lr, chain!(ScaleByNadam(adam), d, ScaleByLearningRate)),
             }
         }
+        "amsgrad" => {
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            let adam = ScaleByAdam::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
+            let adam = opt(h.take("eps")?, adam, ScaleByAdam::eps);
+            let adam = opt(h.take("eps_root")?, adam, ScaleByAdam::eps_root);
+            let mu = h.flag("bias_correction_mu")?.unwrap_or(true);
+            let nu = h.flag("bias_correction_nu")?.unwrap_or(true);
+            let amsgrad = ScaleByAmsgrad::new(adam).bias_correction(mu, nu);
+            chained(lr, chain!(amsgrad, ScaleByLearningRate))
+        }
+        "adamaxw" => {
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            let adamax = ScaleByAdamax::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
+            let adamax = opt(h.take("eps")?, adamax, ScaleByAdamax::eps);
+            let decay = AddDecayedWeights::new(h.take("weight_decay")?.unwrap_or(1e-4));
+            chained(lr, chain!(adamax, decay, ScaleByLearningRate))
+        }
         "sign_sgd" => chained(lr, chain!(ScaleBySign, ScaleByLearningRate)),
         "signum" => {
             h.null("accumulator_dtype")?;

@@ -38,8 +38,8 @@ use ndoptim::schedule::{
     TorchSchedule,
 };
 use ndoptim::transform::{
-    self, AddDecayedWeights, Ema, ScaleByAdam, ScaleByLearningRate, ScaleByLion, ScaleByNadam,
-    ScaleBySign, Transform,
+    self, AddDecayedWeights, Ema, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByLearningRate,
+    ScaleByLion, ScaleByNadam, ScaleBySign, Transform,
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,

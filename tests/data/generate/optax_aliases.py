@@ -52,6 +52,9 @@ CASES = [
                   adam_learning_rate=0.003)),
     # New cases go last: each case's inputs are drawn from its position.
     ("adam", dict(learning_rate=0.01, b1=0.85, eps=1e-7, eps_root=1e-8, nesterov=True)),
+    ("amsgrad", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9,
+                     bias_correction_mu=False, bias_correction_nu=False)),
+    ("adamaxw", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.01)),
 ]
 
 
