@@ -4,7 +4,7 @@
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use ndoptim::transform::{
-    self, AddDecayedWeights, Clip, Scale, ScaleByAdam, ScaleByLearningRate, ScaleBySign,
+    self, AddDecayedWeights, Clip, Ema, Scale, ScaleByAdam, ScaleByLearningRate, ScaleBySign,
     ScaleByTrustRatio, Trace,
 };
 use ndoptim::{Error, Lamb, Named, Optimizer, Params, chain};
@@ -161,4 +161,35 @@ fn trust_ratios_see_the_whole_key_in_any_layout() {
     }
     assert_eq!(map_params["w"], p_col);
     assert_ne!(map_params["w"], row(&data), "the steps moved the parameter");
+}
+
+/// optax's `ema` with and without `debias`: `m ← (1 − β)·u + β·m`, passed on divided by
+/// `1 − βᵗ` (the bias correction `ScaleByAdam` shares, checked against optax's files) or as is.
+#[test]
+fn ema_debiases_as_optax_does() {
+    let beta = 0.9f64;
+    for debias in [true, false] {
+        let mut o =
+            transform::optimizer::<_, f64>(chain!(Ema::new(beta).debias(debias), Scale(-1.0)));
+        let (mut p, g) = one_key(&[0.0, 0.0], &[1.0, -2.0]);
+        let (mut m, mut want) = ([0.0f64; 2], [0.0f64; 2]);
+        for t in 1..=3 {
+            o.update(&mut p, &g).unwrap();
+            for i in 0..2 {
+                m[i] = (1.0 - beta) * g["w"][i] + beta * m[i];
+                let correction = if debias {
+                    1.0 - beta.powf(f64::from(t))
+                } else {
+                    1.0
+                };
+                want[i] -= m[i] / correction;
+            }
+            assert_eq!(
+                p["w"].as_slice().unwrap(),
+                &want[..],
+                "debias {debias}, step {t}"
+            );
+        }
+        assert_eq!(o.slot("w", "ema").unwrap().as_slice().unwrap(), &m[..]);
+    }
 }
