@@ -26,6 +26,23 @@ pub(crate) fn each_param<F: Scalar>(params: &mut ArrayRefD<F>, mut f: impl FnMut
     params.iter_mut().enumerate().for_each(|(i, p)| f(i, p));
 }
 
+/// `f(i, p, g)` for every element of a parameter and its gradient in row-major order, like
+/// [`each_param`].
+pub(crate) fn each_pair<F: Scalar>(
+    params: &mut ArrayRefD<F>,
+    grads: &ArrayRefD<F>,
+    mut f: impl FnMut(usize, &mut F, F),
+) {
+    if let (Some(p), Some(g)) = (params.as_slice_mut(), grads.as_slice()) {
+        p.iter_mut()
+            .zip(g)
+            .enumerate()
+            .for_each(|(i, (p, &g))| f(i, p, g));
+        return;
+    }
+    (params.iter_mut().zip(grads.iter()).enumerate()).for_each(|(i, (p, &g))| f(i, p, g));
+}
+
 /// optax's trust ratio (`scale_by_trust_ratio`): `c·‖p‖/(‖u‖ + ε)`, or 1 when either norm is
 /// zero, from the sums of squares.
 pub(crate) fn trust_ratio<F: Scalar>(coefficient: f64, p_squares: F, u_squares: F, eps: f64) -> F {

@@ -4,10 +4,10 @@
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use ndoptim::transform::{
-    self, AddDecayedWeights, Clip, Ema, Scale, ScaleByAdam, ScaleByLearningRate, ScaleBySign,
-    ScaleByTrustRatio, Trace,
+    self, AddDecayedWeights, Clip, Ema, Scale, ScaleByAdam, ScaleByLearningRate, ScaleByMuon,
+    ScaleByShape, ScaleBySign, ScaleByTrustRatio, Trace,
 };
-use ndoptim::{Error, Lamb, Named, Optimizer, Params, chain};
+use ndoptim::{Error, Lamb, Muon, Named, Optimizer, Params, chain};
 
 fn one_key(p: &[f64], g: &[f64]) -> (Params<f64>, Params<f64>) {
     let shaped = |v: &[f64]| ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_owned()).unwrap();
@@ -192,4 +192,85 @@ fn ema_debiases_as_optax_does() {
         }
         assert_eq!(o.slot("w", "ema").unwrap().as_slice().unwrap(), &m[..]);
     }
+}
+
+/// optax's `muon` on matrices is `chain(scale_by_muon, scale_by_shape, add_decayed_weights,
+/// scale_by_learning_rate)`: the chain, built by a user from the public transforms, moves wide
+/// and tall matrices (stored row- and column-major) as `Muon::optax` does, bit for bit, and keeps
+/// its momentum under optax's name.
+#[test]
+fn a_chain_with_a_tensor_stage_is_optax_muon() {
+    let (lr, wd, rms) = (0.05, 0.01, 0.2);
+    let muon = ScaleByMuon::default().adaptive(true).momentum(0.9);
+    let shape = ScaleByShape {
+        consistent_rms: Some(rms),
+    };
+    let mut chained = transform::optimizer::<_, f64>(chain!(
+        muon,
+        shape,
+        AddDecayedWeights::new(wd),
+        ScaleByLearningRate,
+    ))
+    .lr(lr);
+    let mut whole = Muon::<f64>::optax()
+        .lr(lr)
+        .weight_decay(wd)
+        .adaptive(true)
+        .momentum(0.9)
+        .consistent_rms(Some(rms));
+    let matrix = |shape: [usize; 2], seed: f64| {
+        ArrayD::from_shape_fn(IxDyn(&shape), |i| {
+            ((i[0] * 7 + i[1] * 3) as f64 + seed).sin()
+        })
+    };
+    let mut by_chain = Params::from([
+        ("wide".to_string(), matrix([3, 5], 0.0)),
+        ("tall".to_string(), matrix([6, 2], 1.0)),
+    ]);
+    let mut by_muon = by_chain.clone();
+    // The wide key again, stored column-major, through the second way in.
+    let mut column = ArrayD::zeros(IxDyn(&[3, 5]).f());
+    column.assign(&by_chain["wide"]);
+    let mut by_view = chained.clone();
+    for t in 0..3 {
+        let grads: Params<f64> = by_chain
+            .iter()
+            .map(|(k, p)| (k.clone(), p.mapv(|x| (x * 3.0 + f64::from(t)).cos())))
+            .collect();
+        let mut g_col = ArrayD::zeros(IxDyn(&[3, 5]).f());
+        g_col.assign(&grads["wide"]);
+        chained.update(&mut by_chain, &grads).unwrap();
+        whole.update(&mut by_muon, &grads).unwrap();
+        by_view
+            .update_named(&mut [Named::new("wide", column.view_mut(), g_col.view())])
+            .unwrap();
+        assert_eq!(by_chain, by_muon, "step {t}");
+        assert_eq!(column, by_chain["wide"], "step {t}");
+    }
+    assert_ne!(
+        by_chain["wide"],
+        matrix([3, 5], 0.0),
+        "the steps moved the parameter"
+    );
+    assert_eq!(chained.slot_names(), ["mu"]);
+    assert_eq!(chained.slot("tall", "mu"), whole.slot("tall", "mu"));
+}
+
+/// A chain with a tensor stage computes in `F` over the whole key: a low-precision layout is
+/// refused with a typed error before anything is written.
+#[cfg(feature = "half")]
+#[test]
+fn a_tensor_stage_refuses_low_precision_parameters() {
+    use half::bf16;
+    let mut opt = ndoptim::Engine::<_, f32, ndoptim::Mixed<bf16>>::new(transform::TransformRule(
+        chain!(ScaleByMuon::default(), ScaleByLearningRate),
+    ));
+    let p0 = ArrayD::from_elem(IxDyn(&[2, 2]), bf16::from_f32(0.5));
+    let mut params = Params::from([("w".to_string(), p0.clone())]);
+    let grads = Params::from([("w".to_string(), p0.clone())]);
+    assert!(matches!(
+        opt.update(&mut params, &grads),
+        Err(Error::IncompatibleOptions { .. })
+    ));
+    assert_eq!(params["w"], p0);
 }

@@ -238,8 +238,9 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
         }
         if !L::NATIVE && !R::ELEMENTWISE {
             return Err(Error::IncompatibleOptions {
-                reason: "this optimizer needs whole tensors in its arithmetic type (Muon, LAMB, \
-                         LARS, Adafactor): it runs on f32 or f64 parameters only",
+                reason: "this optimizer needs whole tensors in its arithmetic type (Muon, \
+                         Adafactor, chains with a tensor stage): it runs on f32 or f64 parameters \
+                         only",
             });
         }
         self.rule.validate()

@@ -2,11 +2,12 @@
 
 use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Step, cast};
 use crate::optimizers::AdamRule;
+use crate::parts::{Lerp, add_scaled};
+use crate::tensor::{Preconditioning, each_grad, each_param};
 use crate::transform::{
-    self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate, ScaleByNadam,
+    self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate, ScaleByMuon, ScaleByNadam,
+    ScaleByShape, Transform, matrix,
 };
-use crate::parts::{Lerp, add_scaled, bias_correction};
-use crate::tensor::{Preconditioning, each_grad, each_param, newton_schulz, newton_schulz_scratch};
 use crate::{Error, chain, check};
 
 /// Whose Muon: the momentum, the normalisation and the step size differ.
@@ -20,7 +21,9 @@ pub enum MuonConvention {
     PyTorch,
     /// `optax.contrib.muon`: `m ← (1 − μ)·g + μ·m`, bias-corrected (Nesterov: optax's NAdam
     /// form); `X / (‖X‖_F + ε)`; the update times `√max(1, cols/rows)` (or the consistent-RMS
-    /// scale) plus `λ·p`, times `lr`; fallback: `optax.adamw` with Muon's ε and Nesterov.
+    /// scale) plus `λ·p`, times `lr`; fallback: `optax.adamw` with Muon's ε and Nesterov. A
+    /// matrix's step is optax's chain, `chain!(`[`ScaleByMuon`]`, `[`ScaleByShape`]`,
+    /// `[`AddDecayedWeights`]`, `[`ScaleByLearningRate`]`)`.
     Optax,
 }
 
@@ -77,10 +80,11 @@ struct Fallback {
 ///          s = √max(1, cols/rows), or √max(rows, cols)·ρ with consistent RMS ρ
 /// ```
 ///
-/// Keys of rank < 2 (optax: of rank other than 2), and keys routed away by name ([`Muon::adam_for`]), take an AdamW step with
-/// their own hyperparameters in the same `update` (as Keller Jordan's `MuonWithAuxAdam` and optax's
-/// partition do): `torch.optim.AdamW`'s formula under [`MuonConvention::PyTorch`], `optax.adamw`'s
-/// (Nesterov and ε as Muon's) under [`MuonConvention::Optax`].
+/// Keys of rank < 2 (optax: of rank other than 2), and keys routed away by name
+/// ([`Muon::adam_for`]), take an AdamW step with their own hyperparameters in the same `update`
+/// (as Keller Jordan's `MuonWithAuxAdam` and optax's partition do): `torch.optim.AdamW`'s rule
+/// under [`MuonConvention::PyTorch`], `optax.adamw`'s chain (Nesterov and ε as Muon's) under
+/// [`MuonConvention::Optax`].
 ///
 /// The Newton–Schulz iteration runs in the parameter's type (f32 or f64), with ndarray's matrix
 /// product (`general_mat_mul`, the kernel of `dot`) writing into scratch space kept per key and
@@ -126,16 +130,12 @@ pub type Muon<F = f32> = Engine<MuonRule, F>;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MuonRule {
     convention: MuonConvention,
-    momentum: f64,
-    nesterov: bool,
+    /// The momentum and the iteration, in both conventions; optax's transform under
+    /// [`MuonConvention::Optax`].
+    muon: ScaleByMuon,
+    shape: ScaleByShape,
     weight_decay: f64,
-    ns_coefficients: Vec<[f64; 3]>,
-    ns_steps: usize,
-    eps: f64,
-    preconditioning: Preconditioning,
     adjust_lr: AdjustLr,
-    adaptive: bool,
-    consistent_rms: Option<f64>,
     routes: Vec<Route>,
     adam: Fallback,
 }
@@ -144,16 +144,12 @@ impl Default for MuonRule {
     fn default() -> Self {
         Self {
             convention: MuonConvention::PyTorch,
-            momentum: 0.95,
-            nesterov: true,
+            muon: ScaleByMuon::default()
+                .eps(1e-7)
+                .preconditioning(Preconditioning::FrobeniusClamp),
+            shape: ScaleByShape::default(),
             weight_decay: 0.1,
-            ns_coefficients: vec![[3.4445, -4.7750, 2.0315]],
-            ns_steps: 5,
-            eps: 1e-7,
-            preconditioning: Preconditioning::FrobeniusClamp,
             adjust_lr: AdjustLr::Original,
-            adaptive: false,
-            consistent_rms: None,
             routes: Vec::new(),
             adam: Fallback {
                 lr: None,
@@ -167,12 +163,23 @@ impl Default for MuonRule {
 }
 
 setters!(Muon {
+    /// Sets the decoupled weight decay λ of Muon keys, `>= 0` (default 0.1; optax 0).
+    weight_decay: f64,
+    /// Sets `torch.optim.Muon`'s learning-rate adjustment (default [`AdjustLr::Original`]).
+    adjust_lr: AdjustLr,
+});
+
+setters!(Muon [r => r.shape] {
+    /// Scales updates by `√max(rows, cols)·ρ` instead of `√max(1, cols/rows)` (optax's
+    /// `consistent_rms`, default `None`).
+    consistent_rms: Option<f64>,
+});
+
+setters!(Muon [r => r.muon] {
     /// Sets the momentum μ (optax's `beta`), in `[0, 1)` (default 0.95).
     momentum: f64,
     /// Uses Nesterov momentum (default `true`, in both references).
     nesterov: bool,
-    /// Sets the decoupled weight decay λ of Muon keys, `>= 0` (default 0.1; optax 0).
-    weight_decay: f64,
     /// Sets the number of Newton–Schulz iterations (default 5).
     ns_steps: usize,
     /// Sets ε of the normalisation (default 1e-7, a clamp; optax 1e-8, added). Under
@@ -182,14 +189,9 @@ setters!(Muon {
     /// PyTorch's; [`Muon::optax`]: [`Preconditioning::Frobenius`]; optax also offers
     /// [`Preconditioning::Aol`] and [`Preconditioning::Schatten`]).
     preconditioning: Preconditioning,
-    /// Sets `torch.optim.Muon`'s learning-rate adjustment (default [`AdjustLr::Original`]).
-    adjust_lr: AdjustLr,
     /// Scales the orthogonalised update by its inner product with the momentum (optax's
     /// `adaptive`, default `false`).
     adaptive: bool,
-    /// Scales updates by `√max(rows, cols)·ρ` instead of `√max(1, cols/rows)` (optax's
-    /// `consistent_rms`, default `None`).
-    consistent_rms: Option<f64>,
 });
 
 impl<F: Scalar> Muon<F> {
@@ -197,9 +199,8 @@ impl<F: Scalar> Muon<F> {
     pub fn optax() -> Self {
         Self::new(MuonRule {
             convention: MuonConvention::Optax,
+            muon: ScaleByMuon::default(),
             weight_decay: 0.0,
-            eps: 1e-8,
-            preconditioning: Preconditioning::Frobenius,
             adam: Fallback {
                 lr: None,
                 betas: [0.9, 0.999],
@@ -216,7 +217,7 @@ impl<F: Scalar> Muon<F> {
     /// (3.4445, −4.7750, 2.0315)).
     #[must_use]
     pub fn ns_coefficients(self, coefficients: [f64; 3]) -> Self {
-        self.with(|r| r.ns_coefficients = vec![coefficients])
+        self.with(|r| r.muon.ns_coefficients = [coefficients].into())
     }
 
     /// Sets one triple of coefficients per iteration (optax's `(n, 3)` `ns_coeffs`, such as
@@ -224,7 +225,7 @@ impl<F: Scalar> Muon<F> {
     /// most `ns_steps` rows, as optax requires.
     #[must_use]
     pub fn ns_schedule(self, coefficients: Vec<[f64; 3]>) -> Self {
-        self.with(|r| r.ns_coefficients = coefficients)
+        self.with(|r| r.muon.ns_coefficients = coefficients.into())
     }
 
     /// Sends `key` to the AdamW fallback.
@@ -275,13 +276,7 @@ impl<F: Scalar> Muon<F> {
 
 impl MuonRule {
     /// optax's `"dion"` preset: five iterations with their own coefficients.
-    pub const DION_NS_COEFFICIENTS: [[f64; 3]; 5] = [
-        [4.0848, -6.8946, 2.9270],
-        [3.9505, -6.3029, 2.6377],
-        [3.7418, -5.5913, 2.3037],
-        [2.8769, -3.1427, 1.2046],
-        [2.8366, -3.0525, 1.2012],
-    ];
+    pub const DION_NS_COEFFICIENTS: [[f64; 3]; 5] = ScaleByMuon::DION_NS_COEFFICIENTS;
 
     /// Whether `key` of `shape` takes Muon's step; the others take the fallback's.
     fn is_muon(&self, key: &str, shape: &[usize]) -> bool {
@@ -310,32 +305,12 @@ impl<F: Scalar> Rule<F> for MuonRule {
     const DEFAULT_LR: f64 = 1e-3;
     const ELEMENTWISE: bool = false;
 
-    hyperparameters!(Momentum => (momentum), WeightDecay => (weight_decay));
+    hyperparameters!(Momentum => (muon.momentum), WeightDecay => (weight_decay));
 
     fn validate(&self) -> Result<(), Error> {
-        check::unit_interval("momentum value", self.momentum)?;
+        <ScaleByMuon as Transform<F>>::validate(&self.muon)?;
+        <ScaleByShape as Transform<F>>::validate(&self.shape)?;
         check::non_negative("weight decay value", self.weight_decay)?;
-        if self.ns_steps >= 100 {
-            check::fail(
-                "number of Newton-Schulz steps",
-                self.ns_steps as f64,
-                "fewer than 100, for computational efficiency",
-            )?;
-        }
-        if self.ns_coefficients.is_empty() || self.ns_coefficients.len() > self.ns_steps.max(1) {
-            check::fail(
-                "number of Newton-Schulz coefficient rows",
-                self.ns_coefficients.len() as f64,
-                "1, or from 1 to ns_steps (one per iteration)",
-            )?;
-        }
-        for c in self.ns_coefficients.iter().flatten() {
-            check::finite("Newton-Schulz coefficient", *c)?;
-        }
-        check::non_negative("epsilon value", self.eps)?;
-        if let Some(rms) = self.consistent_rms {
-            check::non_negative("consistent_rms value", rms)?;
-        }
         if let Some(lr) = self.adam.lr {
             check::learning_rate(lr)?;
         }
@@ -363,97 +338,59 @@ impl<F: Scalar> Rule<F> for MuonRule {
     }
 
     fn scratch(&self, key: &str, shape: &[usize]) -> usize {
-        if !self.is_muon(key, shape) {
-            return 0;
+        if self.is_muon(key, shape) {
+            transform::scratch::<F, _>(&self.muon, shape)
+        } else {
+            0
         }
-        // Checked: a shape claimed by a checkpoint is checked against its data before this runs,
-        // but a rule must not overflow whatever it is asked.
-        let Some(n) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
-            return 0;
-        };
-        let rows = shape[0];
-        let cols = n.checked_div(rows).unwrap_or(0);
-        n.saturating_add(newton_schulz_scratch(rows, cols))
     }
 
     fn step<L: Layout<F>>(&self, mut step: Step<'_, F, L>, _: &mut ()) {
-        if !self.is_muon(step.key(), step.params.shape()) {
-            step.lr = self.adam.lr.unwrap_or(step.lr);
-            return self.fallback(step);
-        }
-        let (t, lr, wd) = (step.t(), step.lr(), step.weight_decay().unwrap_or(self.weight_decay));
-        let Parts { params, grads, state, scratch } = step.parts();
-        let n = params.len();
-        let rows = params.shape()[0];
-        if n == 0 {
-            return;
-        }
-        let cols = n / rows;
-        let (input, ns_scratch) = scratch.split_at_mut(n);
-        // The momentum, and the matrix to orthogonalise, in row-major order.
-        let mu = self.momentum;
-        match self.convention {
-            MuonConvention::PyTorch => {
-                let (average, look_ahead) = (Lerp::<F>::new(1.0 - mu), Lerp::<F>::new(mu));
-                each_grad(grads, |i, g| {
-                    let b = average.apply(state[i], g);
-                    state[i] = b;
-                    input[i] = if self.nesterov { look_ahead.apply(g, b) } else { b };
-                });
+        let decay = AddDecayedWeights::new(self.weight_decay);
+        match (self.is_muon(step.key(), step.params.shape()), self.convention) {
+            (true, MuonConvention::Optax) => {
+                let muon = chain!(self.muon.clone(), self.shape, decay, ScaleByLearningRate);
+                transform::run(&muon, step);
             }
-            MuonConvention::Optax => {
-                let (beta, c): (F, F) = (cast(mu), cast(1.0 - mu));
-                let (bc, bc_next): (F, F) = (cast(bias_correction(mu, t)), cast(bias_correction(mu, t + 1)));
-                each_grad(grads, |i, g| {
-                    let m = c * g + beta * state[i];
-                    state[i] = m;
-                    input[i] = if self.nesterov { beta * (m / bc_next) + c * (g / bc) } else { m / bc };
-                });
-            }
-        }
-        let o = newton_schulz(
-            input,
-            rows,
-            cols,
-            &self.ns_coefficients,
-            self.ns_steps,
-            self.eps,
-            self.preconditioning,
-            ns_scratch,
-        );
-        let (r, c) = (rows as f64, cols as f64);
-        match self.convention {
-            MuonConvention::PyTorch => {
-                let adjusted = match self.adjust_lr {
-                    AdjustLr::Original => lr * (r / c).max(1.0).sqrt(),
-                    AdjustLr::MatchRmsAdamW => lr * 0.2 * r.max(c).sqrt(),
-                    AdjustLr::SpectralUnclamped => lr * (r / c).sqrt(),
-                };
-                let (keep, step): (F, F) = (cast(1.0 - lr * wd), cast(-adjusted));
-                each_param(params, |i, p| *p = add_scaled(*p * keep, step, o[i]));
-            }
-            MuonConvention::Optax => {
-                let mut scale: F = cast(match self.consistent_rms {
-                    Some(rms) => r.max(c).sqrt() * rms,
-                    None => (c / r).max(1.0).sqrt(),
-                });
-                if self.adaptive {
-                    // ⟨X̂, O⟩ summed in f64: a sum over the whole matrix, whose f32 rounding
-                    // otherwise depends on the order of the additions.
-                    let dual = input
-                        .iter()
-                        .zip(o)
-                        .fold(0.0, |s, (&x, &o)| s + (x * o).to_f64().unwrap_or(f64::NAN));
-                    scale = cast::<F>(dual) * scale;
-                }
-                let (lr, wd): (F, F) = (cast(lr), cast(wd));
-                each_param(params, |i, p| *p = *p - lr * (scale * o[i] + wd * *p));
+            (true, MuonConvention::PyTorch) => self.torch(step),
+            (false, _) => {
+                step.lr = self.adam.lr.unwrap_or(step.lr);
+                self.fallback(step);
             }
         }
     }
 }
 
 impl MuonRule {
+    /// `torch.optim.Muon`'s step of a matrix key, in its order of operations: the momentum
+    /// into the scratch space, the iteration, then `p·(1 − lr·λ) − lr·r·O`.
+    fn torch<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
+        let (lr, wd) = (step.lr(), step.weight_decay().unwrap_or(self.weight_decay));
+        let (rows, cols) = matrix(step.params.shape());
+        let Parts { params, grads, state, scratch } = step.parts();
+        let n = params.len();
+        if n == 0 || scratch.len() < n {
+            return; // the scratch space is sized by `Rule::scratch`: only an empty key
+        }
+        let (input, scratch) = scratch.split_at_mut(n);
+        let mu = self.muon.momentum;
+        let (average, look_ahead) = (Lerp::<F>::new(1.0 - mu), Lerp::<F>::new(mu));
+        each_grad(grads, |i, g| {
+            let b = average.apply(state[i], g);
+            state[i] = b;
+            input[i] = if self.muon.nesterov { look_ahead.apply(g, b) } else { b };
+        });
+        let o = self.muon.orthogonalize(input, rows, cols, scratch);
+        let (r, c) = (rows as f64, cols as f64);
+        let adjusted = match self.adjust_lr {
+            AdjustLr::Original => lr * (r / c).max(1.0).sqrt(),
+            AdjustLr::MatchRmsAdamW => lr * 0.2 * r.max(c).sqrt(),
+            AdjustLr::SpectralUnclamped => lr * (r / c).sqrt(),
+        };
+        let (keep, step): (F, F) = (cast(1.0 - lr * wd), cast(-adjusted));
+        each_param(params, |i, p| *p = add_scaled(*p * keep, step, o[i]));
+    }
+
     /// The AdamW step of a key Muon does not take, as the convention's reference computes it:
     /// `torch.optim.AdamW`'s rule, or optax's `adamw` chain (with Muon's ε and Nesterov flag).
     fn fallback<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
@@ -463,9 +400,9 @@ impl MuonRule {
                 AdamRule::adamw(betas, eps, weight_decay).step(step, &mut ());
             }
             MuonConvention::Optax => {
-                let adam = ScaleByAdam::default().betas(betas).eps(self.eps).eps_root(eps_root);
+                let adam = ScaleByAdam::default().betas(betas).eps(self.muon.eps).eps_root(eps_root);
                 let (decay, lr) = (AddDecayedWeights::new(weight_decay), ScaleByLearningRate);
-                if self.nesterov {
+                if self.muon.nesterov {
                     transform::run(&chain!(ScaleByNadam(adam), decay, lr), step);
                 } else {
                     transform::run(&chain!(adam, decay, lr), step);

@@ -127,7 +127,7 @@ where
     #[inline(always)]
     fn before((a, b): &Self::Scalars, p: F, u: F, state: &mut Self::State) -> F {
         let (first, second) = <A::State as Join<F, B::State>>::split(state);
-        if A::REDUCES {
+        if A::REDUCES || A::TENSOR {
             A::before(a, p, u, first)
         } else {
             B::before(b, p, A::apply(a, p, u, first), second)
@@ -148,6 +148,41 @@ where
             A::finish(a, sums);
         } else {
             B::finish(b, sums);
+        }
+    }
+
+    const TENSOR: bool = A::TENSOR || B::TENSOR;
+
+    fn scratch(&self, rows: usize, cols: usize) -> usize {
+        if A::TENSOR {
+            self.first.scratch(rows, cols)
+        } else {
+            self.second.scratch(rows, cols)
+        }
+    }
+
+    fn tensor(
+        &self,
+        (a, b): &Self::Scalars,
+        u: &mut [F],
+        rows: usize,
+        cols: usize,
+        scratch: &mut [F],
+    ) {
+        if A::TENSOR {
+            self.first.tensor(a, u, rows, cols, scratch);
+        } else {
+            self.second.tensor(b, u, rows, cols, scratch);
+        }
+    }
+
+    #[inline(always)]
+    fn after((a, b): &Self::Scalars, p: F, u: F, state: &mut Self::State) -> F {
+        let (first, second) = <A::State as Join<F, B::State>>::split(state);
+        if A::TENSOR {
+            B::apply(b, p, A::after(a, p, u, first), second)
+        } else {
+            B::after(b, p, u, second)
         }
     }
 }

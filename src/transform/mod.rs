@@ -34,11 +34,18 @@
 //! as the same arithmetic written as one rule, on every layout the engine stores (low-precision
 //! parameters included), with its checks, checkpoints and groups.
 //!
+//! Two kinds of transforms see the whole key. One that [reduces](Transform::REDUCES)
+//! ([`ScaleByTrustRatio`]) adds a pass that sums over the key before the fused one, on every
+//! layout. A [tensor](Transform::TENSOR) transform ([`ScaleByMuon`]'s Newton–Schulz
+//! orthogonalisation) maps the key as a matrix between two elementwise passes, through a buffer
+//! kept with the key's state; such chains run on parameters stored in `F`.
+//!
 //! A transform of your own is a type implementing [`Transform`]; the crate's `custom_transform`
 //! example writes one and chains it with the built-in ones.
 
 mod adaptive;
 mod chain;
+mod muon;
 mod rule;
 mod scale;
 mod trust_ratio;
@@ -50,11 +57,14 @@ pub use crate::optimizers::{
 };
 pub use adaptive::{AdamScalars, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam};
 pub use chain::{Chain, Join};
+pub use muon::{MuonScalars, ScaleByMuon, ScaleByShape};
+pub(crate) use rule::scratch;
 pub use rule::{TransformRule, optimizer};
 pub use scale::{AddDecayedWeights, Clip, Ema, Scale, ScaleByLearningRate, ScaleBySign, Trace};
 pub use trust_ratio::{ScaleByTrustRatio, TrustScalars};
 
-use crate::engine::{Layout, Step};
+use crate::engine::{Layout, Parts, Step};
+use crate::tensor::{each_pair, each_param};
 use crate::{Error, Hyperparameter, Scalar, Slots};
 
 /// What a transform may read of one key's step, to compute its [`Transform::Scalars`].
@@ -74,6 +84,8 @@ pub struct Context<'a> {
     pub trust_ratio: bool,
     /// The number of elements of the key's parameter.
     pub len: usize,
+    /// The parameter's shape.
+    pub shape: &'a [usize],
 }
 
 impl<'a> Context<'a> {
@@ -86,6 +98,7 @@ impl<'a> Context<'a> {
             weight_decay: step.weight_decay(),
             trust_ratio: step.trust_ratio(),
             len: step.len(),
+            shape: step.params.shape(),
         }
     }
 }
@@ -135,18 +148,26 @@ pub trait Transform<F: Scalar>: Clone + Debug + Send + Sync {
     /// [`Transform::finish`]; then the step. `false` by default.
     const REDUCES: bool = false;
 
-    /// For a transform that [reduces](Transform::REDUCES): the update it receives, computed
-    /// from the state without keeping the changes (the transforms before it, applied to a copy
-    /// of the element's state). Implement it only for such transforms: it returns `u` for one
-    /// that reduces; chains combine it; the default, [`Transform::apply`], is right for every
-    /// other transform.
+    /// Whether the transform (or a part of a chain) maps the whole tensor at once, such as
+    /// Muon's Newton–Schulz orthogonalisation ([`Transform::tensor`]). The engine then runs
+    /// [`Transform::before`] over the elements into a buffer, keeping its changes to the state,
+    /// then `tensor` on the buffer, then [`Transform::after`] with the parameter's update. Such
+    /// chains run on parameters and state stored in `F` only. `false` by default.
+    const TENSOR: bool = false;
+
+    /// For a transform with a per-tensor stage ([reduces](Transform::REDUCES) or
+    /// [tensor](Transform::TENSOR)): its elementwise part before that stage, which returns what
+    /// the stage receives. A transform that reduces computes it on a copy of the element's state
+    /// (the changes are kept by the step's own pass); one that maps the tensor keeps the changes.
+    /// Chains combine it; the default, [`Transform::apply`], is right for every transform
+    /// without such a stage.
     #[inline(always)]
     fn before(scalars: &Self::Scalars, p: F, u: F, state: &mut Self::State) -> F {
         Self::apply(scalars, p, u, state)
     }
 
     /// For a transform that [reduces](Transform::REDUCES): what one element adds to the two
-    /// per-tensor sums, given its parameter and the update the transform receives (`[p², u²]`
+    /// per-tensor sums, given its parameter and what [`Transform::before`] returns (`[p², u²]`
     /// for a trust ratio).
     #[inline(always)]
     fn reduce(_p: F, _u: F) -> [F; 2] {
@@ -156,16 +177,67 @@ pub trait Transform<F: Scalar>: Clone + Debug + Send + Sync {
     /// For a transform that [reduces](Transform::REDUCES): completes its scalars from the sums
     /// of [`Transform::reduce`] over the key.
     fn finish(_scalars: &mut Self::Scalars, _sums: [F; 2]) {}
+
+    /// For a [tensor](Transform::TENSOR) transform: the elements of scratch space
+    /// [`Transform::tensor`] needs for a `rows × cols` key, kept with the key's state and never
+    /// checkpointed. None by default.
+    fn scratch(&self, _rows: usize, _cols: usize) -> usize {
+        0
+    }
+
+    /// For a [tensor](Transform::TENSOR) transform: maps `u`, what [`Transform::before`]
+    /// returned for every element, in row-major order and read as a `rows × cols` matrix
+    /// ([`matrix`]), in place.
+    fn tensor(
+        &self,
+        _scalars: &Self::Scalars,
+        _u: &mut [F],
+        _rows: usize,
+        _cols: usize,
+        _scratch: &mut [F],
+    ) {
+    }
+
+    /// For a [tensor](Transform::TENSOR) transform: its elementwise part after
+    /// [`Transform::tensor`], from the element `u` of its result (the transform's own `u` by
+    /// default). Chains append the transforms that follow.
+    #[inline(always)]
+    fn after(_scalars: &Self::Scalars, _p: F, u: F, _state: &mut Self::State) -> F {
+        u
+    }
+}
+
+/// How a [tensor](Transform::TENSOR) transform and Muon read a key of `shape` as a matrix:
+/// `shape[0]` rows and the product of the other axes as columns (convolution filters as
+/// `out × in·kh·kw`); a vector is one column, a scalar `1 × 1`. `(0, 0)` if the size overflows.
+pub fn matrix(shape: &[usize]) -> (usize, usize) {
+    match shape.split_first() {
+        None => (1, 1),
+        Some((&rows, rest)) => match rest.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+            Some(cols) if rows.checked_mul(cols).is_some() => (rows, cols),
+            _ => (0, 0),
+        },
+    }
 }
 
 /// Runs `transform` over one key: `p ← p + apply(p, g)` for every element, in one fused pass,
-/// after a reduction pass if the transform needs per-tensor sums.
+/// after a reduction pass if the transform needs per-tensor sums; a transform with a
+/// [tensor](Transform::TENSOR) stage runs in three ([`Transform::TENSOR`]).
 #[inline(always)]
 pub(crate) fn run<F: Scalar, L: Layout<F>, T: Transform<F>>(
     transform: &T,
     mut step: Step<'_, F, L>,
 ) {
+    const {
+        assert!(
+            !(T::REDUCES && T::TENSOR),
+            "a chain reduces or maps the tensor, not both"
+        )
+    };
     let mut scalars = transform.scalars(&Context::of(&step));
+    if T::TENSOR {
+        return whole(transform, &scalars, step);
+    }
     if T::REDUCES {
         let before = scalars;
         let sums = step.sum(move |p, g, state: &T::State| {
@@ -178,6 +250,38 @@ pub(crate) fn run<F: Scalar, L: Layout<F>, T: Transform<F>>(
         #[inline(always)]
         move |p, g, state: &mut T::State| *p = *p + T::apply(&scalars, *p, g, state),
     );
+}
+
+/// The three passes of a [tensor](Transform::TENSOR) transform: `before` into the first `n`
+/// elements of the key's scratch space, `tensor` on them, `after` into the parameter.
+fn whole<F: Scalar, L: Layout<F>, T: Transform<F>>(
+    transform: &T,
+    s: &T::Scalars,
+    step: Step<'_, F, L>,
+) {
+    let (rows, cols) = matrix(step.params.shape());
+    let Parts {
+        params,
+        grads,
+        state,
+        scratch,
+    } = step.parts();
+    let n = params.len();
+    if n == 0 || scratch.len() < n {
+        return; // the scratch space is sized by `TransformRule::scratch`: only an empty key
+    }
+    let (u, scratch) = scratch.split_at_mut(n);
+    each_pair(params, grads, |i, p, g| {
+        let mut slots = T::State::gather(state, n, i);
+        u[i] = T::before(s, *p, g, &mut slots);
+        slots.scatter(state, n, i);
+    });
+    transform.tensor(s, u, rows, cols, scratch);
+    each_param(params, |i, p| {
+        let mut slots = T::State::gather(state, n, i);
+        *p = *p + T::after(s, *p, u[i], &mut slots);
+        slots.scatter(state, n, i);
+    });
 }
 
 /// `scalars` with the entries at `at` (bias corrections) replaced by their reciprocals in `F`, to

@@ -1,6 +1,6 @@
 //! A transform as an optimizer's rule.
 
-use super::{Transform, run};
+use super::{Transform, matrix, run};
 use crate::engine::{Engine, Layout, Rule, Step};
 use crate::{Error, Hyperparameter, Scalar};
 
@@ -21,6 +21,7 @@ impl<F: Scalar, T: Transform<F>> Rule<F> for TransformRule<T> {
     type KeyScalars = ();
     const NAME: &'static str = "Transform";
     const DEFAULT_LR: f64 = 0.001;
+    const ELEMENTWISE: bool = !T::TENSOR;
 
     fn validate(&self) -> Result<(), Error> {
         self.0.validate()
@@ -28,6 +29,10 @@ impl<F: Scalar, T: Transform<F>> Rule<F> for TransformRule<T> {
 
     fn slot_names(&self) -> Vec<&'static str> {
         self.0.slot_names()
+    }
+
+    fn scratch(&self, _key: &str, shape: &[usize]) -> usize {
+        scratch(&self.0, shape)
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
@@ -41,4 +46,14 @@ impl<F: Scalar, T: Transform<F>> Rule<F> for TransformRule<T> {
     fn set_hyperparameter(&mut self, h: Hyperparameter, value: f64) {
         self.0.set_hyperparameter(h, value);
     }
+}
+
+/// The scratch space a key of `shape` needs for `transform`: for a [tensor](Transform::TENSOR)
+/// one, a buffer of one element per parameter element beside what its stage asks for.
+pub(crate) fn scratch<F: Scalar, T: Transform<F>>(transform: &T, shape: &[usize]) -> usize {
+    if !T::TENSOR {
+        return 0;
+    }
+    let (rows, cols) = matrix(shape);
+    (rows * cols).saturating_add(transform.scratch(rows, cols))
 }

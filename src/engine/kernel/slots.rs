@@ -17,6 +17,13 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
     where
         F: 'a;
 
+    /// Element `i`'s slots, from a key's state (slot after slot, `n` elements each): for passes
+    /// that visit elements by index rather than in the fused loop.
+    fn gather(state: &[F], n: usize, i: usize) -> Self;
+
+    /// Writes element `i`'s slots back into a key's state, as [`Slots::gather`] reads them.
+    fn scatter(self, state: &mut [F], n: usize, i: usize);
+
     /// Splits a key's state (slot after slot, `n` elements each) into its columns.
     fn columns(state: &mut [F], n: usize) -> Self::Columns<'_>;
 
@@ -79,6 +86,18 @@ pub trait Slots<F: Scalar>: Copy + Send + Sync + 'static {
 impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
     const COUNT: usize = N;
     type Columns<'a> = [&'a mut [F]; N];
+
+    #[inline(always)]
+    fn gather(state: &[F], n: usize, i: usize) -> Self {
+        std::array::from_fn(|j| state[j * n + i])
+    }
+
+    #[inline(always)]
+    fn scatter(self, state: &mut [F], n: usize, i: usize) {
+        for (j, v) in self.into_iter().enumerate() {
+            state[j * n + i] = v;
+        }
+    }
 
     fn columns(state: &mut [F], n: usize) -> [&mut [F]; N] {
         columns(state, n)
