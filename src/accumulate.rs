@@ -233,7 +233,14 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for MultiSteps<O, F> {
         Ok(())
     }
 
-    forward_optimizer!(F, inner: learning_rate, hyperparameters, modes, update_named_through_map);
+    forward_optimizer!(
+        F,
+        inner: learning_rate,
+        hyperparameters,
+        modes,
+        scope,
+        update_named_through_map,
+    );
 
     /// Drops the accumulators and the inner optimizer's state.
     fn reset(&mut self) {

@@ -306,7 +306,8 @@ pub mod transform;
 
 pub use element::{Element, Rounding, Scalar, Store};
 pub use engine::{
-    Engine, KeyState, Layout, Mixed, Mode, Native, NonFinite, Params, Parts, Rule, Slots, Step,
+    Engine, KeyState, Layout, Mixed, Mode, Native, NonFinite, Params, Parts, Rule, Scope, Slots,
+    Step,
 };
 pub use error::Error;
 pub use groups::Group;

@@ -87,7 +87,7 @@ macro_rules! hyperparameters {
 /// - `learning_rate`: `learning_rate` and `set_learning_rate`;
 /// - `hyperparameters`: `hyperparameter` and `set_hyperparameter`;
 /// - `modes`: `eval`, `train`, `eval_named` and `train_named`;
-/// - `reset`, `name`: the method of that name;
+/// - `reset`, `name`, `scope`: the method of that name;
 /// - `update_named_through_map`: `update_named` through copies into maps and this wrapper's own
 ///   `update` ([`named::through_map`](crate::named::through_map));
 /// - `named_modes_through_map`: `eval_named` and `train_named` through copies into maps and this
@@ -116,7 +116,15 @@ macro_rules! hyperparameters {
 ///         Ok(())
 ///     }
 ///
-///     ndoptim::forward_optimizer!(F, inner: learning_rate, hyperparameters, modes, reset, name);
+///     ndoptim::forward_optimizer!(
+///         F,
+///         inner: learning_rate,
+///         hyperparameters,
+///         modes,
+///         reset,
+///         name,
+///         scope,
+///     );
 /// }
 ///
 /// let mut opt = Counted { inner: ndoptim::Adam::<f64>::default(), steps: 0 };
@@ -181,6 +189,11 @@ macro_rules! forward_optimizer {
     (@name $F:ty, $field:ident) => {
         fn name(&self) -> &'static str {
             self.$field.name()
+        }
+    };
+    (@scope $F:ty, $field:ident) => {
+        fn scope(&self) -> $crate::Scope {
+            self.$field.scope()
         }
     };
     (@update_named_through_map $F:ty, $field:ident) => {

@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Debug};
 
-use crate::{Element, Error, Named, Params};
+use crate::{Element, Error, Named, Params, Scope};
 
 /// A stateful optimizer that updates a map of parameters in place from a map of gradients.
 ///
@@ -71,6 +71,12 @@ pub trait Optimizer<F: Element>: Debug {
 
     /// The algorithm's name, as its reference spells it (`"SGD"`, `"Adam"`, ...).
     fn name(&self) -> &'static str;
+
+    /// How far one element's update reaches ([`Scope`]): [`Scope::Element`] when each element's
+    /// update depends only on that element, so that a key may be stepped in pieces with the same
+    /// result (ndoptim-mpi's ZeRO-1 splits such optimizers' keys evenly across ranks). A wrapper
+    /// answers for the optimizer it wraps together with its own work.
+    fn scope(&self) -> Scope;
 
     /// Updates parameters given by name as views or slices ([`Named`]), wherever the model keeps
     /// them: the same engine, checks and results as [`Optimizer::update`] (see [`crate::named`]'s
@@ -147,6 +153,10 @@ impl<F: Element> Optimizer<F> for Box<dyn Optimizer<F>> {
 
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+
+    fn scope(&self) -> Scope {
+        (**self).scope()
     }
 
     fn update_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {

@@ -274,3 +274,23 @@ fn a_tensor_stage_refuses_low_precision_parameters() {
     ));
     assert_eq!(params["w"], p0);
 }
+
+/// What each optimizer says about its reach: elementwise chains and rules, per-key sums (trust
+/// ratios), whole tensors (Newton–Schulz).
+#[test]
+fn scopes_say_how_far_an_update_reaches() {
+    use ndoptim::{Adam, Scope};
+    let adam = transform::optimizer::<_, f64>(chain!(ScaleByAdam::default(), ScaleByLearningRate));
+    let trust = transform::optimizer::<_, f64>(chain!(
+        ScaleByAdam::default(),
+        ScaleByTrustRatio::default(),
+        ScaleByLearningRate,
+    ));
+    let muon = transform::optimizer::<_, f64>(chain!(ScaleByMuon::default(), ScaleByLearningRate));
+    assert_eq!(adam.scope(), Scope::Element);
+    assert_eq!(trust.scope(), Scope::Key);
+    assert_eq!(muon.scope(), Scope::Tensor);
+    assert_eq!(Adam::<f64>::default().scope(), Scope::Element);
+    assert_eq!(Lamb::<f64>::default().scope(), Scope::Key);
+    assert_eq!(Muon::<f64>::default().scope(), Scope::Tensor);
+}

@@ -69,6 +69,7 @@ impl<O: Optimizer<bf16>> Optimizer<f32> for Bf16Weights<O> {
         inner: learning_rate,
         hyperparameters,
         name,
+        scope,
         update_named_through_map,
         named_modes_through_map,
     );

@@ -67,14 +67,20 @@ impl<F: Scalar + Equivalence> Averager<F> {
         any[0] == 0
     }
 
-    /// Checks every rank's gradients together, then averages them into `self.averaged`.
-    pub(crate) fn average(&mut self, params: &Params<F>, grads: &Params<F>) -> Result<(), Error> {
+    /// Checks every rank's gradients together (collectively: the same result on every rank),
+    /// leaving their keys sorted in `self.keys`.
+    pub(crate) fn check(&mut self, params: &Params<F>, grads: &Params<F>) -> Result<(), Error> {
         self.keys.clear();
         self.keys.extend(grads.keys().cloned());
         self.keys.sort_unstable();
         let local = local_check(params, grads, &self.keys, self.non_finite_error);
         let fingerprint = fingerprint::<F>(grads, &self.keys);
-        self.agree(local, fingerprint, grads)?;
+        self.agree(local, fingerprint, grads)
+    }
+
+    /// Checks every rank's gradients together, then averages them into `self.averaged`.
+    pub(crate) fn average(&mut self, params: &Params<F>, grads: &Params<F>) -> Result<(), Error> {
+        self.check(params, grads)?;
         // Every averaged array exists with its gradient's shape (reused from step to step).
         self.averaged.retain(|k, _| grads.contains_key(k));
         for k in &self.keys {
@@ -128,15 +134,21 @@ impl<F: Scalar + Equivalence> Averager<F> {
         Ok(())
     }
 
-    /// `to ← (Σ over ranks of from) / ranks`, chunk by chunk.
-    fn reduce(&mut self, from: &[F], to: &mut [F]) {
+    /// `s / ranks`, as one process divides a sum of the ranks' gradients.
+    pub(crate) fn mean(&self) -> impl Fn(F) -> F + Copy + use<F> {
         let size = self.comm.size() as usize;
         let n = F::from(size).unwrap_or_else(F::one);
         // `x / n` is `x · (1/n)` exactly when n is a power of two (2 ranks, 4, ...): a multiply,
         // not a division, in the pass over every element.
         let exact_inverse = size.is_power_of_two();
         let inverse = F::one() / n;
-        let mean = move |s: F| if exact_inverse { s * inverse } else { s / n };
+        move |s: F| if exact_inverse { s * inverse } else { s / n }
+    }
+
+    /// `to ← (Σ over ranks of from) / ranks`, chunk by chunk.
+    fn reduce(&mut self, from: &[F], to: &mut [F]) {
+        let size = self.comm.size() as usize;
+        let mean = self.mean();
         let chunk = self.chunk;
         match self.reduction {
             // Two ranks: MPI combines each pair of elements once, so an operation computing

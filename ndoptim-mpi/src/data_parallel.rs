@@ -99,6 +99,7 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for DataParallel<F, 
         modes,
         reset,
         name,
+        scope,
         update_named_through_map,
     );
 }

@@ -19,9 +19,10 @@
 //! # Ok::<(), ndoptim::Error>(())
 //! ```
 //!
-//! [`ZeroSharded`] is ZeRO stage 1: the same averaging, but each rank keeps the optimizer state of
-//! its own keys only, steps them, and shares the updated parameters; its checkpoint consolidates
-//! on one rank into the checkpoint one process would hold.
+//! [`ZeroSharded`] is ZeRO stage 1: the parameters are cut into one block per rank, each rank
+//! receives the average of its block's gradients, keeps and steps its block's state only, and
+//! shares the updated block; its checkpoint consolidates on one rank into the checkpoint one
+//! process would hold.
 //!
 //! # Reductions
 //!
@@ -47,6 +48,7 @@
 
 mod average;
 mod data_parallel;
+mod shards;
 mod zero;
 
 pub use data_parallel::DataParallel;

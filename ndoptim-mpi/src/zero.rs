@@ -1,51 +1,62 @@
-//! [`ZeroSharded`]: ZeRO stage 1, each rank keeping and stepping the state of its own keys.
+//! [`ZeroSharded`]: ZeRO stage 1, each rank keeping and stepping the state of its own block of
+//! the parameters.
 
-use mpi::datatype::{Equivalence, PartitionMut};
+use mpi::collective::SystemOperation;
+use mpi::datatype::{Equivalence, Partition, PartitionMut};
 use mpi::topology::Communicator;
 use mpi::traits::*;
-use ndarray::ArrayViewMutD;
-use ndoptim::checkpoint::Checkpoint;
+use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn};
+use ndoptim::checkpoint::{Checkpoint, KeyState};
 use ndoptim::clip::{Norm, clip_grad_norm};
-use ndoptim::{Engine, Error, Layout, NonFinite, Optimizer, Params, Rule, Scalar};
+use ndoptim::{Engine, Error, Layout, Named, NonFinite, Optimizer, Params, Rule, Scalar, Scope};
 
 use crate::Reduction;
 use crate::average::{Averager, starts};
+use crate::shards::{Piece, Shards};
 
-/// ZeRO stage 1 (`torch.distributed.optim.ZeroRedundancyOptimizer`): gradients averaged as
-/// [`DataParallel`](crate::DataParallel) does, but each rank keeps the optimizer state of its own
-/// keys only and steps only them; the updated parameters are then shared, so that every rank
-/// again holds the whole model.
+/// ZeRO stage 1 (`torch.distributed.optim.ZeroRedundancyOptimizer`, DeepSpeed's stage 1): each
+/// rank keeps the optimizer state of its own block of the parameters and steps only it.
 ///
-/// Keys go to ranks greedily, largest first (ties by name), each to the least-loaded rank (ties
-/// to the lowest): the same assignment on every rank, whatever the order of its maps. Global-norm
-/// clipping ([`ZeroSharded::clip_grad_norm`]) and the non-finite policy
-/// ([`ZeroSharded::non_finite`]) act on the whole averaged gradient, as in one process; schedules
-/// set the learning rate of every rank's inner optimizer; groups select keys by name as always.
+/// The parameters of the first update's keys, in sorted order and flattened end to end, are cut
+/// into one block per rank: evenly, inside keys as DeepSpeed cuts them, when the inner optimizer
+/// is elementwise ([`Scope::Element`]), so each rank holds `1/N` of the state; else at the key
+/// boundaries nearest the even cuts, so that trust ratios, Newton–Schulz and factored state see
+/// whole keys. A step is one exchange of gradients (each rank receives every rank's part of its
+/// own block and sums them in rank order: the reduce-scatter half of an all-reduce,
+/// bit-identical to one process for either [`Reduction`]), the inner step of the block, and an
+/// all-gather of the updated blocks. The inner optimizer sees each piece of a key under the
+/// key's name: whole keys with their shape, parts of keys as vectors.
+///
+/// Global-norm clipping ([`ZeroSharded::clip_grad_norm`]) and the non-finite policy
+/// ([`ZeroSharded::non_finite`]) act on the whole averaged gradient as one process does, bit for
+/// bit; schedules set the learning rate of every rank's inner optimizer; groups select keys by
+/// name as always. The layout is fixed by the first update (or by [`ZeroSharded::restore`]): a
+/// later update may leave keys out, but a new key or a new shape is refused; consolidate and
+/// restore to lay the shards out again.
 pub struct ZeroSharded<F, O> {
     inner: O,
     avg: Averager<F>,
     clip: Option<f64>,
     non_finite: NonFinite,
     skipped: u64,
-    /// The keys this rank owns, sorted; recomputed when the key set changes.
-    owned: Vec<String>,
-    /// Every rank's keys, sorted, and their element counts.
-    owners: Vec<Vec<String>>,
-    counts: Vec<usize>,
-    /// The assignment's key set, to know when to recompute it.
-    assigned_for: Vec<(String, usize)>,
-    /// Own gradients handed to the inner optimizer, moved out of (and back into) the average.
-    own: Params<F>,
-    /// Packed parameters: this rank's to send, every rank's received.
-    send: Vec<F>,
-    received: Vec<F>,
+    shards: Option<Shards>,
+    /// This rank's gradients, flattened in the layout's order.
+    flat: Vec<F>,
+    /// Every rank's part of this rank's block, as received in one round.
+    exchange: Vec<F>,
+    /// This rank's block: the averaged gradient, and the parameters the inner optimizer steps.
+    grad: Vec<F>,
+    block: Vec<F>,
+    /// Every rank's updated block, gathered.
+    gathered: Vec<F>,
     round: Vec<F>,
 }
 
 impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
     /// `inner` sharded over a duplicate of `comm`. Give the inner optimizer the default
     /// non-finite policy (`Propagate`) and no clipping of its own: the wrapper applies both to
-    /// the whole gradient.
+    /// the whole gradient. Either `reduction` gives the result of one process (see the type's
+    /// docs).
     pub fn new<C: Communicator>(inner: O, comm: &C, reduction: Reduction) -> Self {
         Self {
             inner,
@@ -53,18 +64,17 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
             clip: None,
             non_finite: NonFinite::Propagate,
             skipped: 0,
-            owned: Vec::new(),
-            owners: Vec::new(),
-            counts: Vec::new(),
-            assigned_for: Vec::new(),
-            own: Params::new(),
-            send: Vec::new(),
-            received: Vec::new(),
+            shards: None,
+            flat: Vec::new(),
+            exchange: Vec::new(),
+            grad: Vec::new(),
+            block: Vec::new(),
+            gathered: Vec::new(),
             round: Vec::new(),
         }
     }
 
-    /// Sets how many elements one MPI call carries (default 2^24).
+    /// Sets how many elements of each rank's block one MPI call carries (default 2^24).
     #[must_use]
     pub fn chunk_elements(mut self, elements: usize) -> Self {
         self.avg.chunk = elements.clamp(1, i32::MAX as usize / 2);
@@ -72,7 +82,7 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
     }
 
     /// Clips the averaged gradients to total L2 norm `max_norm` before the step, as
-    /// [`ndoptim::clip::clip_grad_norm`] does, over all keys in sorted order (default: none).
+    /// [`ndoptim::clip::clip_grad_norm`] does over all keys in sorted order (default: none).
     #[must_use]
     pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
         self.clip = Some(max_norm);
@@ -93,14 +103,27 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
         self.skipped
     }
 
-    /// The wrapped optimizer (holding the state of this rank's keys only).
+    /// The wrapped optimizer (holding the state of this rank's block only).
     pub fn inner(&self) -> &O {
         &self.inner
     }
 
-    /// The keys this rank owns, sorted (empty before the first update).
-    pub fn owned_keys(&self) -> &[String] {
-        &self.owned
+    /// The keys this rank holds a piece of, sorted (empty before the first update).
+    pub fn owned_keys(&self) -> Vec<&str> {
+        let Some(shards) = &self.shards else {
+            return Vec::new();
+        };
+        (shards.pieces(self.avg.rank()))
+            .map(|p| shards.keys[p.key].0.as_str())
+            .collect()
+    }
+
+    /// This rank's block of the flattened parameters, as element positions (empty before the
+    /// first update).
+    pub fn block(&self) -> std::ops::Range<usize> {
+        self.shards
+            .as_ref()
+            .map_or(0..0, |s| s.block(self.avg.rank()))
     }
 
     /// This rank and the number of ranks.
@@ -108,207 +131,360 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
         (self.avg.rank(), self.avg.size())
     }
 
-    /// Assigns keys to ranks for this key set, if it changed.
-    fn assign(&mut self, grads: &Params<F>) {
-        let set: Vec<(String, usize)> = self
-            .avg
-            .keys
-            .iter()
-            .map(|k| (k.clone(), grads[k].len()))
-            .collect();
-        if set == self.assigned_for {
-            return;
+    /// The layout for these gradients: made on the first update, checked against it after.
+    fn lay_out(&mut self, grads: &Params<F>) -> Result<(), Error> {
+        if let Some(shards) = &self.shards {
+            let known = &shards.keys;
+            for k in &self.avg.keys {
+                let shape = grads[k].shape();
+                match known.binary_search_by(|(name, _)| name.as_str().cmp(k)) {
+                    Ok(i) if known[i].1 == shape => {}
+                    Ok(i) => {
+                        return Err(Error::StateShapeMismatch {
+                            key: k.clone(),
+                            state_shape: known[i].1.clone(),
+                            param_shape: shape.to_vec(),
+                        });
+                    }
+                    Err(_) => {
+                        return Err(Error::Distributed {
+                            rank: self.avg.rank(),
+                            reason: format!(
+                                "key {k:?} was not among the keys of the first update, which \
+                                 laid out the shards: consolidate and restore to lay them out again"
+                            ),
+                        });
+                    }
+                }
+            }
+            return Ok(());
         }
-        let (owners, counts) = assignment(&set, self.avg.size());
-        self.owned = owners[self.avg.rank()].clone();
-        self.owners = owners;
-        self.counts = counts;
-        self.assigned_for = set;
+        let keys = (self.avg.keys.iter())
+            .map(|k| (k.clone(), grads[k].shape().to_vec()))
+            .collect();
+        self.shards = Some(self.layout_of(keys)?);
+        Ok(())
     }
 
-    /// Shares every rank's updated keys: each rank's own parameters, packed in sorted key order,
-    /// gathered by all in rounds of at most a chunk per rank.
-    fn share(&mut self, params: &mut Params<F>) {
-        let (me, size, chunk) = (self.avg.rank(), self.avg.size(), self.avg.chunk);
-        self.send.clear();
-        for k in &self.owned {
-            self.send.extend(params[k].iter().copied());
+    /// The shards of `keys` (sorted) on this communicator, for the inner optimizer's scope.
+    fn layout_of(&self, keys: Vec<(String, Vec<usize>)>) -> Result<Shards, Error> {
+        let split = self.inner.scope() == Scope::Element;
+        let shards = Shards::new(keys, self.avg.size(), split);
+        if shards.total() > i32::MAX as usize {
+            return Err(Error::Distributed {
+                rank: self.avg.rank(),
+                reason: format!(
+                    "{} parameter elements: MPI's offsets reach {} elements",
+                    shards.total(),
+                    i32::MAX
+                ),
+            });
         }
-        let total: usize = self.counts.iter().sum();
-        let offsets: Vec<usize> = starts(&self.counts[..]);
-        self.received.clear();
-        self.received.resize(total, F::zero());
-        let rounds = self.counts.iter().max().map_or(0, |&m| m.div_ceil(chunk));
+        Ok(shards)
+    }
+
+    /// Every rank's gradients flattened, exchanged block by block and summed in rank order into
+    /// `self.grad`, this rank's block of the average.
+    fn reduce_scatter(&mut self, grads: &Params<F>) {
+        let shards = self.shards.as_ref().expect("laid out before");
+        let (me, size, chunk) = (self.avg.rank(), self.avg.size(), self.avg.chunk);
+        // Every buffer below is overwritten whole: resized, never cleared, so that no pass of
+        // zeros precedes the data.
+        self.flat.resize(shards.total(), F::zero());
+        for (k, (name, _)) in shards.keys.iter().enumerate() {
+            let to = &mut self.flat[shards.span(k)];
+            match grads.get(name) {
+                Some(g) => match g.as_slice() {
+                    Some(g) => to.copy_from_slice(g),
+                    None => to.iter_mut().zip(g.iter()).for_each(|(t, &g)| *t = g),
+                },
+                None => to.fill(F::zero()),
+            }
+        }
+        let lengths: Vec<usize> = shards.lengths().collect();
+        let mine = lengths[me];
+        self.grad.resize(mine, F::zero());
+        let mean = self.avg.mean();
+        let rounds = lengths.iter().max().map_or(0, |&m| m.div_ceil(chunk));
         for round in 0..rounds {
             let piece = |r: usize| {
-                let from = (round * chunk).min(self.counts[r]);
-                from..(from + chunk).min(self.counts[r])
+                let b = shards.block(r);
+                let from = (b.start + round * chunk).min(b.end);
+                from..(from + chunk).min(b.end)
             };
-            let counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
-            let displs: Vec<i32> = starts(&counts[..]);
-            if rounds == 1 {
-                // Straight into place: the pieces are every rank's whole share, in rank order.
-                let mut partition =
-                    PartitionMut::new(&mut self.received[..], &counts[..], &displs[..]);
-                self.avg
-                    .comm
-                    .all_gather_varcount_into(&self.send[piece(me)], &mut partition);
-                break;
-            }
-            self.round.clear();
-            self.round
-                .resize(counts.iter().map(|&c| c as usize).sum(), F::zero());
+            let send_counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
+            let send_displs: Vec<i32> = (0..size).map(|r| piece(r).start as i32).collect();
+            let len = piece(me).len();
+            let recv_counts = vec![len as i32; size];
+            let recv_displs: Vec<i32> = (0..size).map(|r| (r * len) as i32).collect();
+            self.exchange.resize(size * len, F::zero());
             {
-                let mut partition =
-                    PartitionMut::new(&mut self.round[..], &counts[..], &displs[..]);
-                self.avg
-                    .comm
-                    .all_gather_varcount_into(&self.send[piece(me)], &mut partition);
+                let send = Partition::new(&self.flat[..], &send_counts[..], &send_displs[..]);
+                let mut recv =
+                    PartitionMut::new(&mut self.exchange[..], &recv_counts[..], &recv_displs[..]);
+                self.avg.comm.all_to_all_varcount_into(&send, &mut recv);
             }
-            for r in 0..size {
-                let range = piece(r);
-                let at = displs[r] as usize;
-                self.received[offsets[r] + range.start..offsets[r] + range.end]
-                    .copy_from_slice(&self.round[at..at + range.len()]);
-            }
-        }
-        for (r, keys) in self.owners.iter().enumerate() {
-            if r == me {
-                continue;
-            }
-            let mut at = offsets[r];
-            for k in keys {
-                let p = params
-                    .get_mut(k)
-                    .expect("checked: every key has a parameter");
-                let n = p.len();
-                p.iter_mut()
-                    .zip(&self.received[at..at + n])
-                    .for_each(|(p, &v)| *p = v);
-                at += n;
-            }
+            let at = piece(me).start - shards.block(me).start;
+            sum_in_order(&self.exchange, &mut self.grad[at..at + len], mean);
         }
     }
-}
 
-/// Keys to ranks: largest first (ties by name), each to the least-loaded rank (ties to the
-/// lowest). Returns every rank's keys, sorted, and their element counts.
-pub(crate) fn assignment(keys: &[(String, usize)], ranks: usize) -> (Vec<Vec<String>>, Vec<usize>) {
-    let mut order: Vec<&(String, usize)> = keys.iter().collect();
-    order.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut owners = vec![Vec::new(); ranks.max(1)];
-    let mut load = vec![0usize; ranks.max(1)];
-    for (key, n) in order {
-        let r = (0..load.len()).min_by_key(|&r| (load[r], r)).unwrap_or(0);
-        owners[r].push(key.clone());
-        load[r] += n;
+    /// The first key (in sorted order) whose averaged gradient is not finite, agreed by all.
+    fn first_non_finite(&self, pieces: &[Piece]) -> Option<usize> {
+        let mine = (pieces.iter())
+            .find(|p| {
+                self.grad[p.at..p.at + p.range.len()]
+                    .iter()
+                    .any(|x| !x.is_finite())
+            })
+            .map_or(u64::MAX, |p| p.key as u64);
+        let mut first = u64::MAX;
+        (self.avg.comm).all_reduce_into(&mine, &mut first, SystemOperation::min());
+        (first != u64::MAX).then_some(first as usize)
     }
-    owners.iter_mut().for_each(|k| k.sort());
-    (owners, load)
-}
 
-impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for ZeroSharded<F, O> {
-    /// Averages every rank's gradients (collectively checked first), clips and guards them as
-    /// one process would, steps this rank's keys and shares the results. Collective.
-    ///
-    /// An error the inner optimizer meets on some ranks only (a parameter reshaped under its
-    /// state) is reported on every rank, with every parameter as it was; the state of ranks
-    /// whose step succeeded has then moved.
-    fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
-        self.avg.average(params, grads)?;
-        self.assign(grads);
-        let keys = std::mem::take(&mut self.avg.keys);
-        let mut refused = None;
-        if self.non_finite != NonFinite::Propagate
-            && let Some(k) = keys
-                .iter()
-                .find(|k| self.avg.averaged[*k].iter().any(|x| !x.is_finite()))
-        {
-            if self.non_finite == NonFinite::Skip {
-                self.skipped += 1;
-                self.avg.keys = keys;
-                return Ok(());
+    /// Scales this rank's block so that the whole gradient has L2 norm at most `max_norm`, with
+    /// the norm computed as one process computes it: each key's sum of squares folded element
+    /// by element in order (passed from rank to rank where a key spans blocks), the keys'
+    /// norms combined in sorted order.
+    fn clip(&mut self, pieces: &[Piece], max_norm: f64) -> Result<(), Error> {
+        let mut none: Vec<ArrayViewMutD<'_, F>> = Vec::new();
+        clip_grad_norm(&mut none, max_norm, Norm::L2, false)?; // validates `max_norm`
+        let shards = self.shards.as_ref().expect("laid out before");
+        let me = self.avg.rank();
+        let block = shards.block(me);
+        let mut squares = vec![F::zero(); shards.keys.len()];
+        for p in pieces {
+            let span = shards.span(p.key);
+            let mut sum = F::zero();
+            if span.start < block.start && !p.range.is_empty() {
+                let from = shards.owner(block.start - 1);
+                (self.avg.comm.process_at_rank(from as i32)).receive_into(&mut sum);
             }
-            refused = Some(Error::NonFiniteGradient { key: k.clone() });
-        }
-        if let Some(e) = refused {
-            self.avg.keys = keys;
-            return Err(e);
-        }
-        if let Some(max_norm) = self.clip {
-            let mut views: Vec<ArrayViewMutD<'_, F>> = Vec::with_capacity(keys.len());
-            let mut rest: Vec<(&String, &mut ndarray::ArrayD<F>)> =
-                self.avg.averaged.iter_mut().collect();
-            rest.sort_by(|a, b| a.0.cmp(b.0));
-            views.extend(rest.into_iter().map(|(_, a)| a.view_mut()));
-            if let Err(e) = clip_grad_norm(&mut views, max_norm, Norm::L2, false) {
-                self.avg.keys = keys;
-                return Err(e);
+            for &g in &self.grad[p.at..p.at + p.range.len()] {
+                sum = sum + g * g;
+            }
+            if span.end > block.end {
+                let to = shards.owner(block.end);
+                (self.avg.comm.process_at_rank(to as i32)).send(&sum);
+            } else {
+                squares[p.key] = sum;
             }
         }
-        self.avg.keys = keys;
-        // The inner optimizer sees this rank's keys only: it keeps their state and no other.
-        for k in &self.owned {
-            if let Some(g) = self.avg.averaged.remove(k) {
-                self.own.insert(k.clone(), g);
+        // Each key's sum lives on one rank, zeros elsewhere: the sum over ranks is exact.
+        let mut all = vec![F::zero(); squares.len()];
+        (self.avg.comm).all_reduce_into(&squares[..], &mut all[..], SystemOperation::sum());
+        let total = all.iter().fold(F::zero(), |t, &s| {
+            let norm = s.sqrt();
+            t + norm * norm
+        });
+        let total = total.sqrt().to_f64().unwrap_or(f64::NAN);
+        let coef = max_norm / (total + 1e-6);
+        let coef = F::from(if coef > 1.0 { 1.0 } else { coef }).unwrap_or_else(F::nan);
+        self.grad.iter_mut().for_each(|g| *g = *g * coef);
+        Ok(())
+    }
+
+    /// Runs `f` on this rank's pieces of `params` (copied into `self.block`), with the block's
+    /// gradients; then, if it succeeded on every rank, shares every rank's block into `params`.
+    /// Keys missing from `present` are left out of the call.
+    fn on_block(
+        &mut self,
+        params: &mut Params<F>,
+        present: impl Fn(&str) -> bool,
+        f: impl FnOnce(&mut O, &mut [Named<'_, F>]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let shards = self.shards.as_ref().expect("laid out before");
+        let me = self.avg.rank();
+        let pieces: Vec<Piece> = shards.pieces(me).collect();
+        // Overwritten whole: the pieces cover the block.
+        self.block.resize(shards.block(me).len(), F::zero());
+        for p in &pieces {
+            let name = &shards.keys[p.key].0;
+            let param = &params[name];
+            let to = &mut self.block[p.at..p.at + p.range.len()];
+            match param.as_slice() {
+                Some(s) => to.copy_from_slice(&s[p.range.clone()]),
+                None => {
+                    (to.iter_mut().zip(param.iter().skip(p.range.start))).for_each(|(t, &v)| *t = v)
+                }
             }
         }
-        // This rank's keys as they were, to put back if another rank's step fails.
-        self.send.clear();
-        for k in &self.owned {
-            self.send.extend(params[k].iter().copied());
-        }
-        let stepped = self.inner.update(params, &self.own);
-        for (k, g) in self.own.drain() {
-            self.avg.averaged.insert(k, g);
-        }
-        if !self.avg.all(stepped.is_ok()) {
-            // Some rank failed: every rank restores its keys and reports.
+        let stepped = {
+            let mut items = Vec::with_capacity(pieces.len());
+            let (mut rest, mut grads) = (&mut self.block[..], &self.grad[..]);
             let mut at = 0;
-            for k in &self.owned {
-                let p = params.get_mut(k).expect("owned keys have parameters");
-                let n = p.len();
-                p.iter_mut()
-                    .zip(&self.send[at..at + n])
-                    .for_each(|(p, &v)| *p = v);
-                at += n;
+            for p in &pieces {
+                let (name, shape) = &shards.keys[p.key];
+                let n = p.range.len();
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(p.at - at + n);
+                let (g_head, g_tail) = grads.split_at(p.at - at + n);
+                let (param, grad) = (&mut head[p.at - at..], &g_head[p.at - at..]);
+                (rest, grads, at) = (tail, g_tail, p.at + n);
+                if !present(name) {
+                    continue;
+                }
+                let shape = if shards.is_whole(p) {
+                    IxDyn(shape)
+                } else {
+                    IxDyn(&[n])
+                };
+                let (Ok(param), Ok(grad)) = (
+                    ArrayViewMutD::from_shape(shape.clone(), param),
+                    ArrayViewD::from_shape(shape, grad),
+                ) else {
+                    unreachable!("a piece's view has its own length");
+                };
+                items.push(Named::new(name, param, grad));
             }
+            f(&mut self.inner, &mut items)
+        };
+        if !self.avg.all(stepped.is_ok()) {
+            // Nothing was written to `params` on any rank.
             return Err(stepped.err().unwrap_or_else(|| Error::Distributed {
                 rank: self.avg.rank(),
                 reason: "another rank's optimizer refused the step; parameters unchanged".into(),
             }));
         }
-        self.share(params);
+        self.share(params, &present);
         Ok(())
+    }
+
+    /// Every rank's block gathered by all, in rounds of at most a chunk per rank, and written
+    /// into the keys of `params` that `present` selects.
+    fn share(&mut self, params: &mut Params<F>, present: &impl Fn(&str) -> bool) {
+        let shards = self.shards.as_ref().expect("laid out before");
+        let (me, size, chunk) = (self.avg.rank(), self.avg.size(), self.avg.chunk);
+        let lengths: Vec<usize> = shards.lengths().collect();
+        self.gathered.resize(shards.total(), F::zero());
+        let rounds = lengths.iter().max().map_or(0, |&m| m.div_ceil(chunk));
+        for round in 0..rounds {
+            let piece = |r: usize| {
+                let from = (round * chunk).min(lengths[r]);
+                from..(from + chunk).min(lengths[r])
+            };
+            let counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
+            if rounds == 1 {
+                let displs: Vec<i32> = (0..size).map(|r| shards.block(r).start as i32).collect();
+                let mut all = PartitionMut::new(&mut self.gathered[..], &counts[..], &displs[..]);
+                (self.avg.comm).all_gather_varcount_into(&self.block[piece(me)], &mut all);
+                break;
+            }
+            let displs: Vec<i32> = starts(&counts[..]);
+            self.round
+                .resize(counts.iter().map(|&c| c as usize).sum(), F::zero());
+            {
+                let mut all = PartitionMut::new(&mut self.round[..], &counts[..], &displs[..]);
+                (self.avg.comm).all_gather_varcount_into(&self.block[piece(me)], &mut all);
+            }
+            for (r, &at) in displs.iter().enumerate() {
+                let (range, at) = (piece(r), at as usize);
+                let start = shards.block(r).start;
+                self.gathered[start + range.start..start + range.end]
+                    .copy_from_slice(&self.round[at..at + range.len()]);
+            }
+        }
+        for (k, (name, _)) in shards.keys.iter().enumerate() {
+            if !present(name) {
+                continue;
+            }
+            let Some(p) = params.get_mut(name) else {
+                continue;
+            };
+            let from = &self.gathered[shards.span(k)];
+            match p.as_slice_mut() {
+                Some(p) => p.copy_from_slice(from),
+                None => p.iter_mut().zip(from).for_each(|(p, &v)| *p = v),
+            }
+        }
+    }
+
+    /// Moves the parameters to the inner optimizer's evaluation or training point, block by
+    /// block, and shares them.
+    fn switch(&mut self, params: &mut Params<F>, eval: bool) -> Result<(), Error> {
+        if self.shards.is_none() {
+            return Ok(()); // no state anywhere yet: nothing moves
+        }
+        // The gradients' views are not read by a mode switch: any values of the block's length.
+        let n = self
+            .shards
+            .as_ref()
+            .map_or(0, |s| s.block(self.avg.rank()).len());
+        self.grad.resize(n, F::zero());
+        self.on_block(
+            params,
+            |_| true,
+            |inner, items| {
+                if eval {
+                    inner.eval_named(items)
+                } else {
+                    inner.train_named(items)
+                }
+            },
+        )
+    }
+}
+
+impl<F: Scalar + Equivalence, O: Optimizer<F>> Optimizer<F> for ZeroSharded<F, O> {
+    /// Checks every rank's gradients collectively, exchanges them so that each rank holds the
+    /// average of its own block, clips and guards them as one process would, steps the block and
+    /// shares it. Collective.
+    ///
+    /// An error the inner optimizer meets on some ranks only (a parameter reshaped under its
+    /// state) is reported on every rank, with every parameter as it was; the state of ranks
+    /// whose step succeeded has then moved.
+    fn update(&mut self, params: &mut Params<F>, grads: &Params<F>) -> Result<(), Error> {
+        self.avg.check(params, grads)?;
+        self.lay_out(grads)?;
+        self.reduce_scatter(grads);
+        let shards = self.shards.as_ref().expect("laid out above");
+        let pieces: Vec<Piece> = shards.pieces(self.avg.rank()).collect();
+        if self.non_finite != NonFinite::Propagate
+            && let Some(k) = self.first_non_finite(&pieces)
+        {
+            if self.non_finite == NonFinite::Skip {
+                self.skipped += 1;
+                return Ok(());
+            }
+            let key = shards.keys[k].0.clone();
+            return Err(Error::NonFiniteGradient { key });
+        }
+        if let Some(max_norm) = self.clip {
+            self.clip(&pieces, max_norm)?;
+        }
+        self.on_block(
+            params,
+            |k| grads.contains_key(k),
+            |inner, items| inner.update_named(items),
+        )
     }
 
     ndoptim::forward_optimizer!(
         F,
         inner: learning_rate,
         hyperparameters,
-        reset,
         name,
+        scope,
         update_named_through_map,
         named_modes_through_map,
     );
 
-    /// The inner optimizer moves this rank's keys (Schedule-Free's `x`), then every rank's are
+    /// Drops the inner optimizer's state and the layout: the next update lays the shards out
+    /// again.
+    fn reset(&mut self) {
+        self.inner.reset();
+        self.shards = None;
+    }
+
+    /// The inner optimizer moves this rank's block (Schedule-Free's `x`), then every rank's is
     /// shared.
     fn eval(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        let moved = self.inner.eval(params);
-        if self.avg.all(moved.is_ok()) {
-            self.share(params);
-        }
-        moved
+        self.switch(params, true)
     }
 
     /// As [`ZeroSharded::eval`], back to the training point.
     fn train(&mut self, params: &mut Params<F>) -> Result<(), Error> {
-        let moved = self.inner.train(params);
-        if self.avg.all(moved.is_ok()) {
-            self.share(params);
-        }
-        moved
+        self.switch(params, false)
     }
 }
 
@@ -317,11 +493,32 @@ impl<F, O: std::fmt::Debug> std::fmt::Debug for ZeroSharded<F, O> {
         f.debug_struct("ZeroSharded")
             .field("inner", &self.inner)
             .field("reduction", &self.avg.reduction)
-            .field("owned", &self.owned)
+            .field("shards", &self.shards)
             .field("clip", &self.clip)
             .field("non_finite", &self.non_finite)
             .finish_non_exhaustive()
     }
+}
+
+/// `out ← mean(((p₀ + p₁) + p₂) + …)` for the equally long parts `pᵣ` of `parts`, in vectorized
+/// passes: one process's sum of the ranks' gradients, in rank order.
+fn sum_in_order<F: Scalar>(parts: &[F], out: &mut [F], mean: impl Fn(F) -> F) {
+    let len = out.len();
+    if len == 0 {
+        return;
+    }
+    let (first, rest) = parts.split_at(len);
+    if rest.len() == len {
+        out.iter_mut()
+            .zip(first.iter().zip(rest))
+            .for_each(|(o, (&a, &b))| *o = mean(a + b));
+        return;
+    }
+    out.copy_from_slice(first);
+    for part in rest.chunks_exact(len) {
+        out.iter_mut().zip(part).for_each(|(o, &b)| *o = *o + b);
+    }
+    out.iter_mut().for_each(|o| *o = mean(*o));
 }
 
 /// Checkpoints of a sharded [`Engine`]: the whole state gathered on one rank, and a whole
@@ -331,9 +528,9 @@ where
     R: Rule<F> + serde::Serialize + serde::de::DeserializeOwned,
     R::KeyScalars: serde::Serialize + serde::de::DeserializeOwned,
     F: Scalar + Equivalence,
-    L: Layout<F, State = F>,
+    L: Layout<F, Param = F, State = F>,
 {
-    /// Elements of optimizer state this rank holds (its keys' slots): the memory ZeRO-1 saves.
+    /// Elements of optimizer state this rank holds (its block's slots): the memory ZeRO-1 saves.
     pub fn state_elements(&self) -> usize {
         self.inner
             .checkpoint()
@@ -345,7 +542,8 @@ where
     }
 
     /// Gathers every rank's state on rank `root` into the checkpoint one process would hold
-    /// (every key, sorted), which a plain optimizer restores; `None` on other ranks. Collective.
+    /// (every key whole, sorted), which a plain optimizer restores; `None` on other ranks.
+    /// Collective.
     ///
     /// # Errors
     ///
@@ -377,16 +575,32 @@ where
         for r in 0..size {
             let (d, c) = (displs[r] as usize, counts[r] as usize);
             let part = Checkpoint::<R, R::KeyScalars, F>::from_safetensors(&all[d..d + c])?;
-            whole.keys.extend(part.keys);
+            // A key's pieces come in rank order: the later ones continue its slots.
+            for piece in part.keys {
+                match whole.keys.last_mut() {
+                    Some(k) if k.key == piece.key => join(k, piece),
+                    _ => whole.keys.push(piece),
+                }
+            }
             whole.skipped_steps = whole.skipped_steps.max(part.skipped_steps);
+        }
+        if let Some(shards) = &self.shards {
+            for k in &mut whole.keys {
+                if let Ok(i) = shards
+                    .keys
+                    .binary_search_by(|(n, _)| n.as_str().cmp(&k.key))
+                {
+                    reshape(k, &shards.keys[i].1);
+                }
+            }
         }
         whole.keys.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(Some(whole))
     }
 
     /// Loads a whole checkpoint (as [`ZeroSharded::consolidate`] or a single process wrote it),
-    /// keeping this rank's share of the keys for `params`' key set: the keys it owns under the
-    /// assignment of `params`' keys and sizes.
+    /// keeping this rank's share for `params`' keys: the layout of those keys and shapes, as an
+    /// update with a gradient for every one of them would make it.
     ///
     /// # Errors
     ///
@@ -396,19 +610,54 @@ where
         mut checkpoint: Checkpoint<R, R::KeyScalars, F>,
         params: &Params<F>,
     ) -> Result<(), Error> {
-        let mut set: Vec<(String, usize)> =
-            params.iter().map(|(k, p)| (k.clone(), p.len())).collect();
-        set.sort();
-        let (owners, counts) = assignment(&set, self.avg.size());
-        let owned = owners[self.avg.rank()].clone();
-        checkpoint
-            .keys
-            .retain(|k| owned.binary_search(&k.key).is_ok());
+        let mut keys: Vec<(String, Vec<usize>)> = (params.iter())
+            .map(|(k, p)| (k.clone(), p.shape().to_vec()))
+            .collect();
+        keys.sort();
+        let shards = self.layout_of(keys)?;
+        let mut share = Vec::new();
+        checkpoint.keys.sort_by(|a, b| a.key.cmp(&b.key));
+        for piece in shards.pieces(self.avg.rank()) {
+            let name = &shards.keys[piece.key].0;
+            let Ok(i) = checkpoint.keys.binary_search_by(|k| k.key.cmp(name)) else {
+                continue;
+            };
+            let mut k = checkpoint.keys[i].clone();
+            if !shards.is_whole(&piece) {
+                cut(&mut k, piece.range.clone());
+            }
+            share.push(k);
+        }
+        checkpoint.keys = share;
         self.inner.restore(checkpoint)?;
-        self.owned = owned;
-        self.owners = owners;
-        self.counts = counts;
-        self.assigned_for = set;
+        self.shards = Some(shards);
         Ok(())
+    }
+}
+
+/// Appends a later piece of a key to its earlier pieces: every slot's data continues.
+fn join<K, F: Clone>(into: &mut KeyState<K, F>, piece: KeyState<K, F>) {
+    for (slot, more) in into.slots.iter_mut().zip(piece.slots) {
+        slot.data.extend(more.data);
+    }
+}
+
+/// Gives a key joined from pieces its parameter's shape, and every slot the same.
+fn reshape<K, F>(k: &mut KeyState<K, F>, shape: &[usize]) {
+    let n: usize = shape.iter().product();
+    if k.slots.iter().all(|s| s.data.len() == n) {
+        k.shape = shape.to_vec();
+        k.slots.iter_mut().for_each(|s| s.shape = shape.to_vec());
+    }
+}
+
+/// Keeps elements `range` of a whole key's state, as a vector.
+fn cut<K, F: Clone>(k: &mut KeyState<K, F>, range: std::ops::Range<usize>) {
+    k.shape = vec![range.len()];
+    for slot in &mut k.slots {
+        if let Some(data) = slot.data.get(range.clone()) {
+            slot.data = data.to_vec();
+            slot.shape = vec![range.len()];
+        }
     }
 }

@@ -310,8 +310,11 @@ fn sharded_checkpoints(world: &impl Communicator) -> usize {
         total as usize, whole,
         "the shares add up to the whole state"
     );
+    // Keys are cut inside for an elementwise optimizer: each rank holds 1/N of the state, to
+    // within 1% (exactly, but for one element per cut).
+    let share = whole as f64 / ranks as f64;
     assert!(
-        ranks == 1 || (mine as usize) < whole,
+        (mine as f64 - share).abs() <= 0.01 * share,
         "rank {rank} holds {mine} of {whole}"
     );
     if rank == 0 {
@@ -520,7 +523,39 @@ fn errors(world: &impl Communicator) -> usize {
     assert_eq!(bits(&p), before);
     // And the next good step goes through everywhere.
     dp.update(&mut p, &grads(rank, 1)).unwrap();
-    5
+    // ZeRO-1 lays its shards out on the first update: a key added later is refused on every
+    // rank, a key left out is not stepped, and nothing else changes.
+    let mut zero = ZeroSharded::new(Adam::<f64>::pytorch(), world, Reduction::Ordered);
+    let mut p = params::<f64>();
+    zero.update(&mut p, &grads(rank, 0)).unwrap();
+    let before = bits(&p);
+    let mut g = grads::<f64>(rank, 1);
+    g.insert("late".into(), ArrayD::zeros(IxDyn(&[3])));
+    p.insert("late".into(), ArrayD::zeros(IxDyn(&[3])));
+    match zero.update(&mut p, &g) {
+        Err(Error::Distributed { reason, .. }) => {
+            assert!(reason.contains("\"late\""), "rank {rank}: {reason}")
+        }
+        other => panic!("rank {rank}: {other:?}"),
+    }
+    p.remove("late");
+    assert_eq!(
+        bits(&p),
+        before,
+        "rank {rank}: a refused layout changed parameters"
+    );
+    let mut g = grads::<f64>(rank, 1);
+    g.remove("w");
+    zero.update(&mut p, &g).unwrap();
+    let after = bits(&p);
+    let w = |b: &Vec<(String, Vec<u64>)>| b.iter().find(|(k, _)| k == "w").cloned();
+    assert_eq!(
+        w(&after),
+        w(&before),
+        "rank {rank}: a key without gradient moved"
+    );
+    assert_ne!(after, before, "rank {rank}: the others moved");
+    7
 }
 
 /// Schedule-Free behind either wrapper moves to its evaluation point and back through the named

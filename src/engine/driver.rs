@@ -4,7 +4,7 @@
 use ndarray::{ArrayRefD, ArrayViewD, Dimension, IxDyn};
 
 use super::gather::Spare;
-use super::{Layout, Mode, Native, Params, Rule, Scalar};
+use super::{Layout, Mode, Native, Params, Rule, Scalar, Scope};
 use crate::element::{Element, Rounding};
 use crate::{Error, Group, Hyperparameter, Named, Optimizer, check};
 
@@ -236,7 +236,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
                          the optimizer a Mixed layout (with_layout), or round to nearest",
             });
         }
-        if !L::NATIVE && !R::ELEMENTWISE {
+        if !L::NATIVE && R::SCOPE == Scope::Tensor {
             return Err(Error::IncompatibleOptions {
                 reason: "this optimizer needs whole tensors in its arithmetic type (Muon, \
                          Adafactor, chains with a tensor stage): it runs on f32 or f64 parameters \
@@ -358,6 +358,10 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Optimizer<L::Param> for Engine<R, F, L
 
     fn name(&self) -> &'static str {
         self.rule.name()
+    }
+
+    fn scope(&self) -> Scope {
+        R::SCOPE
     }
 
     fn eval(&mut self, params: &mut Params<L::Param>) -> Result<(), Error> {

@@ -39,7 +39,7 @@ pub use kernel::Slots;
 pub(crate) use kernel::{for_each_slice, kahan_add, sum_slice};
 pub(crate) use layout::Write;
 pub use layout::{Layout, Mixed, Native};
-pub use rule::{Mode, Rule};
+pub use rule::{Mode, Rule, Scope};
 pub use state::KeyState;
 pub use step::{Parts, Step};
 

@@ -19,6 +19,22 @@ pub enum Mode {
     Eval,
 }
 
+/// How far one element's update reaches: what a rule reads beyond the element's own parameter,
+/// gradient and state (and the key's step count and scalars).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Nothing: the update is elementwise ([`Step::for_each`] and its variants), so a key may be
+    /// stepped in pieces, each as a key of its own, with the same result (ZeRO-1 shards keys so).
+    #[default]
+    Element,
+    /// Sums over the key's elements ([`Step::sum`]: trust ratios, StableAdamW's mean), on every
+    /// layout.
+    Key,
+    /// The key's arrays whole ([`Step::parts`]: matrix products, factored state), in the
+    /// arithmetic type: such rules run on [`Native`](super::Native) layouts only.
+    Tensor,
+}
+
 /// One optimization algorithm: its hyperparameters, their validation, the state it keeps and its
 /// update of one key. [`Engine`](super::Engine) does everything else: map walking, checks, state
 /// creation.
@@ -35,10 +51,10 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
     const NAME: &'static str;
     /// The default learning rate.
     const DEFAULT_LR: f64;
-    /// Whether the update is elementwise (through [`Step::for_each`]); `false` for rules that
-    /// take whole tensors through [`Step::parts`], which run on [`Native`](super::Native)
-    /// layouts only.
-    const ELEMENTWISE: bool = true;
+    /// How far one element's update reaches ([`Scope::Element`] by default). A rule that calls
+    /// [`Step::sum`] declares [`Scope::Key`], one that calls [`Step::parts`] [`Scope::Tensor`];
+    /// the engine checks it in debug builds.
+    const SCOPE: Scope = Scope::Element;
 
     /// The algorithm's name for this configuration (AdamW for Adam with decoupled weight decay).
     fn name(&self) -> &'static str {

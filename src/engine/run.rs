@@ -124,6 +124,7 @@ pub(super) fn step_key<R: Rule<F>, F: Scalar, L: Layout<F>>(
         state: &mut entry.slots,
         scratch: &mut entry.scratch,
         write,
+        scope: R::SCOPE,
     };
     rule.step(step, &mut entry.scalars);
 }

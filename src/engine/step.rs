@@ -3,7 +3,7 @@
 use ndarray::ArrayRefD;
 
 use super::layout::Write;
-use super::{Layout, Native, Scalar, Slots, kernel};
+use super::{Layout, Native, Scalar, Scope, Slots, kernel};
 
 /// One key's update, handed to [`Rule::step`](super::Rule::step): the key, its parameter and
 /// gradient, its state and scratch space, the learning rate, the key's step count and what its
@@ -20,6 +20,8 @@ pub struct Step<'a, F: Scalar, L: Layout<F> = Native> {
     pub(crate) state: &'a mut [L::State],
     pub(crate) scratch: &'a mut [F],
     pub(crate) write: Write<'a, L::Param>,
+    /// The rule's [`Scope`], checked in debug builds by the methods that reach beyond an element.
+    pub(crate) scope: Scope,
 }
 
 /// A key's arrays whole, for rules that are not elementwise ([`Step::parts`]).
@@ -165,6 +167,10 @@ impl<'a, F: Scalar, L: Layout<F>> Step<'a, F, L> {
     /// As [`Step::for_each`].
     #[inline]
     pub fn sum<S: Slots<F>, const K: usize>(&mut self, f: impl Fn(F, F, &S) -> [F; K]) -> [F; K] {
+        debug_assert!(
+            self.scope != Scope::Element,
+            "a rule summed over a key without declaring Scope::Key"
+        );
         L::sum(self, f)
     }
 
@@ -184,9 +190,13 @@ impl<'a, F: Scalar, L: Layout<F>> Step<'a, F, L> {
     }
 
     /// The parameter, the gradient, the key's whole state and its scratch space, for rules that
-    /// are not elementwise. Such rules set [`Rule::ELEMENTWISE`](super::Rule::ELEMENTWISE) to
-    /// `false`, and the engine runs them on native layouts only.
+    /// are not elementwise. Such rules set [`Rule::SCOPE`](super::Rule::SCOPE) to
+    /// [`Scope::Tensor`], and the engine runs them on native layouts only.
     pub fn parts(self) -> Parts<'a, F> {
+        debug_assert!(
+            self.scope == Scope::Tensor,
+            "a rule took whole tensors without declaring Scope::Tensor"
+        );
         L::parts(self)
     }
 }

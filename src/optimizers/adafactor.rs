@@ -2,7 +2,9 @@
 
 use ndarray::IxDyn;
 
-use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Step, cast, for_each_slice, sum_slice};
+use crate::engine::{
+    Engine, Layout, Parts, Rule, Scalar, Scope, Step, cast, for_each_slice, sum_slice,
+};
 use crate::parts::{GradientOptions, Lerp};
 use crate::{Error, check};
 
@@ -78,7 +80,7 @@ impl<F: Scalar> Rule<F> for AdafactorRule {
     type KeyScalars = ();
     const NAME: &'static str = "Adafactor";
     const DEFAULT_LR: f64 = 0.01;
-    const ELEMENTWISE: bool = false;
+    const SCOPE: Scope = Scope::Tensor;
 
     hyperparameters!(WeightDecay => (options.weight_decay));
 

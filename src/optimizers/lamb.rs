@@ -1,7 +1,7 @@
 //! LAMB: Adam scaled per tensor by a trust ratio, for large batches.
 
 use crate::chain;
-use crate::engine::{Engine, Rule, Scalar};
+use crate::engine::{Engine, Rule, Scalar, Scope};
 use crate::transform::{AddDecayedWeights, ScaleByAdam, ScaleByLearningRate, ScaleByTrustRatio};
 
 /// LAMB (You et al., 2020, "Large Batch Optimization for Deep Learning: Training BERT in 76
@@ -62,6 +62,7 @@ impl<F: Scalar> Rule<F> for LambRule {
     type KeyScalars = ();
     const NAME: &'static str = "LAMB";
     const DEFAULT_LR: f64 = 0.01;
+    const SCOPE: Scope = Scope::Key;
 
     hyperparameters!(Momentum => (betas[0]), Beta2 => (betas[1]), WeightDecay => (weight_decay));
     chained!(self => chain!(

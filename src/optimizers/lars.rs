@@ -1,7 +1,7 @@
 //! LARS: SGD with momentum on updates scaled per tensor by a trust ratio, for large batches.
 
 use crate::chain;
-use crate::engine::{Engine, Rule, Scalar};
+use crate::engine::{Engine, Rule, Scalar, Scope};
 use crate::transform::{AddDecayedWeights, ScaleByLearningRate, ScaleByTrustRatio, Trace};
 
 /// LARS (You et al., 2017, "Large Batch Training of Convolutional Networks"), as `optax.lars`
@@ -65,6 +65,7 @@ impl<F: Scalar> Rule<F> for LarsRule {
     type KeyScalars = ();
     const NAME: &'static str = "LARS";
     const DEFAULT_LR: f64 = 1.0;
+    const SCOPE: Scope = Scope::Key;
 
     hyperparameters!(Momentum => (momentum), WeightDecay => (weight_decay));
     chained!(self => chain!(

@@ -1,6 +1,6 @@
 //! Muon: momentum orthogonalised by Newton–Schulz iterations, with an AdamW fallback.
 
-use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Scope, Step, cast};
 use crate::optimizers::AdamRule;
 use crate::parts::{Lerp, add_scaled};
 use crate::tensor::{Preconditioning, each_grad, each_param};
@@ -303,7 +303,7 @@ impl<F: Scalar> Rule<F> for MuonRule {
     type KeyScalars = ();
     const NAME: &'static str = "Muon";
     const DEFAULT_LR: f64 = 1e-3;
-    const ELEMENTWISE: bool = false;
+    const SCOPE: Scope = Scope::Tensor;
 
     hyperparameters!(Momentum => (muon.momentum), WeightDecay => (weight_decay));
 

@@ -1,6 +1,6 @@
 //! StableAdamW: AdamW whose learning rate shrinks where the update's RMS is large.
 
-use crate::engine::{Engine, Layout, Rule, Scalar, Step, cast};
+use crate::engine::{Engine, Layout, Rule, Scalar, Scope, Step, cast};
 use crate::optimizers::adam::{OptimiMoments, OptimiScale, optimi_step};
 use crate::parts::GradientOptions;
 use crate::{Error, Store, check};
@@ -55,6 +55,7 @@ impl<F: Scalar> Rule<F> for StableAdamWRule {
     type KeyScalars = ();
     const NAME: &'static str = "StableAdamW";
     const DEFAULT_LR: f64 = 0.001;
+    const SCOPE: Scope = Scope::Key;
 
     hyperparameters!(
         Momentum => (betas[0]),

@@ -155,5 +155,5 @@ impl<F: Element, O: Optimizer<F>> Optimizer<F> for Inject<O> {
         self.count = 0;
     }
 
-    crate::forward_optimizer!(F, inner: learning_rate, hyperparameters, modes, name);
+    crate::forward_optimizer!(F, inner: learning_rate, hyperparameters, modes, name, scope);
 }

@@ -1,7 +1,7 @@
 //! A transform as an optimizer's rule.
 
 use super::{Transform, matrix, run};
-use crate::engine::{Engine, Layout, Rule, Step};
+use crate::engine::{Engine, Layout, Rule, Scope, Step};
 use crate::{Error, Hyperparameter, Scalar};
 
 /// The rule of an optimizer made of a [`Transform`] (usually a [`chain!`](crate::chain)): the
@@ -21,7 +21,13 @@ impl<F: Scalar, T: Transform<F>> Rule<F> for TransformRule<T> {
     type KeyScalars = ();
     const NAME: &'static str = "Transform";
     const DEFAULT_LR: f64 = 0.001;
-    const ELEMENTWISE: bool = !T::TENSOR;
+    const SCOPE: Scope = if T::TENSOR {
+        Scope::Tensor
+    } else if T::REDUCES {
+        Scope::Key
+    } else {
+        Scope::Element
+    };
 
     fn validate(&self) -> Result<(), Error> {
         self.0.validate()

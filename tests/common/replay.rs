@@ -367,6 +367,9 @@ impl<F: Scalar, O: Optimizer<F>> Optimizer<F> for Shared<O> {
     fn name(&self) -> &'static str {
         self.0.borrow().name()
     }
+    fn scope(&self) -> ndoptim::Scope {
+        self.0.borrow().scope()
+    }
     fn update_named(&mut self, items: &mut [ndoptim::Named<'_, F>]) -> Result<(), ndoptim::Error> {
         self.0.borrow_mut().update_named(items)
     }

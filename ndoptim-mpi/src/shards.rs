@@ -1,0 +1,163 @@
+//! How ZeRO-1 lays out its shards: every key in sorted order, flattened end to end, cut into one
+//! contiguous block per rank.
+
+use std::ops::Range;
+
+/// The keys of the first update (sorted, with their shapes), where each starts in the flattened
+/// parameters, and each rank's block of that flat vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Shards {
+    pub(crate) keys: Vec<(String, Vec<usize>)>,
+    /// `starts[k]` is where key `k` starts; the last entry is the total.
+    starts: Vec<usize>,
+    /// Rank `r` owns `bounds[r]..bounds[r + 1]`.
+    bounds: Vec<usize>,
+}
+
+/// One rank's part of one key: the key's index and a range of its elements (row-major).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub(crate) key: usize,
+    pub(crate) range: Range<usize>,
+    /// Where the piece starts in the rank's block.
+    pub(crate) at: usize,
+}
+
+impl Shards {
+    /// `keys` (sorted) cut into `ranks` blocks: evenly, inside keys, when `split` (optimizers
+    /// whose update is elementwise); else at the key boundaries nearest the even cuts.
+    pub(crate) fn new(keys: Vec<(String, Vec<usize>)>, ranks: usize, split: bool) -> Self {
+        let mut starts = Vec::with_capacity(keys.len() + 1);
+        let mut total = 0usize;
+        for (_, shape) in &keys {
+            starts.push(total);
+            total += shape.iter().product::<usize>();
+        }
+        starts.push(total);
+        let ranks = ranks.max(1);
+        let even = |r: usize| (total as u128 * r as u128 / ranks as u128) as usize;
+        let mut bounds = vec![0; ranks + 1];
+        for r in 1..ranks {
+            let target = even(r);
+            bounds[r] = if split {
+                target
+            } else {
+                // The key boundary nearest the even cut, never before the previous cut.
+                let i = starts.partition_point(|&s| s < target);
+                let above = starts[i.min(starts.len() - 1)];
+                let below = starts[i.saturating_sub(1)];
+                let nearest = if target - below <= above - target {
+                    below
+                } else {
+                    above
+                };
+                nearest.max(bounds[r - 1])
+            };
+        }
+        bounds[ranks] = total;
+        Self {
+            keys,
+            starts,
+            bounds,
+        }
+    }
+
+    /// Elements of all keys together.
+    pub(crate) fn total(&self) -> usize {
+        self.bounds[self.bounds.len() - 1]
+    }
+
+    /// Rank `r`'s block of the flattened parameters.
+    pub(crate) fn block(&self, r: usize) -> Range<usize> {
+        self.bounds[r]..self.bounds[r + 1]
+    }
+
+    /// Every rank's block length.
+    pub(crate) fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        self.bounds.windows(2).map(|w| w[1] - w[0])
+    }
+
+    /// Key `k`'s elements in the flattened parameters.
+    pub(crate) fn span(&self, k: usize) -> Range<usize> {
+        self.starts[k]..self.starts[k + 1]
+    }
+
+    /// The rank whose block holds flat position `x` (the last rank for the end).
+    pub(crate) fn owner(&self, x: usize) -> usize {
+        let ranks = self.bounds.len() - 1;
+        (0..ranks)
+            .find(|&r| self.bounds[r] <= x && x < self.bounds[r + 1])
+            .unwrap_or(ranks - 1)
+    }
+
+    /// Rank `r`'s pieces, in key order: every key that overlaps its block, and the keys without
+    /// elements whose position it owns.
+    pub(crate) fn pieces(&self, r: usize) -> impl Iterator<Item = Piece> + '_ {
+        let block = self.block(r);
+        (0..self.keys.len()).filter_map(move |k| {
+            let span = self.span(k);
+            let (from, to) = (span.start.max(block.start), span.end.min(block.end));
+            let owned = if span.is_empty() {
+                self.owner(span.start) == r
+            } else {
+                from < to
+            };
+            owned.then(|| Piece {
+                key: k,
+                range: from - span.start..to - span.start,
+                at: from - block.start,
+            })
+        })
+    }
+
+    /// Whether `piece` is its key whole.
+    pub(crate) fn is_whole(&self, piece: &Piece) -> bool {
+        piece.range.len() == self.span(piece.key).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(sizes: &[(&str, &[usize])]) -> Vec<(String, Vec<usize>)> {
+        sizes
+            .iter()
+            .map(|(k, s)| (k.to_string(), s.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn even_blocks_cut_inside_keys() {
+        let s = Shards::new(
+            keys(&[("a", &[3]), ("b", &[2, 4]), ("c", &[0]), ("d", &[])]),
+            2,
+            true,
+        );
+        assert_eq!((s.total(), s.block(0), s.block(1)), (12, 0..6, 6..12));
+        let p0: Vec<_> = s.pieces(0).collect();
+        let p1: Vec<_> = s.pieces(1).collect();
+        assert_eq!(
+            p0.iter()
+                .map(|p| (p.key, p.range.clone(), p.at))
+                .collect::<Vec<_>>(),
+            [(0, 0..3, 0), (1, 0..3, 3)]
+        );
+        assert_eq!(
+            p1.iter()
+                .map(|p| (p.key, p.range.clone(), p.at))
+                .collect::<Vec<_>>(),
+            [(1, 3..8, 0), (2, 0..0, 5), (3, 0..1, 5)]
+        );
+        assert!(s.is_whole(&p0[0]) && !s.is_whole(&p0[1]) && s.is_whole(&p1[2]));
+    }
+
+    #[test]
+    fn whole_key_blocks_cut_at_the_nearest_boundary() {
+        let s = Shards::new(keys(&[("a", &[10]), ("b", &[3]), ("c", &[3])]), 2, false);
+        assert_eq!((s.block(0), s.block(1)), (0..10, 10..16));
+        let s = Shards::new(keys(&[("a", &[1]), ("b", &[1])]), 3, true);
+        assert_eq!((s.block(0), s.block(1), s.block(2)), (0..0, 0..1, 1..2));
+        assert_eq!(s.pieces(0).count(), 0);
+    }
+}
