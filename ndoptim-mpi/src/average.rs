@@ -10,10 +10,8 @@ use mpi::traits::*;
 use ndarray::{ArrayD, IxDyn};
 use ndoptim::{Error, Params, Scalar};
 
+use crate::shards::DIRECT;
 use crate::{DEFAULT_CHUNK, Reduction};
-
-/// Keys of at least this many elements are reduced straight from the gradient, without packing.
-const DIRECT: usize = 1 << 16;
 
 /// A duplicated communicator and the buffers of the gradients' average, reused from step to step.
 pub(crate) struct Averager<F> {

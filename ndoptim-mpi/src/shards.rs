@@ -12,6 +12,18 @@ pub(crate) struct Shards {
     starts: Vec<usize>,
     /// Rank `r` owns `bounds[r]..bounds[r + 1]`.
     bounds: Vec<usize>,
+    /// The keys that travel together, as ranges of key indices: each key of at least
+    /// [`DIRECT`] elements alone (sent from and received into its own array), and each run of
+    /// smaller keys between them (packed).
+    pub(crate) segments: Vec<Range<usize>>,
+}
+
+/// Keys of at least this many elements travel alone, straight from their arrays.
+pub(crate) const DIRECT: usize = 1 << 16;
+
+/// Whether the segment `run` of keys (with `starts`) is one key of [`DIRECT`] elements or more.
+fn self_large(starts: &[usize], run: &Range<usize>) -> bool {
+    run.len() == 1 && starts[run.end] - starts[run.start] >= DIRECT
 }
 
 /// One rank's part of one key: the key's index and a range of its elements (row-major).
@@ -55,11 +67,30 @@ impl Shards {
             };
         }
         bounds[ranks] = total;
+        let mut segments: Vec<Range<usize>> = Vec::new();
+        for k in 0..keys.len() {
+            let large = starts[k + 1] - starts[k] >= DIRECT;
+            match segments.last_mut() {
+                Some(run) if !large && !self_large(&starts, run) => run.end = k + 1,
+                _ => segments.push(k..k + 1),
+            }
+        }
         Self {
             keys,
             starts,
             bounds,
+            segments,
         }
+    }
+
+    /// A segment's elements in the flattened parameters.
+    pub(crate) fn flat(&self, segment: &Range<usize>) -> Range<usize> {
+        self.starts[segment.start]..self.starts[segment.end]
+    }
+
+    /// Whether a segment is one key travelling alone.
+    pub(crate) fn is_direct(&self, segment: &Range<usize>) -> bool {
+        self_large(&self.starts, segment)
     }
 
     /// Elements of all keys together.
@@ -70,11 +101,6 @@ impl Shards {
     /// Rank `r`'s block of the flattened parameters.
     pub(crate) fn block(&self, r: usize) -> Range<usize> {
         self.bounds[r]..self.bounds[r + 1]
-    }
-
-    /// Every rank's block length.
-    pub(crate) fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
-        self.bounds.windows(2).map(|w| w[1] - w[0])
     }
 
     /// Key `k`'s elements in the flattened parameters.
@@ -150,6 +176,26 @@ mod tests {
             [(1, 3..8, 0), (2, 0..0, 5), (3, 0..1, 5)]
         );
         assert!(s.is_whole(&p0[0]) && !s.is_whole(&p0[1]) && s.is_whole(&p1[2]));
+        assert_eq!(s.segments, vec![0..4usize]);
+    }
+
+    #[test]
+    fn large_keys_travel_alone() {
+        let big: &[usize] = &[DIRECT];
+        let s = Shards::new(
+            keys(&[
+                ("a", &[3]),
+                ("b", big),
+                ("c", &[1]),
+                ("d", &[2]),
+                ("e", big),
+            ]),
+            2,
+            true,
+        );
+        assert_eq!(s.segments, [0..1, 1..2, 2..4, 4..5]);
+        assert!(s.is_direct(&s.segments[1]) && !s.is_direct(&s.segments[2]));
+        assert_eq!(s.flat(&s.segments[2]), 3 + DIRECT..6 + DIRECT);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! [`ZeroSharded`]: ZeRO stage 1, each rank keeping and stepping the state of its own block of
 //! the parameters.
 
+use std::ops::Range;
+
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Equivalence, Partition, PartitionMut};
 use mpi::topology::Communicator;
@@ -183,49 +185,87 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
         Ok(shards)
     }
 
-    /// Every rank's gradients flattened, exchanged block by block and summed in rank order into
-    /// `self.grad`, this rank's block of the average.
+    /// Every rank's gradients exchanged so that each receives every rank's part of its own
+    /// block, summed in rank order into `self.grad`, this rank's block of the average. Large keys
+    /// travel straight from their gradients; runs of small ones are packed.
     fn reduce_scatter(&mut self, grads: &Params<F>) {
-        let shards = self.shards.as_ref().expect("laid out before");
-        let (me, size, chunk) = (self.avg.rank(), self.avg.size(), self.avg.chunk);
-        // Every buffer below is overwritten whole: resized, never cleared, so that no pass of
-        // zeros precedes the data.
-        self.flat.resize(shards.total(), F::zero());
-        for (k, (name, _)) in shards.keys.iter().enumerate() {
-            let to = &mut self.flat[shards.span(k)];
-            match grads.get(name) {
-                Some(g) => match g.as_slice() {
-                    Some(g) => to.copy_from_slice(g),
-                    None => to.iter_mut().zip(g.iter()).for_each(|(t, &g)| *t = g),
+        let Self {
+            avg,
+            shards,
+            flat,
+            exchange,
+            grad,
+            round: stage,
+            ..
+        } = self;
+        let shards = shards.as_ref().expect("laid out before");
+        let (me, size, chunk) = (avg.rank(), avg.size(), avg.chunk);
+        let block = shards.block(me);
+        let mean = avg.mean();
+        // Every buffer is overwritten whole: resized, never cleared, so that no pass of zeros
+        // precedes the data.
+        grad.resize(block.len(), F::zero());
+        flat.resize(shards.total(), F::zero());
+        let name = |k: usize| shards.keys[k].0.as_str();
+        for segment in &shards.segments {
+            let span = shards.flat(segment);
+            let part = |r: usize| overlap(&span, &shards.block(r));
+            if segment.clone().all(|k| !grads.contains_key(name(k))) {
+                let mine = part(me);
+                if !mine.is_empty() {
+                    grad[mine.start - block.start..mine.end - block.start].fill(F::zero());
+                }
+                continue;
+            }
+            let source: &[F] = match grads.get(name(segment.start)) {
+                Some(g) if shards.is_direct(segment) => match g.as_slice() {
+                    Some(g) => g,
+                    None => {
+                        stage.clear();
+                        stage.extend(g.iter().copied());
+                        &stage[..]
+                    }
                 },
-                None => to.fill(F::zero()),
-            }
-        }
-        let lengths: Vec<usize> = shards.lengths().collect();
-        let mine = lengths[me];
-        self.grad.resize(mine, F::zero());
-        let mean = self.avg.mean();
-        let rounds = lengths.iter().max().map_or(0, |&m| m.div_ceil(chunk));
-        for round in 0..rounds {
-            let piece = |r: usize| {
-                let b = shards.block(r);
-                let from = (b.start + round * chunk).min(b.end);
-                from..(from + chunk).min(b.end)
+                _ => {
+                    for k in segment.clone() {
+                        let to = &mut flat[shards.span(k)];
+                        match grads.get(name(k)) {
+                            Some(g) => match g.as_slice() {
+                                Some(g) => to.copy_from_slice(g),
+                                None => to.iter_mut().zip(g.iter()).for_each(|(t, &g)| *t = g),
+                            },
+                            None => to.fill(F::zero()),
+                        }
+                    }
+                    &flat[span.clone()]
+                }
             };
-            let send_counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
-            let send_displs: Vec<i32> = (0..size).map(|r| piece(r).start as i32).collect();
-            let len = piece(me).len();
-            let recv_counts = vec![len as i32; size];
-            let recv_displs: Vec<i32> = (0..size).map(|r| (r * len) as i32).collect();
-            self.exchange.resize(size * len, F::zero());
-            {
-                let send = Partition::new(&self.flat[..], &send_counts[..], &send_displs[..]);
-                let mut recv =
-                    PartitionMut::new(&mut self.exchange[..], &recv_counts[..], &recv_displs[..]);
-                self.avg.comm.all_to_all_varcount_into(&send, &mut recv);
+            let rounds = (0..size)
+                .map(|r| part(r).len())
+                .max()
+                .unwrap_or(0)
+                .div_ceil(chunk);
+            for round in 0..rounds {
+                let piece = |r: usize| within(part(r), round, chunk);
+                let send_counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
+                let send_displs: Vec<i32> = (0..size)
+                    .map(|r| (piece(r).start - span.start) as i32)
+                    .collect();
+                let len = piece(me).len();
+                let recv_counts = vec![len as i32; size];
+                let recv_displs: Vec<i32> = (0..size).map(|r| (r * len) as i32).collect();
+                exchange.resize(size * len, F::zero());
+                {
+                    let send = Partition::new(source, &send_counts[..], &send_displs[..]);
+                    let mut recv =
+                        PartitionMut::new(&mut exchange[..], &recv_counts[..], &recv_displs[..]);
+                    avg.comm.all_to_all_varcount_into(&send, &mut recv);
+                }
+                if len > 0 {
+                    let at = piece(me).start - block.start;
+                    sum_in_order(exchange, &mut grad[at..at + len], mean);
+                }
             }
-            let at = piece(me).start - shards.block(me).start;
-            sum_in_order(&self.exchange, &mut self.grad[at..at + len], mean);
         }
     }
 
@@ -350,51 +390,79 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
         Ok(())
     }
 
-    /// Every rank's block gathered by all, in rounds of at most a chunk per rank, and written
-    /// into the keys of `params` that `present` selects.
+    /// Every rank's block gathered by all, in rounds of at most a chunk per rank, into the keys
+    /// of `params` that `present` selects: large keys straight into their arrays, runs of small
+    /// ones through a buffer.
     fn share(&mut self, params: &mut Params<F>, present: &impl Fn(&str) -> bool) {
-        let shards = self.shards.as_ref().expect("laid out before");
-        let (me, size, chunk) = (self.avg.rank(), self.avg.size(), self.avg.chunk);
-        let lengths: Vec<usize> = shards.lengths().collect();
-        self.gathered.resize(shards.total(), F::zero());
-        let rounds = lengths.iter().max().map_or(0, |&m| m.div_ceil(chunk));
-        for round in 0..rounds {
-            let piece = |r: usize| {
-                let from = (round * chunk).min(lengths[r]);
-                from..(from + chunk).min(lengths[r])
-            };
-            let counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
-            if rounds == 1 {
-                let displs: Vec<i32> = (0..size).map(|r| shards.block(r).start as i32).collect();
-                let mut all = PartitionMut::new(&mut self.gathered[..], &counts[..], &displs[..]);
-                (self.avg.comm).all_gather_varcount_into(&self.block[piece(me)], &mut all);
-                break;
-            }
-            let displs: Vec<i32> = starts(&counts[..]);
-            self.round
-                .resize(counts.iter().map(|&c| c as usize).sum(), F::zero());
-            {
-                let mut all = PartitionMut::new(&mut self.round[..], &counts[..], &displs[..]);
-                (self.avg.comm).all_gather_varcount_into(&self.block[piece(me)], &mut all);
-            }
-            for (r, &at) in displs.iter().enumerate() {
-                let (range, at) = (piece(r), at as usize);
-                let start = shards.block(r).start;
-                self.gathered[start + range.start..start + range.end]
-                    .copy_from_slice(&self.round[at..at + range.len()]);
-            }
-        }
-        for (k, (name, _)) in shards.keys.iter().enumerate() {
-            if !present(name) {
+        let Self {
+            avg,
+            shards,
+            block,
+            gathered,
+            round: buffer,
+            ..
+        } = self;
+        let shards = shards.as_ref().expect("laid out before");
+        let (me, size, chunk) = (avg.rank(), avg.size(), avg.chunk);
+        let mine = shards.block(me);
+        gathered.resize(shards.total(), F::zero());
+        let name = |k: usize| shards.keys[k].0.as_str();
+        for segment in &shards.segments {
+            if segment.clone().all(|k| !present(name(k))) {
                 continue;
             }
-            let Some(p) = params.get_mut(name) else {
-                continue;
+            let span = shards.flat(segment);
+            let part = |r: usize| overlap(&span, &shards.block(r));
+            let direct = match params.get_mut(name(segment.start)) {
+                Some(p) if shards.is_direct(segment) => p.as_slice_mut(),
+                _ => None,
             };
-            let from = &self.gathered[shards.span(k)];
-            match p.as_slice_mut() {
-                Some(p) => p.copy_from_slice(from),
-                None => p.iter_mut().zip(from).for_each(|(p, &v)| *p = v),
+            let is_direct = direct.is_some();
+            let dest = direct.unwrap_or(&mut gathered[span.clone()]);
+            let rounds = (0..size)
+                .map(|r| part(r).len())
+                .max()
+                .unwrap_or(0)
+                .div_ceil(chunk);
+            for round in 0..rounds {
+                let piece = |r: usize| within(part(r), round, chunk);
+                let counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
+                let send = match piece(me) {
+                    p if p.is_empty() => &block[..0],
+                    p => &block[p.start - mine.start..p.end - mine.start],
+                };
+                if rounds == 1 {
+                    let displs: Vec<i32> = (0..size)
+                        .map(|r| (piece(r).start - span.start) as i32)
+                        .collect();
+                    let mut all = PartitionMut::new(&mut dest[..], &counts[..], &displs[..]);
+                    avg.comm.all_gather_varcount_into(send, &mut all);
+                    break;
+                }
+                let displs: Vec<i32> = starts(&counts[..]);
+                buffer.resize(counts.iter().map(|&c| c as usize).sum(), F::zero());
+                {
+                    let mut all = PartitionMut::new(&mut buffer[..], &counts[..], &displs[..]);
+                    avg.comm.all_gather_varcount_into(send, &mut all);
+                }
+                for (r, &at) in displs.iter().enumerate() {
+                    let (range, at) = (piece(r), at as usize);
+                    dest[range.start - span.start..range.end - span.start]
+                        .copy_from_slice(&buffer[at..at + range.len()]);
+                }
+            }
+            if is_direct {
+                continue;
+            }
+            for k in segment.clone() {
+                let Some(p) = params.get_mut(name(k)).filter(|_| present(name(k))) else {
+                    continue;
+                };
+                let from = &gathered[shards.span(k)];
+                match p.as_slice_mut() {
+                    Some(p) => p.copy_from_slice(from),
+                    None => p.iter_mut().zip(from).for_each(|(p, &v)| *p = v),
+                }
             }
         }
     }
@@ -498,6 +566,18 @@ impl<F, O: std::fmt::Debug> std::fmt::Debug for ZeroSharded<F, O> {
             .field("non_finite", &self.non_finite)
             .finish_non_exhaustive()
     }
+}
+
+/// The part of `span` that lies in `block` (empty, at `span`'s start, if none).
+fn overlap(span: &Range<usize>, block: &Range<usize>) -> Range<usize> {
+    let from = span.start.max(block.start).min(span.end);
+    from..span.end.min(block.end).max(from)
+}
+
+/// Round `round`'s piece of `part`, at most `chunk` elements.
+fn within(part: Range<usize>, round: usize, chunk: usize) -> Range<usize> {
+    let from = (part.start + round * chunk).min(part.end);
+    from..(from + chunk).min(part.end)
 }
 
 /// `out ← mean(((p₀ + p₁) + p₂) + …)` for the equally long parts `pᵣ` of `parts`, in vectorized
