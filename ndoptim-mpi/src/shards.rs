@@ -26,6 +26,12 @@ fn self_large(starts: &[usize], run: &Range<usize>) -> bool {
     run.len() == 1 && starts[run.end] - starts[run.start] >= DIRECT
 }
 
+/// The part of `span` that lies in `block` (empty, at `span`'s start, if none).
+fn overlap(span: &Range<usize>, block: &Range<usize>) -> Range<usize> {
+    let from = span.start.max(block.start).min(span.end);
+    from..span.end.min(block.end).max(from)
+}
+
 /// One rank's part of one key: the key's index and a range of its elements (row-major).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Piece {
@@ -134,6 +140,30 @@ impl Shards {
                 at: from - block.start,
             })
         })
+    }
+
+    /// The rounds in which the elements `span` travel, at most `chunk` of any rank's part
+    /// per round.
+    pub(crate) fn rounds(&self, span: &Range<usize>, chunk: usize) -> usize {
+        (0..self.bounds.len() - 1)
+            .map(|r| overlap(span, &self.block(r)).len())
+            .max()
+            .unwrap_or(0)
+            .div_ceil(chunk)
+    }
+
+    /// Rank `r`'s piece of `span` in round `round`: at most `chunk` elements of the part of
+    /// `span` in its block.
+    pub(crate) fn piece(
+        &self,
+        span: &Range<usize>,
+        r: usize,
+        round: usize,
+        chunk: usize,
+    ) -> Range<usize> {
+        let part = overlap(span, &self.block(r));
+        let from = (part.start.saturating_add(round.saturating_mul(chunk))).min(part.end);
+        from..from.saturating_add(chunk).min(part.end)
     }
 
     /// Whether `piece` is its key whole.

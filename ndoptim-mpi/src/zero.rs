@@ -1,8 +1,6 @@
 //! [`ZeroSharded`]: ZeRO stage 1, each rank keeping and stepping the state of its own block of
 //! the parameters.
 
-use std::ops::Range;
-
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Equivalence, Partition, PartitionMut};
 use mpi::topology::Communicator;
@@ -209,9 +207,8 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
         let name = |k: usize| shards.keys[k].0.as_str();
         for segment in &shards.segments {
             let span = shards.flat(segment);
-            let part = |r: usize| overlap(&span, &shards.block(r));
             if segment.clone().all(|k| !grads.contains_key(name(k))) {
-                let mine = part(me);
+                let mine = shards.piece(&span, me, 0, usize::MAX);
                 if !mine.is_empty() {
                     grad[mine.start - block.start..mine.end - block.start].fill(F::zero());
                 }
@@ -240,13 +237,9 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
                     &flat[span.clone()]
                 }
             };
-            let rounds = (0..size)
-                .map(|r| part(r).len())
-                .max()
-                .unwrap_or(0)
-                .div_ceil(chunk);
+            let rounds = shards.rounds(&span, chunk);
             for round in 0..rounds {
-                let piece = |r: usize| within(part(r), round, chunk);
+                let piece = |r: usize| shards.piece(&span, r, round, chunk);
                 let send_counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
                 let send_displs: Vec<i32> = (0..size)
                     .map(|r| (piece(r).start - span.start) as i32)
@@ -412,20 +405,15 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
                 continue;
             }
             let span = shards.flat(segment);
-            let part = |r: usize| overlap(&span, &shards.block(r));
             let direct = match params.get_mut(name(segment.start)) {
                 Some(p) if shards.is_direct(segment) => p.as_slice_mut(),
                 _ => None,
             };
             let is_direct = direct.is_some();
             let dest = direct.unwrap_or(&mut gathered[span.clone()]);
-            let rounds = (0..size)
-                .map(|r| part(r).len())
-                .max()
-                .unwrap_or(0)
-                .div_ceil(chunk);
+            let rounds = shards.rounds(&span, chunk);
             for round in 0..rounds {
-                let piece = |r: usize| within(part(r), round, chunk);
+                let piece = |r: usize| shards.piece(&span, r, round, chunk);
                 let counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
                 let send = match piece(me) {
                     p if p.is_empty() => &block[..0],
@@ -566,18 +554,6 @@ impl<F, O: std::fmt::Debug> std::fmt::Debug for ZeroSharded<F, O> {
             .field("non_finite", &self.non_finite)
             .finish_non_exhaustive()
     }
-}
-
-/// The part of `span` that lies in `block` (empty, at `span`'s start, if none).
-fn overlap(span: &Range<usize>, block: &Range<usize>) -> Range<usize> {
-    let from = span.start.max(block.start).min(span.end);
-    from..span.end.min(block.end).max(from)
-}
-
-/// Round `round`'s piece of `part`, at most `chunk` elements.
-fn within(part: Range<usize>, round: usize, chunk: usize) -> Range<usize> {
-    let from = (part.start + round * chunk).min(part.end);
-    from..(from + chunk).min(part.end)
 }
 
 /// `out ← mean(((p₀ + p₁) + p₂) + …)` for the equally long parts `pᵣ` of `parts`, in vectorized
