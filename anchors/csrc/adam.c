@@ -15,15 +15,14 @@ static inline void adam_range(float *restrict p, const float *restrict g, float 
     }
 }
 
+/* Serial for `threads` <= 1; else a static split in contiguous ranges, one per thread, each a
+ * vectorized loop. */
 void anchor_adam_f32(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
-                     float b2, float eps, float bc1, float bc2_sqrt) {
-    adam_range(p, g, m, v, 0, n, lr, b1, b2, eps, bc1, bc2_sqrt);
-}
-
-void anchor_adam_f32_openmp(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                            float b1, float b2, float eps, float bc1, float bc2_sqrt,
-                            int threads) {
-    /* A static split in contiguous ranges, one per thread, each a vectorized loop. */
+                     float b2, float eps, float bc1, float bc2_sqrt, int threads) {
+    if (threads <= 1) {
+        adam_range(p, g, m, v, 0, n, lr, b1, b2, eps, bc1, bc2_sqrt);
+        return;
+    }
 #pragma omp parallel num_threads(threads)
     {
         size_t t = (size_t)omp_get_thread_num(), k = (size_t)omp_get_num_threads();

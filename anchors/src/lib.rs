@@ -17,19 +17,6 @@ unsafe extern "C" {
         eps: f32,
         bc1: f32,
         bc2_sqrt: f32,
-    );
-    fn anchor_adam_f32_openmp(
-        p: *mut f32,
-        g: *const f32,
-        m: *mut f32,
-        v: *mut f32,
-        n: usize,
-        lr: f32,
-        b1: f32,
-        b2: f32,
-        eps: f32,
-        bc1: f32,
-        bc2_sqrt: f32,
         threads: c_int,
     );
 }
@@ -50,14 +37,8 @@ pub fn adam_f32(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: i32, 
     let (lr, b1, b2, eps) = (1e-3f32, 0.9f32, 0.999f32, 1e-8f32);
     let (bc1, bc2_sqrt) = (1.0 - b1.powi(t), (1.0 - b2.powi(t)).sqrt());
     let (p, g, m, v) = (p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
+    let threads = c_int::try_from(threads).unwrap_or(c_int::MAX);
     // SAFETY: four arrays of `n` elements (checked above), which the C loop reads and writes
     // within `0..n` only.
-    unsafe {
-        if threads <= 1 {
-            anchor_adam_f32(p, g, m, v, n, lr, b1, b2, eps, bc1, bc2_sqrt);
-        } else {
-            let threads = c_int::try_from(threads).unwrap_or(c_int::MAX);
-            anchor_adam_f32_openmp(p, g, m, v, n, lr, b1, b2, eps, bc1, bc2_sqrt, threads);
-        }
-    }
+    unsafe { anchor_adam_f32(p, g, m, v, n, lr, b1, b2, eps, bc1, bc2_sqrt, threads) }
 }
