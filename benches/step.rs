@@ -13,7 +13,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use ndarray::{ArrayD, IxDyn, Zip};
 use ndoptim::transform::{self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate};
 use ndoptim::{Adam, Muon, Named, Optimizer, Params, Scalar, chain, registry};
@@ -472,13 +474,14 @@ fn levels(c: &mut Criterion) {
     group.finish();
 }
 
-/// One Muon step on one matrix against the same Newton–Schulz products written with ndarray's
-/// `dot` (allocating each result, as a user would), the bound the issue sets; `muon_torch.py`
-/// times `torch.optim.Muon` on the same shapes for the summary.
+/// One Muon step on one matrix, square and rectangular from 256 to 4096, and up to 1024² the same
+/// Newton–Schulz products written with ndarray's `dot` (allocating each result, as a user would);
+/// `muon_torch.py` times `torch.optim.Muon` on the same shapes for the summary. A 4096² step
+/// takes seconds: every sample is one step.
 fn muon(c: &mut Criterion) {
     let mut group = c.benchmark_group("muon-f32");
-    group.sample_size(20);
-    for (rows, cols) in [(128, 128), (256, 512), (512, 512), (1024, 256)] {
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for (rows, cols) in MUON_SHAPES {
         let label = format!("{rows}x{cols}");
         let shape = [rows, cols];
         let g = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
@@ -490,6 +493,9 @@ fn muon(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("Muon", &label), |b| {
             b.iter(|| opt.update(&mut p, black_box(&grads)).unwrap())
         });
+        if rows * cols > 1 << 20 {
+            continue;
+        }
         let g2 = g.into_shape_with_order((rows, cols)).unwrap();
         group.bench_function(BenchmarkId::new("dot", &label), |b| {
             b.iter(|| {
@@ -509,6 +515,19 @@ fn muon(c: &mut Criterion) {
     }
     group.finish();
 }
+
+/// The shapes of the `muon-f32` group, which `muon_torch.py` repeats.
+const MUON_SHAPES: [(usize, usize); 9] = [
+    (256, 256),
+    (256, 1024),
+    (1024, 256),
+    (512, 512),
+    (1024, 1024),
+    (1024, 4096),
+    (4096, 1024),
+    (2048, 2048),
+    (4096, 4096),
+];
 
 fn zip_reference(c: &mut Criterion) {
     // A plain ndarray Zip of Adam, the loop a user would write by hand, for comparison.

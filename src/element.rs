@@ -16,6 +16,31 @@ mod sealed {
     impl Sealed for half::bf16 {}
     #[cfg(feature = "half")]
     impl Sealed for half::f16 {}
+
+    use crate::products::{Matrix, Output, multiply};
+
+    /// Matrix products in the arithmetic types, by faer.
+    pub trait Multiply: Sized {
+        /// `dst ← α·lhs·rhs`, or `+=` it, as `output` says (see [`multiply`]).
+        fn multiply(
+            dst: &mut [Self],
+            lhs: Matrix<'_, Self>,
+            rhs: Matrix<'_, Self>,
+            alpha: Self,
+            output: Output,
+        );
+    }
+    impl<T: faer::traits::ComplexField + Copy> Multiply for T {
+        fn multiply(
+            dst: &mut [T],
+            lhs: Matrix<'_, T>,
+            rhs: Matrix<'_, T>,
+            alpha: T,
+            output: Output,
+        ) {
+            multiply(dst, lhs, rhs, alpha, output)
+        }
+    }
 }
 
 /// A type parameters, gradients and optimizer state can be stored in: `f32`, `f64`, and with the
@@ -41,7 +66,7 @@ pub trait Element:
 
 /// The types arithmetic runs in: `f32` and `f64`. Every optimizer computes in one of them,
 /// whatever type it stores parameters in (see [`crate::precision`]).
-pub trait Scalar: Float + Element {}
+pub trait Scalar: Float + Element + sealed::Multiply {}
 
 impl Scalar for f32 {}
 impl Scalar for f64 {}

@@ -297,6 +297,7 @@ mod optimizers;
 pub mod parallel;
 mod parts;
 pub mod precision;
+mod products;
 pub mod references;
 pub mod registry;
 pub mod schedule;

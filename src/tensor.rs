@@ -2,11 +2,11 @@
 //! in row-major order over any layout, trust ratios (LAMB, LARS), and Newton–Schulz
 //! orthogonalisation (Muon).
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayRefD, ArrayViewMut2};
 
 use crate::engine::{Scalar, cast};
 use crate::parts::max_nan;
+use crate::products::{Matrix, Output};
 
 /// `f(i, g)` for every gradient element in row-major order: on the slice when the gradient is
 /// row-major, else through ndarray's iterator (which allocates for rank > 4).
@@ -93,9 +93,9 @@ pub(crate) fn newton_schulz_scratch(rows: usize, cols: usize) -> usize {
 /// iteration `A = X·Xᵀ`, `X ← a·X + (b·A + c·A·A)·X`. One row of `coefficients` serves `steps`
 /// iterations; several rows are one iteration each (optax's `(n, 3)` coefficients).
 /// Returns the result, `rows × cols` row-major, which lives in `scratch`
-/// ([`newton_schulz_scratch`] elements long). Nothing is allocated by this code; the matrix
-/// products are ndarray's (`general_mat_mul`, the kernel behind `dot`), whose `matrixmultiply`
-/// backend allocates its own packing buffers per product.
+/// ([`newton_schulz_scratch`] elements long). The products are faer's, on one thread: `X·Xᵀ` and
+/// `A·A` are symmetric and computed as lower triangles. Nothing is allocated after the first call
+/// on a thread (faer keeps its packing buffers per thread).
 #[allow(clippy::too_many_arguments)] // a matrix, its shape and the iteration's parameters
 pub(crate) fn newton_schulz<'s, F: Scalar>(
     g: &[F],
@@ -144,26 +144,41 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
         coefficients.len()
     };
     let (mut x, mut y) = (x, y);
+    let set = Output {
+        accumulate: false,
+        symmetric: true,
+    };
+    let add = |symmetric| Output {
+        accumulate: true,
+        symmetric,
+    };
     for k in 0..iterations {
         let [a, b, c] = coefficients[if coefficients.len() == 1 { 0 } else { k }];
         let (a, b, c): (F, F, F) = (cast(a), cast(b), cast(c));
-        let (Ok(mut xv), Ok(mut gv), Ok(mut pv), Ok(mut yv)) = (
-            ArrayViewMut2::from_shape((m, n), &mut *x),
-            ArrayViewMut2::from_shape((m, m), &mut *gram),
-            ArrayViewMut2::from_shape((m, m), &mut *poly),
-            ArrayViewMut2::from_shape((m, n), &mut *y),
-        ) else {
-            return x; // unreachable: the buffers are sized for these shapes
-        };
         // A = X·Xᵀ;  B = b·A + c·A·A;  Y = a·X + B·X
-        general_mat_mul(F::one(), &xv, &xv.t(), F::zero(), &mut gv);
+        let xm = Matrix::new(&*x, m, n);
+        F::multiply(gram, xm, xm.t(), F::one(), set);
         if k == 0 {
+            let (Ok(mut xv), Ok(mut gv), Ok(mut pv)) = (
+                ArrayViewMut2::from_shape((m, n), &mut *x),
+                ArrayViewMut2::from_shape((m, m), &mut *gram),
+                ArrayViewMut2::from_shape((m, m), &mut *poly),
+            ) else {
+                return x; // unreachable: the buffers are sized for these shapes
+            };
             precondition_first_step(preconditioning, &mut xv, &mut gv, &mut pv, floor);
         }
-        pv.zip_mut_with(&gv, |p, &g| *p = b * g);
-        general_mat_mul(c, &gv, &gv, F::one(), &mut pv);
-        yv.zip_mut_with(&xv, |y, &x| *y = a * x);
-        general_mat_mul(F::one(), &pv, &xv, F::one(), &mut yv);
+        poly.iter_mut().zip(&*gram).for_each(|(p, &g)| *p = b * g);
+        let am = Matrix::new(&*gram, m, m);
+        F::multiply(poly, am, am, c, add(true));
+        y.iter_mut().zip(&*x).for_each(|(y, &x)| *y = a * x);
+        F::multiply(
+            y,
+            Matrix::new(&*poly, m, m),
+            Matrix::new(&*x, m, n),
+            F::one(),
+            add(false),
+        );
         std::mem::swap(&mut x, &mut y);
     }
     // X is the result, m × n; a transposed one goes back to rows × cols in the free buffer.
