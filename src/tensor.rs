@@ -6,7 +6,7 @@ use ndarray::{ArrayRefD, ArrayViewMut2};
 
 use crate::engine::{Scalar, cast};
 use crate::parts::max_nan;
-use crate::products::{Matrix, Output};
+use crate::products::{Matrix, Output, transpose};
 
 /// `f(i, g)` for every gradient element in row-major order: on the slice when the gradient is
 /// row-major, else through ndarray's iterator (which allocates for rank > 4).
@@ -119,11 +119,7 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
     let poly = &mut rest[..m * m];
     // X is `g` or its transpose, row-major m × n.
     if transposed {
-        for (i, row) in g.chunks_exact(cols).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                x[j * n + i] = v;
-            }
-        }
+        transpose(&g[..m * n], rows, cols, x);
     } else {
         x.copy_from_slice(&g[..m * n]);
     }
@@ -185,11 +181,7 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
     if !transposed {
         return x;
     }
-    for (j, row) in x.chunks_exact(n).enumerate() {
-        for (i, &v) in row.iter().enumerate() {
-            y[i * cols + j] = v;
-        }
-    }
+    transpose(x, m, n, y);
     y
 }
 
