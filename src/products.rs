@@ -14,13 +14,13 @@ use faer::{Accum, MatMut, MatRef, Par};
 #[derive(Clone, Copy, Debug)]
 pub struct Matrix<'a, F> {
     /// The elements, `rows · cols` of them, row-major.
-    pub data: &'a [F],
+    data: &'a [F],
     /// Rows as stored.
-    pub rows: usize,
+    rows: usize,
     /// Columns as stored.
-    pub cols: usize,
+    cols: usize,
     /// Whether the product reads the transpose.
-    pub transposed: bool,
+    transposed: bool,
 }
 
 impl<'a, F> Matrix<'a, F> {

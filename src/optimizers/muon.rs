@@ -88,9 +88,10 @@ struct Fallback {
 ///
 /// The Newton–Schulz iteration runs in the parameter's type (f32 or f64), on one thread, with
 /// faer's matrix products (`X·Xᵀ` and `A·A` are symmetric: only their lower halves are computed)
-/// writing into scratch space kept per key and never checkpointed. `torch.optim.Muon` casts to bfloat16 for the iteration instead: its results
-/// differ from an f32 run by about 1e-4 after 25 steps; it also rejects every parameter that is not
-/// 2-D, which this type routes or flattens instead.
+/// writing into scratch space kept per key and never checkpointed. `torch.optim.Muon` casts to
+/// bfloat16 for the iteration instead: its results differ from an f32 run by about 1e-4 after 25
+/// steps; it also rejects every parameter that is not 2-D, which this type routes or flattens
+/// instead.
 ///
 /// [`Muon::default`] is `torch.optim.Muon`: learning rate 1e-3, μ = 0.95, Nesterov, weight decay
 /// 0.1, coefficients (3.4445, −4.7750, 2.0315) with 5 steps, ε = 1e-7, [`AdjustLr::Original`];
