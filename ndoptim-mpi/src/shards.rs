@@ -27,7 +27,7 @@ fn self_large(starts: &[usize], run: &Range<usize>) -> bool {
 }
 
 /// The part of `span` that lies in `block` (empty, at `span`'s start, if none).
-fn overlap(span: &Range<usize>, block: &Range<usize>) -> Range<usize> {
+pub(crate) fn overlap(span: &Range<usize>, block: &Range<usize>) -> Range<usize> {
     let from = span.start.max(block.start).min(span.end);
     from..span.end.min(block.end).max(from)
 }
@@ -166,6 +166,55 @@ impl Shards {
         from..from.saturating_add(chunk).min(part.end)
     }
 
+    /// Every rank's piece of `span` in every round, in order of position: rank by rank, round
+    /// by round within a rank. The pieces tile `span`.
+    pub(crate) fn tiles(
+        &self,
+        span: &Range<usize>,
+        chunk: usize,
+    ) -> impl Iterator<Item = Range<usize>> + '_ {
+        let rounds = self.rounds(span, chunk);
+        let span = span.clone();
+        (0..self.bounds.len() - 1)
+            .flat_map(move |r| (0..rounds).map(move |round| (r, round)))
+            .map(move |(r, round)| self.piece(&span, r, round, chunk))
+    }
+
+    /// The messages of the segments that `active` selects, as `(segment, round)` in order,
+    /// grouped in windows that carry at most `chunk` elements of any rank's part (or one
+    /// message): the same on every rank, so that all post the same messages in the same order,
+    /// and a window's buffers stay within `chunk` elements per rank.
+    pub(crate) fn windows(
+        &self,
+        chunk: usize,
+        active: impl Fn(usize) -> bool,
+    ) -> Vec<Vec<(usize, usize)>> {
+        let ranks = self.bounds.len() - 1;
+        let (mut windows, mut current, mut load) = (Vec::new(), Vec::new(), 0);
+        for (s, segment) in self.segments.iter().enumerate() {
+            if !active(s) {
+                continue;
+            }
+            let span = self.flat(segment);
+            for round in 0..self.rounds(&span, chunk) {
+                let most = (0..ranks)
+                    .map(|r| self.piece(&span, r, round, chunk).len())
+                    .max()
+                    .unwrap_or(0);
+                if load + most > chunk && !current.is_empty() {
+                    windows.push(std::mem::take(&mut current));
+                    load = 0;
+                }
+                current.push((s, round));
+                load += most;
+            }
+        }
+        if !current.is_empty() {
+            windows.push(current);
+        }
+        windows
+    }
+
     /// Whether `piece` is its key whole.
     pub(crate) fn is_whole(&self, piece: &Piece) -> bool {
         piece.range.len() == self.span(piece.key).len()
@@ -226,6 +275,37 @@ mod tests {
         assert_eq!(s.segments, [0..1, 1..2, 2..4, 4..5]);
         assert!(s.is_direct(&s.segments[1]) && !s.is_direct(&s.segments[2]));
         assert_eq!(s.flat(&s.segments[2]), 3 + DIRECT..6 + DIRECT);
+    }
+
+    #[test]
+    fn tiles_cover_a_span_and_windows_bound_each_ranks_load() {
+        let s = Shards::new(keys(&[("a", &[7]), ("b", &[DIRECT]), ("c", &[5])]), 3, true);
+        for segment in &s.segments {
+            let span = s.flat(segment);
+            let tiles: Vec<_> = s.tiles(&span, 1000).collect();
+            assert_eq!(tiles.len(), 3 * s.rounds(&span, 1000));
+            let mut at = span.start;
+            for t in tiles {
+                assert!(t.is_empty() || t.start == at);
+                at = t.end.max(at);
+            }
+            assert_eq!(at, span.end);
+        }
+        let windows = s.windows(1000, |_| true);
+        let messages: usize = windows.iter().map(Vec::len).sum();
+        let all: usize = (s.segments.iter())
+            .map(|g| s.rounds(&s.flat(g), 1000))
+            .sum();
+        assert_eq!(messages, all);
+        for w in &windows {
+            for r in 0..3 {
+                let load: usize = (w.iter())
+                    .map(|&(g, round)| s.piece(&s.flat(&s.segments[g]), r, round, 1000).len())
+                    .sum();
+                assert!(load <= 1000 || w.len() == 1, "{load}");
+            }
+        }
+        assert_eq!(s.windows(1000, |g| g != 1).concat(), [(0, 0), (2, 0)]);
     }
 
     #[test]

@@ -2,17 +2,21 @@
 //! the parameters.
 
 use mpi::collective::SystemOperation;
-use mpi::datatype::{Equivalence, Partition, PartitionMut};
+use mpi::datatype::{Equivalence, PartitionMut};
 use mpi::topology::Communicator;
 use mpi::traits::*;
-use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 use ndoptim::checkpoint::{Checkpoint, KeyState};
 use ndoptim::clip::{Norm, clip_grad_norm};
 use ndoptim::{Engine, Error, Layout, Named, NonFinite, Optimizer, Params, Rule, Scalar, Scope};
+use std::ops::Range;
 
 use crate::Reduction;
 use crate::average::{Averager, starts};
-use crate::shards::{Piece, Shards};
+use crate::shards::{Piece, Shards, overlap};
+
+/// The tag of the exchange's and the gather's messages.
+const TAG: i32 = 0x2e0;
 
 /// ZeRO stage 1 (`torch.distributed.optim.ZeroRedundancyOptimizer`, DeepSpeed's stage 1): each
 /// rank keeps the optimizer state of its own block of the parameters and steps only it.
@@ -47,9 +51,8 @@ pub struct ZeroSharded<F, O> {
     /// This rank's block: the averaged gradient, and the parameters the inner optimizer steps.
     grad: Vec<F>,
     block: Vec<F>,
-    /// Every rank's updated block, gathered.
+    /// The segments of small keys (and of large ones not contiguous), gathered.
     gathered: Vec<F>,
-    round: Vec<F>,
 }
 
 impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
@@ -70,7 +73,6 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
             grad: Vec::new(),
             block: Vec::new(),
             gathered: Vec::new(),
-            round: Vec::new(),
         }
     }
 
@@ -184,8 +186,9 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
     }
 
     /// Every rank's gradients exchanged so that each receives every rank's part of its own
-    /// block, summed in rank order into `self.grad`, this rank's block of the average. Large keys
-    /// travel straight from their gradients; runs of small ones are packed.
+    /// block, summed in rank order into `self.grad`, this rank's block of the average. Every
+    /// message of a window is in flight at once, in both directions; large keys travel straight
+    /// from their gradients, runs of small ones packed.
     fn reduce_scatter(&mut self, grads: &Params<F>) {
         let Self {
             avg,
@@ -193,7 +196,6 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
             flat,
             exchange,
             grad,
-            round: stage,
             ..
         } = self;
         let shards = shards.as_ref().expect("laid out before");
@@ -205,59 +207,95 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
         grad.resize(block.len(), F::zero());
         flat.resize(shards.total(), F::zero());
         let name = |k: usize| shards.keys[k].0.as_str();
-        for segment in &shards.segments {
-            let span = shards.flat(segment);
-            if segment.clone().all(|k| !grads.contains_key(name(k))) {
-                let mine = shards.piece(&span, me, 0, usize::MAX);
+        let active = |s: usize| (shards.segments[s].clone()).any(|k| grads.contains_key(name(k)));
+        // A large key's own gradient, where it is contiguous; else the segment packed in `flat`.
+        let mut own: Vec<Option<&[F]>> = Vec::with_capacity(shards.segments.len());
+        for (s, segment) in shards.segments.iter().enumerate() {
+            let direct = match grads.get(name(segment.start)) {
+                Some(g) if shards.is_direct(segment) => g.as_slice(),
+                _ => None,
+            };
+            if !active(s) {
+                // No rank has these keys' gradients: their average is zero.
+                let mine = overlap(&shards.flat(segment), &block);
                 if !mine.is_empty() {
                     grad[mine.start - block.start..mine.end - block.start].fill(F::zero());
                 }
-                continue;
-            }
-            let source: &[F] = match grads.get(name(segment.start)) {
-                Some(g) if shards.is_direct(segment) => match g.as_slice() {
-                    Some(g) => g,
-                    None => {
-                        stage.clear();
-                        stage.extend(g.iter().copied());
-                        &stage[..]
+            } else if direct.is_none() {
+                for k in segment.clone() {
+                    let to = &mut flat[shards.span(k)];
+                    match grads.get(name(k)) {
+                        Some(g) => match g.as_slice() {
+                            Some(g) => to.copy_from_slice(g),
+                            None => to.iter_mut().zip(g.iter()).for_each(|(t, &g)| *t = g),
+                        },
+                        None => to.fill(F::zero()),
                     }
-                },
-                _ => {
-                    for k in segment.clone() {
-                        let to = &mut flat[shards.span(k)];
-                        match grads.get(name(k)) {
-                            Some(g) => match g.as_slice() {
-                                Some(g) => to.copy_from_slice(g),
-                                None => to.iter_mut().zip(g.iter()).for_each(|(t, &g)| *t = g),
-                            },
-                            None => to.fill(F::zero()),
+                }
+            }
+            own.push(direct);
+        }
+        let (flat, own) = (&flat[..], &own);
+        let source = |s: usize, p: &Range<usize>| match own[s] {
+            Some(g) => {
+                let start = shards.flat(&shards.segments[s]).start;
+                &g[p.start - start..p.end - start]
+            }
+            None => &flat[p.clone()],
+        };
+        let piece = |(s, round): (usize, usize), r: usize| {
+            shards.piece(&shards.flat(&shards.segments[s]), r, round, chunk)
+        };
+        // Other ranks' parts land in `exchange`, one slot per rank, the window's pieces of this
+        // rank's block end to end.
+        let slot = |r: usize| r - usize::from(r > me);
+        for window in shards.windows(chunk, active) {
+            let cap: usize = window.iter().map(|&m| piece(m, me).len()).sum();
+            exchange.resize((size - 1) * cap, F::zero());
+            mpi::request::scope(|scope| {
+                let mut requests = Vec::new();
+                let mut slots = exchange.chunks_mut(cap.max(1));
+                for r in (0..size).filter(|&r| r != me) {
+                    let process = avg.comm.process_at_rank(r as i32);
+                    let mut into = slots.next().unwrap_or_default();
+                    for &m in &window {
+                        let n = piece(m, me).len();
+                        let (head, tail) = std::mem::take(&mut into).split_at_mut(n);
+                        into = tail;
+                        if n > 0 {
+                            requests
+                                .push(process.immediate_receive_into_with_tag(scope, head, TAG));
+                        }
+                        let theirs = piece(m, r);
+                        if !theirs.is_empty() {
+                            let send = source(m.0, &theirs);
+                            requests.push(process.immediate_send_with_tag(scope, send, TAG));
                         }
                     }
-                    &flat[span.clone()]
                 }
-            };
-            let rounds = shards.rounds(&span, chunk);
-            for round in 0..rounds {
-                let piece = |r: usize| shards.piece(&span, r, round, chunk);
-                let send_counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
-                let send_displs: Vec<i32> = (0..size)
-                    .map(|r| (piece(r).start - span.start) as i32)
-                    .collect();
-                let len = piece(me).len();
-                let recv_counts = vec![len as i32; size];
-                let recv_displs: Vec<i32> = (0..size).map(|r| (r * len) as i32).collect();
-                exchange.resize(size * len, F::zero());
-                {
-                    let send = Partition::new(source, &send_counts[..], &send_displs[..]);
-                    let mut recv =
-                        PartitionMut::new(&mut exchange[..], &recv_counts[..], &recv_displs[..]);
-                    avg.comm.all_to_all_varcount_into(&send, &mut recv);
+                requests.into_iter().for_each(|r| {
+                    r.wait();
+                });
+            });
+            let mut at = 0;
+            for &m in &window {
+                let p = piece(m, me);
+                let n = p.len();
+                if n == 0 {
+                    continue;
                 }
-                if len > 0 {
-                    let at = piece(me).start - block.start;
-                    sum_in_order(exchange, &mut grad[at..at + len], mean);
-                }
+                let mine = source(m.0, &p);
+                let part = |r: usize| match r == me {
+                    true => mine,
+                    false => &exchange[slot(r) * cap + at..slot(r) * cap + at + n],
+                };
+                sum_in_order(
+                    &mut grad[p.start - block.start..p.end - block.start],
+                    size,
+                    part,
+                    mean,
+                );
+                at += n;
             }
         }
     }
@@ -383,16 +421,15 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
         Ok(())
     }
 
-    /// Every rank's block gathered by all, in rounds of at most a chunk per rank, into the keys
-    /// of `params` that `present` selects: large keys straight into their arrays, runs of small
-    /// ones through a buffer.
+    /// Every rank's block gathered by all into the keys of `params` that `present` selects:
+    /// large keys straight into their arrays, runs of small ones through a buffer. Every
+    /// message of a window is in flight at once, in both directions.
     fn share(&mut self, params: &mut Params<F>, present: &impl Fn(&str) -> bool) {
         let Self {
             avg,
             shards,
             block,
             gathered,
-            round: buffer,
             ..
         } = self;
         let shards = shards.as_ref().expect("laid out before");
@@ -400,46 +437,77 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
         let mine = shards.block(me);
         gathered.resize(shards.total(), F::zero());
         let name = |k: usize| shards.keys[k].0.as_str();
-        for segment in &shards.segments {
-            if segment.clone().all(|k| !present(name(k))) {
-                continue;
+        let active = |s: usize| (shards.segments[s].clone()).any(|k| present(name(k)));
+        // Where each segment lands, cut into every rank's pieces in every round: a large key's
+        // own array where it is contiguous, else the segment's span of `gathered`.
+        let mut through_buffer = vec![true; shards.segments.len()];
+        {
+            let mut arrays: Vec<Option<&mut ArrayD<F>>> =
+                (0..shards.keys.len()).map(|_| None).collect();
+            for (k, p) in params.iter_mut() {
+                if let Ok(i) = shards.keys.binary_search_by(|(n, _)| n.as_str().cmp(k)) {
+                    arrays[i] = Some(p);
+                }
             }
-            let span = shards.flat(segment);
-            let direct = match params.get_mut(name(segment.start)) {
-                Some(p) if shards.is_direct(segment) => p.as_slice_mut(),
-                _ => None,
-            };
-            let is_direct = direct.is_some();
-            let dest = direct.unwrap_or(&mut gathered[span.clone()]);
-            let rounds = shards.rounds(&span, chunk);
-            for round in 0..rounds {
-                let piece = |r: usize| shards.piece(&span, r, round, chunk);
-                let counts: Vec<i32> = (0..size).map(|r| piece(r).len() as i32).collect();
-                let send = match piece(me) {
-                    p if p.is_empty() => &block[..0],
-                    p => &block[p.start - mine.start..p.end - mine.start],
+            let mut rest = &mut gathered[..];
+            let mut dests: Vec<Vec<&mut [F]>> = Vec::with_capacity(shards.segments.len());
+            for (s, segment) in shards.segments.iter().enumerate() {
+                let span = shards.flat(segment);
+                let (spare, tail) = std::mem::take(&mut rest).split_at_mut(span.len());
+                rest = tail;
+                let array = arrays[segment.start]
+                    .take()
+                    .filter(|_| shards.is_direct(segment));
+                let mut dest = match array.and_then(|a| a.as_slice_mut()) {
+                    Some(a) => {
+                        through_buffer[s] = false;
+                        a
+                    }
+                    None => spare,
                 };
-                if rounds == 1 {
-                    let displs: Vec<i32> = (0..size)
-                        .map(|r| (piece(r).start - span.start) as i32)
-                        .collect();
-                    let mut all = PartitionMut::new(&mut dest[..], &counts[..], &displs[..]);
-                    avg.comm.all_gather_varcount_into(send, &mut all);
-                    break;
-                }
-                let displs: Vec<i32> = starts(&counts[..]);
-                buffer.resize(counts.iter().map(|&c| c as usize).sum(), F::zero());
-                {
-                    let mut all = PartitionMut::new(&mut buffer[..], &counts[..], &displs[..]);
-                    avg.comm.all_gather_varcount_into(send, &mut all);
-                }
-                for (r, &at) in displs.iter().enumerate() {
-                    let (range, at) = (piece(r), at as usize);
-                    dest[range.start - span.start..range.end - span.start]
-                        .copy_from_slice(&buffer[at..at + range.len()]);
-                }
+                let tiles = shards.tiles(&span, chunk).map(|t| {
+                    let (head, tail) = std::mem::take(&mut dest).split_at_mut(t.len());
+                    dest = tail;
+                    head
+                });
+                dests.push(tiles.collect());
             }
-            if is_direct {
+            for window in shards.windows(chunk, active) {
+                mpi::request::scope(|scope| {
+                    let mut requests = Vec::new();
+                    for &(s, round) in &window {
+                        let span = shards.flat(&shards.segments[s]);
+                        let rounds = shards.rounds(&span, chunk);
+                        let p = shards.piece(&span, me, round, chunk);
+                        let send = match p.is_empty() {
+                            true => &block[..0],
+                            false => &block[p.start - mine.start..p.end - mine.start],
+                        };
+                        for r in 0..size {
+                            let into = std::mem::take(&mut dests[s][r * rounds + round]);
+                            if r == me {
+                                into.copy_from_slice(send);
+                                continue;
+                            }
+                            let process = avg.comm.process_at_rank(r as i32);
+                            if !into.is_empty() {
+                                requests.push(
+                                    process.immediate_receive_into_with_tag(scope, into, TAG),
+                                );
+                            }
+                            if !send.is_empty() {
+                                requests.push(process.immediate_send_with_tag(scope, send, TAG));
+                            }
+                        }
+                    }
+                    requests.into_iter().for_each(|r| {
+                        r.wait();
+                    });
+                });
+            }
+        }
+        for (s, segment) in shards.segments.iter().enumerate() {
+            if !through_buffer[s] || !active(s) {
                 continue;
             }
             for k in segment.clone() {
@@ -556,23 +624,22 @@ impl<F, O: std::fmt::Debug> std::fmt::Debug for ZeroSharded<F, O> {
     }
 }
 
-/// `out ← mean(((p₀ + p₁) + p₂) + …)` for the equally long parts `pᵣ` of `parts`, in vectorized
-/// passes: one process's sum of the ranks' gradients, in rank order.
-fn sum_in_order<F: Scalar>(parts: &[F], out: &mut [F], mean: impl Fn(F) -> F) {
-    let len = out.len();
-    if len == 0 {
-        return;
-    }
-    let (first, rest) = parts.split_at(len);
-    if rest.len() == len {
-        out.iter_mut()
-            .zip(first.iter().zip(rest))
+/// `out ← mean(((p₀ + p₁) + p₂) + …)` for the `ranks` equally long parts `part(r)`, in
+/// vectorized passes: one process's sum of the ranks' gradients, in rank order.
+fn sum_in_order<'a, F: Scalar>(
+    out: &mut [F],
+    ranks: usize,
+    part: impl Fn(usize) -> &'a [F],
+    mean: impl Fn(F) -> F,
+) {
+    if ranks == 2 {
+        (out.iter_mut().zip(part(0).iter().zip(part(1))))
             .for_each(|(o, (&a, &b))| *o = mean(a + b));
         return;
     }
-    out.copy_from_slice(first);
-    for part in rest.chunks_exact(len) {
-        out.iter_mut().zip(part).for_each(|(o, &b)| *o = *o + b);
+    out.copy_from_slice(part(0));
+    for r in 1..ranks {
+        out.iter_mut().zip(part(r)).for_each(|(o, &b)| *o = *o + b);
     }
     out.iter_mut().for_each(|o| *o = mean(*o));
 }
