@@ -5,7 +5,7 @@
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use ndoptim::transform::{
     self, AddDecayedWeights, Clip, Ema, Scale, ScaleByAdam, ScaleByLearningRate, ScaleByMuon,
-    ScaleByShape, ScaleBySign, ScaleByTrustRatio, Trace,
+    ScaleByRadam, ScaleByShape, ScaleBySign, ScaleByTrustRatio, Trace,
 };
 use ndoptim::{Error, Lamb, Muon, Named, Optimizer, Params, chain};
 
@@ -115,6 +115,11 @@ fn bad_pieces_are_refused_by_name() {
         .update(&mut params, &grads),
         transform::optimizer::<_, f64>(chain!(Scale(f64::INFINITY), ScaleByLearningRate))
             .update(&mut params, &grads),
+        transform::optimizer::<_, f64>(chain!(
+            ScaleByRadam::default().threshold(f64::NAN),
+            ScaleByLearningRate,
+        ))
+        .update(&mut params, &grads),
     ];
     let names: Vec<_> = refusals
         .into_iter()
@@ -129,7 +134,8 @@ fn bad_pieces_are_refused_by_name() {
             "beta parameter at index 1",
             "max_delta value",
             "epsilon value",
-            "scale"
+            "scale",
+            "threshold"
         ]
     );
     assert_eq!(params, before);

@@ -119,11 +119,19 @@ impl<F: Scalar> Rule<F> for RAdamRule {
 /// RAdam's rectification `rₜ` at step `t`, or `None` while `ρₜ ≤ 5` (the variance is
 /// intractable).
 fn rectification(beta2: f64, t: u64) -> Option<f64> {
+    let (rho_t, rect) = rectified(beta2, t);
+    (rho_t > 5.0).then_some(rect)
+}
+
+/// `ρₜ` and the rectification `rₜ = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ))` at step `t`,
+/// in the references' order of operations (`rₜ` is NaN where `ρₜ < 4`): the callers apply their
+/// own threshold.
+pub(crate) fn rectified(beta2: f64, t: u64) -> (f64, f64) {
     let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
     let rho_t = rho_inf - 2.0 * t as f64 * pow(beta2, t as f64) / bias_correction(beta2, t);
-    (rho_t > 5.0).then(|| {
-        ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt()
-    })
+    let rect =
+        ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).sqrt();
+    (rho_t, rect)
 }
 
 /// How torch-optimi's RAdam (and Ranger's) scales its step at step `t`.

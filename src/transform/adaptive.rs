@@ -2,6 +2,7 @@
 
 use super::{Context, Transform};
 use crate::engine::cast;
+use crate::optimizers::rectified;
 use crate::parts::bias_correction;
 use crate::{Error, Scalar, check};
 
@@ -206,6 +207,100 @@ impl<F: Scalar> Transform<F> for ScaleByAmsgrad {
         s.moments(u, m, v);
         *v_max = maximum(*v_max, *v * s.inv_bc2);
         (*m * s.inv_bc1) / ((*v_max + s.eps_root).sqrt() + s.eps)
+    }
+}
+
+/// optax's `scale_by_radam`: [`ScaleByAdam`]'s bias-corrected moments, rectified once the variance
+/// of the adaptive rate is tractable,
+///
+/// ```text
+/// ρ∞ = 2/(1 − β₂) − 1;   ρₜ = ρ∞ − 2t·β₂ᵗ/(1 − β₂ᵗ)
+/// ρₜ ≥ threshold:  u ← rₜ·m̂ / (√(v̂ + ε_root) + ε),  rₜ = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ))
+/// else:            u ← m̂
+/// ```
+///
+/// `ρₜ` and `rₜ` are computed in `f64`, as optax computes them from its Python-float betas; with
+/// `nesterov`, `m̂` is [`ScaleByNadam`]'s look-ahead. Defaults (optax's): betas (0.9, 0.999),
+/// ε 1e-8, ε_root 0, threshold 5, no Nesterov. State: `mu`, `nu`. Unlike `torch.optim.RAdam`
+/// ([`RAdam`](crate::RAdam)), the threshold is inclusive and the rectified step divides by the
+/// bias-corrected `√v̂`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByRadam {
+    adam: ScaleByAdam,
+    threshold: f64,
+    nesterov: bool,
+}
+
+impl ScaleByRadam {
+    /// RAdam on `adam`'s betas and epsilons, with threshold 5 and no Nesterov look-ahead.
+    pub fn new(adam: ScaleByAdam) -> Self {
+        Self {
+            adam,
+            threshold: 5.0,
+            nesterov: false,
+        }
+    }
+}
+
+impl Default for ScaleByRadam {
+    fn default() -> Self {
+        Self::new(ScaleByAdam::default())
+    }
+}
+
+builders!(ScaleByRadam {
+    /// Sets the threshold `ρₜ` must reach for the rectified step (default 5).
+    threshold: f64,
+    /// Sets whether `m̂` is Nesterov's look-ahead (default false).
+    nesterov: bool,
+});
+
+/// The per-step scalars of [`ScaleByRadam`]: Adam's, the rectification (`None` below the
+/// threshold), and whether the look-ahead applies.
+#[derive(Clone, Copy, Debug)]
+pub struct RadamScalars<F> {
+    adam: AdamScalars<F>,
+    rect: Option<F>,
+    nesterov: bool,
+}
+
+impl<F: Scalar> Transform<F> for ScaleByRadam {
+    type State = [F; 2];
+    type Scalars = RadamScalars<F>;
+
+    hyperparameters!(Momentum => (adam.betas[0]), Beta2 => (adam.betas[1]));
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["mu", "nu"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        Transform::<F>::validate(&self.adam)?;
+        check::finite("threshold", self.threshold)
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> RadamScalars<F> {
+        let (rho, rect) = rectified(self.adam.betas[1], ctx.t);
+        RadamScalars {
+            adam: self.adam.scalars(ctx),
+            rect: (rho >= self.threshold).then(|| cast(rect)),
+            nesterov: self.nesterov,
+        }
+    }
+
+    #[inline(always)]
+    fn apply(s: &RadamScalars<F>, _: F, u: F, [m, v]: &mut [F; 2]) -> F {
+        let a = &s.adam;
+        a.moments(u, m, v);
+        let m_hat = match s.nesterov {
+            true => a.b1 * (*m * a.inv_bc1_next) + a.c1 * (u * a.inv_bc1),
+            false => *m * a.inv_bc1,
+        };
+        match s.rect {
+            Some(r) => a.direction(r * m_hat, *v),
+            None => m_hat,
+        }
     }
 }
 

@@ -55,7 +55,10 @@ use std::fmt::Debug;
 pub use crate::optimizers::{
     ScaleByAdan, ScaleByAdemamix, ScaleByAdopt, ScaleByBelief, ScaleByLion,
 };
-pub use adaptive::{AdamScalars, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam};
+pub use adaptive::{
+    AdamScalars, RadamScalars, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam,
+    ScaleByRadam,
+};
 pub use chain::{Chain, Join};
 pub use muon::{MuonScalars, ScaleByMuon, ScaleByShape};
 pub(crate) use rule::scratch;

@@ -281,6 +281,16 @@ pub(crate) fn build_optax<F: Scalar>(
             let amsgrad = ScaleByAmsgrad::new(adam).bias_correction(mu, nu);
             chained(lr, chain!(amsgrad, ScaleByLearningRate))
         }
+        "radam" => {
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            let adam = ScaleByAdam::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
+            let adam = opt(h.take("eps")?, adam, ScaleByAdam::eps);
+            let adam = opt(h.take("eps_root")?, adam, ScaleByAdam::eps_root);
+            let radam = ScaleByRadam::new(adam);
+            let radam = opt(h.take("threshold")?, radam, ScaleByRadam::threshold);
+            let radam = radam.nesterov(h.flag("nesterov")?.unwrap_or(false));
+            chained(lr, chain!(radam, ScaleByLearningRate))
+        }
         "adamaxw" => {
             let [b1, b2] = [h.take("b1")?, h.take("b2")?];
             let adamax = ScaleByAdamax::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);

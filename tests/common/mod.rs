@@ -39,7 +39,7 @@ use ndoptim::schedule::{
 };
 use ndoptim::transform::{
     self, AddDecayedWeights, Ema, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByLearningRate,
-    ScaleByLion, ScaleByNadam, ScaleBySign, Transform,
+    ScaleByLion, ScaleByNadam, ScaleByRadam, ScaleBySign, Transform,
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,

@@ -55,6 +55,9 @@ CASES = [
     ("amsgrad", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9,
                      bias_correction_mu=False, bias_correction_nu=False)),
     ("adamaxw", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.01)),
+    # β₂ 0.99 reaches the threshold 6 at step 7, so the run crosses from momentum to rectified.
+    ("radam", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9, threshold=6.0,
+                   nesterov=True)),
 ]
 
 
