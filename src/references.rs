@@ -74,6 +74,9 @@
 //! | `adamw`, `nadamw` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay`, `nesterov` | its chain: `chain!(ScaleByAdam, `[`AddDecayedWeights`](crate::transform::AddDecayedWeights)`, ScaleByLearningRate)`, [`ScaleByNadam`](crate::transform::ScaleByNadam) for `nadamw` | |
 //! | `amsgrad` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `bias_correction_mu`, `bias_correction_nu` | its chain: [`ScaleByAmsgrad`](crate::transform::ScaleByAmsgrad)`, ScaleByLearningRate` | |
 //! | `radam` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `threshold`, `nesterov` | its chain: [`ScaleByRadam`](crate::transform::ScaleByRadam)`, ScaleByLearningRate` | |
+//! | `optimistic_gradient_descent` | `learning_rate`, `alpha`, `beta` | its chain: [`ScaleByOptimisticGradient`](crate::transform::ScaleByOptimisticGradient)`, ScaleByLearningRate` | |
+//! | `optimistic_adam_v2` | `learning_rate`, `alpha`, `beta`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: `ScaleByNadam` (`ScaleByAdam` without `nesterov`)`, ScaleByOptimisticGradient, ScaleByLearningRate` | |
+//! | `optimistic_adam` (deprecated by optax) | `learning_rate`, `optimism`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: `ScaleByNadam, ScaleByOptimisticGradient { alpha: learning_rate, beta: optimism }, Scale(-1.0)` | |
 //! | `adamaxw` | `learning_rate`, `b1`, `b2`, `eps`, `weight_decay` | its chain: [`ScaleByAdamax`](crate::transform::ScaleByAdamax)`, AddDecayedWeights, ScaleByLearningRate` | |
 //! | `sign_sgd`, `signum` | `learning_rate`, `beta` | their chains: [`ScaleBySign`](crate::transform::ScaleBySign) after an [`Ema`](crate::transform::Ema) without `debias` for `signum` | |
 //! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | its chain: `chain!(`[`ScaleByLion`](crate::transform::ScaleByLion)`, AddDecayedWeights, ScaleByLearningRate)`; [`Lion`] (`lr`, `betas`, `weight_decay`) decays the weights first, as PyTorch's implementations do | |

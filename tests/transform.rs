@@ -5,7 +5,7 @@
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use ndoptim::transform::{
     self, AddDecayedWeights, Clip, Ema, Scale, ScaleByAdam, ScaleByLearningRate, ScaleByMuon,
-    ScaleByRadam, ScaleByShape, ScaleBySign, ScaleByTrustRatio, Trace,
+    ScaleByOptimisticGradient, ScaleByRadam, ScaleByShape, ScaleBySign, ScaleByTrustRatio, Trace,
 };
 use ndoptim::{Error, Lamb, Muon, Named, Optimizer, Params, chain};
 
@@ -120,6 +120,14 @@ fn bad_pieces_are_refused_by_name() {
             ScaleByLearningRate,
         ))
         .update(&mut params, &grads),
+        transform::optimizer::<_, f64>(chain!(
+            ScaleByOptimisticGradient {
+                alpha: 1.0,
+                beta: f64::INFINITY
+            },
+            ScaleByLearningRate,
+        ))
+        .update(&mut params, &grads),
     ];
     let names: Vec<_> = refusals
         .into_iter()
@@ -135,7 +143,8 @@ fn bad_pieces_are_refused_by_name() {
             "max_delta value",
             "epsilon value",
             "scale",
-            "threshold"
+            "threshold",
+            "beta"
         ]
     );
     assert_eq!(params, before);

@@ -63,7 +63,10 @@ pub use chain::{Chain, Join};
 pub use muon::{MuonScalars, ScaleByMuon, ScaleByShape};
 pub(crate) use rule::scratch;
 pub use rule::{TransformRule, optimizer};
-pub use scale::{AddDecayedWeights, Clip, Ema, Scale, ScaleByLearningRate, ScaleBySign, Trace};
+pub use scale::{
+    AddDecayedWeights, Clip, Ema, Scale, ScaleByLearningRate, ScaleByOptimisticGradient,
+    ScaleBySign, Trace,
+};
 pub use trust_ratio::{ScaleByTrustRatio, TrustScalars};
 
 use crate::engine::{Layout, Parts, Step};

@@ -218,6 +218,56 @@ impl<F: Scalar> Transform<F> for Trace {
     }
 }
 
+/// optax's `scale_by_optimistic_gradient(alpha, beta)`: the generalized optimistic gradient
+/// `u ← (α + β)·u − β·u_prev`, with `u_prev` the update this transform received on the key's
+/// previous step (on its first, the update itself, as optax does). Defaults (optax's): α 1, β 1.
+/// State: `previous_gradient`. `optax.optimistic_gradient_descent` is
+/// `chain!(ScaleByOptimisticGradient, ScaleByLearningRate)`; `optax.optimistic_adam_v2` puts
+/// [`ScaleByNadam`](super::ScaleByNadam) first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByOptimisticGradient {
+    /// α, the weight of the current gradient beyond β's.
+    pub alpha: f64,
+    /// β, the weight of the negative momentum.
+    pub beta: f64,
+}
+
+impl Default for ScaleByOptimisticGradient {
+    fn default() -> Self {
+        Self {
+            alpha: 1.0,
+            beta: 1.0,
+        }
+    }
+}
+
+impl<F: Scalar> Transform<F> for ScaleByOptimisticGradient {
+    type State = [F; 1];
+    /// α + β, β, and whether this is the key's first step.
+    type Scalars = (F, F, bool);
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["previous_gradient"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check::finite("alpha", self.alpha)?;
+        check::finite("beta", self.beta)
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> (F, F, bool) {
+        (cast(self.alpha + self.beta), cast(self.beta), ctx.t == 1)
+    }
+
+    #[inline(always)]
+    fn apply(&(sum, beta, first): &(F, F, bool), _: F, u: F, [prev]: &mut [F; 1]) -> F {
+        let previous = if first { u } else { *prev };
+        *prev = u;
+        sum * u - beta * previous
+    }
+}
+
 /// optax's `ema(decay, debias)`: the moving average `m ← (1 − β)·u + β·m`, passed on as is or,
 /// with `debias` (optax's default), divided by `1 − βᵗ`. State: `ema`.
 #[derive(Clone, Copy, Debug, PartialEq)]

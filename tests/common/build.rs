@@ -298,6 +298,44 @@ pub(crate) fn build_optax<F: Scalar>(
             let decay = AddDecayedWeights::new(h.take("weight_decay")?.unwrap_or(1e-4));
             chained(lr, chain!(adamax, decay, ScaleByLearningRate))
         }
+        "optimistic_gradient_descent" => {
+            let optimism = ScaleByOptimisticGradient {
+                alpha: h.take("alpha")?.unwrap_or(1.0),
+                beta: h.take("beta")?.unwrap_or(1.0),
+            };
+            chained(lr, chain!(optimism, ScaleByLearningRate))
+        }
+        // v1 reads its learning rate as α and its optimism (by default the rate) as β, and
+        // only flips the sign after; v2 takes α and β and scales by the rate.
+        "optimistic_adam" | "optimistic_adam_v2" => {
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            let adam = ScaleByAdam::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
+            let adam = opt(h.take("eps")?, adam, ScaleByAdam::eps);
+            let adam = opt(h.take("eps_root")?, adam, ScaleByAdam::eps_root);
+            let nesterov = h.flag("nesterov")?.unwrap_or(true);
+            let v1 = name == "optimistic_adam";
+            let optimism = if v1 {
+                let rate = lr.ok_or("optimistic_adam needs its learning rate")?;
+                ScaleByOptimisticGradient {
+                    alpha: rate,
+                    beta: h.take("optimism")?.unwrap_or(rate),
+                }
+            } else {
+                ScaleByOptimisticGradient {
+                    alpha: h.take("alpha")?.unwrap_or(1.0),
+                    beta: h.take("beta")?.unwrap_or(1.0),
+                }
+            };
+            match (nesterov, v1) {
+                (true, true) => chained(lr, chain!(ScaleByNadam(adam), optimism, Scale(-1.0))),
+                (false, true) => chained(lr, chain!(adam, optimism, Scale(-1.0))),
+                (true, false) => chained(
+                    lr,
+                    chain!(ScaleByNadam(adam), optimism, ScaleByLearningRate),
+                ),
+                (false, false) => chained(lr, chain!(adam, optimism, ScaleByLearningRate)),
+            }
+        }
         "sign_sgd" => chained(lr, chain!(ScaleBySign, ScaleByLearningRate)),
         "signum" => {
             h.null("accumulator_dtype")?;

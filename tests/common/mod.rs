@@ -38,8 +38,9 @@ use ndoptim::schedule::{
     TorchSchedule,
 };
 use ndoptim::transform::{
-    self, AddDecayedWeights, Ema, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByLearningRate,
-    ScaleByLion, ScaleByNadam, ScaleByRadam, ScaleBySign, Transform,
+    self, AddDecayedWeights, Ema, Scale, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad,
+    ScaleByLearningRate, ScaleByLion, ScaleByNadam, ScaleByOptimisticGradient, ScaleByRadam,
+    ScaleBySign, Transform,
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,

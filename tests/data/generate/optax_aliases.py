@@ -58,7 +58,15 @@ CASES = [
     # β₂ 0.99 reaches the threshold 6 at step 7, so the run crosses from momentum to rectified.
     ("radam", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9, threshold=6.0,
                    nesterov=True)),
+    ("optimistic_gradient_descent", dict(learning_rate=0.01, alpha=0.5, beta=0.3)),
+    ("optimistic_adam", dict(learning_rate=0.01, optimism=0.02, b1=0.8, b2=0.99, eps=1e-6,
+                             eps_root=1e-9, nesterov=False)),
+    ("optimistic_adam_v2", dict(learning_rate=0.01, alpha=0.7, beta=0.4, b1=0.8, b2=0.99,
+                                eps=1e-6, eps_root=1e-9, nesterov=False)),
 ]
+
+# optimistic_adam reads its learning rate as a coefficient and refuses schedules: a constant rate.
+CONSTANT_RATE = {"optimistic_adam"}
 
 
 def alias(name):
@@ -85,6 +93,8 @@ def main(out):
         for dname, dtype in DTYPES.items():
             initial, grads = draw(4000 + seed, shapes, dtype=dtype)
             lrs = [float(dtype(x)) for x in lr_per_step(options["learning_rate"])]
+            if name in CONSTANT_RATE:
+                lrs = [float(dtype(options["learning_rate"]))] * len(lrs)
             tx = optax.inject_hyperparams(fn, static_args=numeric, hyperparam_dtype=dtype)(**options)
             params = {k: jnp.asarray(v) for k, v in initial.items()}
             state = tx.init(params)
