@@ -77,6 +77,12 @@ impl<F: Scalar> AdamScalars<F> {
         *v = self.c2 * (u * u) + self.b2 * *v;
     }
 
+    /// Nesterov's look-ahead on the first moment `m` for the update `u`.
+    #[inline(always)]
+    fn look_ahead(&self, u: F, m: F) -> F {
+        self.b1 * (m * self.inv_bc1_next) + self.c1 * (u * self.inv_bc1)
+    }
+
     /// The direction for the bias-corrected first moment `m_hat`.
     #[inline(always)]
     fn direction(&self, m_hat: F, v: F) -> F {
@@ -141,7 +147,7 @@ impl<F: Scalar> Transform<F> for ScaleByNadam {
     #[inline(always)]
     fn apply(s: &AdamScalars<F>, _: F, u: F, [m, v]: &mut [F; 2]) -> F {
         s.moments(u, m, v);
-        s.direction(s.b1 * (*m * s.inv_bc1_next) + s.c1 * (u * s.inv_bc1), *v)
+        s.direction(s.look_ahead(u, *m), *v)
     }
 }
 
@@ -294,7 +300,7 @@ impl<F: Scalar> Transform<F> for ScaleByRadam {
         let a = &s.adam;
         a.moments(u, m, v);
         let m_hat = match s.nesterov {
-            true => a.b1 * (*m * a.inv_bc1_next) + a.c1 * (u * a.inv_bc1),
+            true => a.look_ahead(u, *m),
             false => *m * a.inv_bc1,
         };
         match s.rect {
