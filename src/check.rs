@@ -24,6 +24,16 @@ pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), Error> 
     )
 }
 
+/// `value` is finite and `> 0` (prodigyopt's and dadaptation's `d0`, `eps`).
+pub(crate) fn positive(name: &'static str, value: f64) -> Result<(), Error> {
+    require(
+        value.is_finite() && value > 0.0,
+        name,
+        value,
+        "a finite number > 0",
+    )
+}
+
 /// `value` is in `[0, 1)`.
 pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), Error> {
     require(

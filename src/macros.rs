@@ -87,7 +87,9 @@ macro_rules! hyperparameters {
 /// - `learning_rate`: `learning_rate` and `set_learning_rate`;
 /// - `hyperparameters`: `hyperparameter` and `set_hyperparameter`;
 /// - `modes`: `eval`, `train`, `eval_named` and `train_named`;
-/// - `reset`, `name`, `scope`: the method of that name;
+/// - `reset`, `name`: the method of that name;
+/// - `scope`: `scope` and `global` (what the wrapped optimizer's step reaches, and its
+///   optimizer-wide scalars);
 /// - `update_named_through_map`: `update_named` through copies into maps and this wrapper's own
 ///   `update` ([`named::through_map`](crate::named::through_map));
 /// - `named_modes_through_map`: `eval_named` and `train_named` through copies into maps and this
@@ -194,6 +196,10 @@ macro_rules! forward_optimizer {
     (@scope $F:ty, $field:ident) => {
         fn scope(&self) -> $crate::Scope {
             self.$field.scope()
+        }
+
+        fn global(&self, name: &str) -> ::core::option::Option<f64> {
+            self.$field.global(name)
         }
     };
     (@update_named_through_map $F:ty, $field:ident) => {

@@ -78,6 +78,11 @@ pub trait Optimizer<F: Element>: Debug {
     /// answers for the optimizer it wraps together with its own work.
     fn scope(&self) -> Scope;
 
+    /// The optimizer-wide scalar `name` of an optimizer whose step size is a sum over every key
+    /// (Prodigy's and D-Adaptation's `d`, see [`Scope::Global`]); `None` for others, and before
+    /// the first update.
+    fn global(&self, name: &str) -> Option<f64>;
+
     /// Updates parameters given by name as views or slices ([`Named`]), wherever the model keeps
     /// them: the same engine, checks and results as [`Optimizer::update`] (see [`crate::named`]'s
     /// rules on keys and layouts).
@@ -157,6 +162,10 @@ impl<F: Element> Optimizer<F> for Box<dyn Optimizer<F>> {
 
     fn scope(&self) -> Scope {
         (**self).scope()
+    }
+
+    fn global(&self, name: &str) -> Option<f64> {
+        (**self).global(name)
     }
 
     fn update_named(&mut self, params: &mut [Named<'_, F>]) -> Result<(), Error> {

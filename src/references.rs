@@ -101,6 +101,15 @@
 //! | `SGDScheduleFree` | `lr`, `momentum`, `weight_decay`, `warmup_steps`, `r`, `weight_lr_power` | [`ScheduleFreeSgd`]: the same names | |
 //! | `RAdamScheduleFree`, `ScheduleFreeWrapper`, the `Closure`, `Reference` and `Paper` classes | | | the classes |
 //!
+//! # The learning-rate-free optimizers
+//!
+//! | class | arguments | ndoptim | not offered |
+//! |---|---|---|---|
+//! | prodigyopt `Prodigy` | `lr`, `betas`, `beta3`, `eps`, `weight_decay`, `decouple`, `use_bias_correction`, `safeguard_warmup`, `d0`, `d_coef`, `growth_rate` | [`Prodigy`]: the same names | `slice_p` (an approximation that keeps `s` and `p₀` for every p-th element only); `fsdp_in_use` (its sums run over the optimizer's keys: with `ndoptim-mpi`'s data parallelism every rank holds every key, and ZeRO-1 refuses the optimizer) |
+//! | dadaptation `DAdaptAdam` | `lr`, `betas`, `eps`, `weight_decay`, `decouple`, `use_bias_correction`, `d0`, `growth_rate` | [`DAdaptAdam`]: the same names | `log_every` (logging); `fsdp_in_use` (as Prodigy's); the group option `layer_scale` |
+//! | optax `contrib.prodigy` | `learning_rate`, `betas`, `beta3`, `eps`, `estim_lr0`, `estim_lr_coef`, `weight_decay`, `safeguard_warmup` | [`Prodigy`]`::optax()`: `d0`, `d_coef`, the others by name | |
+//! | optax `contrib.dadapt_adamw` | `learning_rate`, `betas`, `eps`, `estim_lr0`, `weight_decay` | [`DAdaptAdam`]`::optax()`: `d0`, the others by name | |
+//!
 //! # torch-optimi (`optimi.*`)
 //!
 //! Shared arguments: `weight_decay`; `decouple_wd` (`decoupled_weight_decay`); `decouple_lr`
@@ -136,6 +145,8 @@
 //! [`Muon`]: crate::Muon
 //! [`NAdam`]: crate::NAdam
 //! [`Nesterov`]: crate::Nesterov
+//! [`Prodigy`]: crate::Prodigy
+//! [`DAdaptAdam`]: crate::DAdaptAdam
 //! [`RAdam`]: crate::RAdam
 //! [`Ranger`]: crate::Ranger
 //! [`RmsProp`]: crate::RmsProp

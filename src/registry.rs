@@ -60,6 +60,8 @@ macro_rules! each_optimizer {
             "Muon", 2, $crate::Muon::<$F>::default();
             "SF-AdamW", 3, $crate::ScheduleFreeAdamW::<$F>::default();
             "SF-SGD", 2, $crate::ScheduleFreeSgd::<$F>::default();
+            "Prodigy", 5, $crate::Prodigy::<$F>::default();
+            "DAdaptAdam", 4, $crate::DAdaptAdam::<$F>::default();
         )
     };
     (@each $F:ty, $label:ident, $arrays:ident, $o:ident, $body:expr;

@@ -9,7 +9,7 @@ use common::{params_bits, state_bits};
 use ndarray::{ArrayD, Dimension, IxDyn};
 use ndoptim::checkpoint::Checkpoint;
 use ndoptim::schedule::{Scheduler, TorchSchedule};
-use ndoptim::{Adam, AdamRule, Engine, Error, Optimizer, Params, Rule, Sgd};
+use ndoptim::{Adam, AdamRule, Engine, Error, Optimizer, Params, Prodigy, Rule, Sgd};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -270,4 +270,35 @@ fn a_checkpoints_scheduler_is_checked_like_a_new_one() {
     c.scheduler = Some(serde_json::from_value(text).unwrap());
     let err = opt.restore(c).unwrap_err().to_string();
     assert!(err.contains("step_size"), "{err}");
+}
+
+#[test]
+fn prodigys_step_size_travels_with_its_checkpoint() {
+    let mut prodigy = Prodigy::<f32>::default();
+    let (mut p, _) = model(0);
+    for step in 1..=4 {
+        prodigy.update(&mut p, &model(step).1).unwrap();
+    }
+    let good = prodigy.checkpoint();
+    let names: Vec<_> = good.globals.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(&names[..3], ["d", "d_max", "d_numerator"]);
+    let mut loaded = Prodigy::<f32>::default();
+    loaded
+        .load_safetensors(&good.to_safetensors().unwrap())
+        .unwrap();
+    assert_eq!(loaded.global("d"), prodigy.global("d"));
+    assert_eq!(loaded.checkpoint().globals, good.globals);
+
+    // A checkpoint without its globals, or with another's, would restart d: refused whole.
+    let mut lost = good.clone();
+    lost.globals.clear();
+    let mut renamed = good.clone();
+    renamed.globals[0].0 = "estim_lr".into();
+    for bad in [lost, renamed] {
+        let mut target = Prodigy::<f32>::default();
+        let err = target.restore(bad).unwrap_err();
+        assert!(err.to_string().contains("optimizer-wide scalars"), "{err}");
+        assert_eq!(target.state_keys().count(), 0);
+        assert_eq!(target.global("d"), None);
+    }
 }

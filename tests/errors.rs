@@ -547,3 +547,74 @@ fn torch_optimi_adan_and_ranger_checks() {
     }
     Adan::<F>::optimi().adam_wd(true).validate().unwrap();
 }
+
+#[test]
+fn prodigy_checks() {
+    type F = f64;
+    for x in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        rejects_hyperparameter(Prodigy::<F>::default().d0(x), "d0 value", x);
+        rejects_hyperparameter(Prodigy::<F>::default().eps(x), "epsilon value", x);
+        rejects_hyperparameter(Prodigy::<F>::default().d_coef(x), "d_coef value", x);
+    }
+    for b in [-0.1, 1.0, f64::NAN] {
+        rejects_hyperparameter(Prodigy::<F>::default().beta3(Some(b)), "beta3 value", b);
+        rejects_hyperparameter(
+            Prodigy::<F>::default().betas(b, 0.999),
+            "beta parameter at index 0",
+            b,
+        );
+    }
+    for r in [0.5, f64::NAN] {
+        rejects_hyperparameter(
+            Prodigy::<F>::default().growth_rate(r),
+            "growth_rate value",
+            r,
+        );
+    }
+    rejects_hyperparameter(
+        Prodigy::<F>::default().weight_decay(-1.0),
+        "weight_decay value",
+        -1.0,
+    );
+    // prodigyopt's options optax's prodigy lacks are refused whole, nothing changed.
+    for opt in [
+        Prodigy::<F>::optax().decouple(false),
+        Prodigy::<F>::optax().growth_rate(1.02),
+        Prodigy::<F>::optax().use_bias_correction(false),
+    ] {
+        let (mut p, g) = model();
+        let before = params_bits(&p);
+        let mut opt = opt;
+        let err = opt.update(&mut p, &g).unwrap_err();
+        assert!(matches!(err, Error::IncompatibleOptions { .. }), "{err}");
+        assert_eq!(params_bits(&p), before);
+        assert_eq!(opt.state_keys().count(), 0);
+    }
+}
+
+#[test]
+fn dadapt_adam_checks() {
+    type F = f64;
+    for x in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        rejects_hyperparameter(DAdaptAdam::<F>::default().d0(x), "d0 value", x);
+        rejects_hyperparameter(DAdaptAdam::<F>::default().eps(x), "epsilon value", x);
+    }
+    for b in [-0.1, 1.0, f64::NAN] {
+        rejects_hyperparameter(
+            DAdaptAdam::<F>::default().betas(0.9, b),
+            "beta parameter at index 1",
+            b,
+        );
+    }
+    rejects_hyperparameter(
+        DAdaptAdam::<F>::default().growth_rate(0.9),
+        "growth_rate value",
+        0.9,
+    );
+    let (mut p, g) = model();
+    let before = params_bits(&p);
+    let mut opt = DAdaptAdam::<F>::optax().decouple(false);
+    let err = opt.update(&mut p, &g).unwrap_err();
+    assert!(matches!(err, Error::IncompatibleOptions { .. }), "{err}");
+    assert_eq!(params_bits(&p), before);
+}

@@ -47,6 +47,11 @@ fn every_key_steps_as_if_alone_whatever_the_memory_order() {
     let reference = common::all_optimizers::<f64>();
     for (mut together, mut alone) in reference.into_iter().zip(common::all_optimizers::<f64>()) {
         let name = together.name();
+        if together.scope() == ndoptim::Scope::Global {
+            // Keys that share a step size (Prodigy) do not step as if alone; that their sums do
+            // not depend on memory order, the conformance test checks (maps and views agree).
+            continue;
+        }
         let (mut p, _) = common::small_model::<f64>(&SHAPES[..3], 0);
         let mut single: Params<f64> = p.clone();
         for round in 0..12 {

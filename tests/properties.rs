@@ -162,6 +162,9 @@ proptest! {
 
     #[test]
     fn key_order_does_not_change_the_result(m in model(), o in 0..count()) {
+        // Keys of an optimizer with optimizer-wide sums (Prodigy) share their step size: they
+        // do not step as if alone, and renamed they are summed in another order.
+        prop_assume!(optimizer::<f64>(o).scope() != ndoptim::Scope::Global);
         let together = run::<f64>(&mut *optimizer(o), &m);
         // The same keys inserted in reverse order (and hashed with other seeds).
         let mut reversed = m.clone();

@@ -31,6 +31,9 @@ const TAG: i32 = 0x2e0;
 /// all-gather of the updated blocks. The inner optimizer sees each piece of a key under the
 /// key's name: whole keys with their shape, parts of keys as vectors.
 ///
+/// Optimizers whose step size sums over every key ([`Scope::Global`]: Prodigy, D-Adaptation)
+/// are refused with [`Error::IncompatibleOptions`]; train them with data parallelism.
+///
 /// Global-norm clipping ([`ZeroSharded::clip_grad_norm`]) and the non-finite policy
 /// ([`ZeroSharded::non_finite`]) act on the whole averaged gradient as one process does, bit for
 /// bit; schedules set the learning rate of every rank's inner optimizer; groups select keys by
@@ -170,6 +173,12 @@ impl<F: Scalar + Equivalence, O: Optimizer<F>> ZeroSharded<F, O> {
 
     /// The shards of `keys` (sorted) on this communicator, for the inner optimizer's scope.
     fn layout_of(&self, keys: Vec<(String, Vec<usize>)>) -> Result<Shards, Error> {
+        if self.inner.scope() == Scope::Global {
+            return Err(Error::IncompatibleOptions {
+                reason: "this optimizer's step size is a sum over every key (Prodigy, \
+                         D-Adaptation), which no rank holds under ZeRO-1: use DataParallel",
+            });
+        }
         let split = self.inner.scope() == Scope::Element;
         let shards = Shards::new(keys, self.avg.size(), split);
         if shards.total() > i32::MAX as usize {

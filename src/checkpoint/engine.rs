@@ -71,6 +71,9 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
             lr: self.lr,
             skipped_steps: self.skipped,
             rounding: self.rounding,
+            globals: (self.rule.globals().iter().zip(&self.globals))
+                .map(|((name, _), &v)| (name.to_string(), v))
+                .collect(),
             keys,
             scheduler: None,
         }
@@ -113,6 +116,19 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
         }
         let kahan = checkpoint.rounding == Rounding::Kahan;
         checkpoint.rule.validate()?;
+        let names = checkpoint.rule.globals();
+        let globals_named = checkpoint.globals.len() == names.len()
+            && (checkpoint.globals.iter().zip(&names)).all(|((a, _), (b, _))| a == b);
+        // Before the first update there are none; after it, a step size lost would restart.
+        let no_globals = checkpoint.globals.is_empty() && checkpoint.keys.is_empty();
+        if !globals_named && !no_globals {
+            return bad(format!(
+                "optimizer-wide scalars {:?}; {} keeps {:?}",
+                checkpoint.globals.iter().map(|g| &g.0).collect::<Vec<_>>(),
+                R::NAME,
+                names.iter().map(|g| g.0).collect::<Vec<_>>()
+            ));
+        }
         if let Some(scheduler) = &checkpoint.scheduler {
             scheduler.check()?;
         }
@@ -200,6 +216,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
             });
         }
         self.rule = checkpoint.rule;
+        self.globals = checkpoint.globals.into_iter().map(|(_, v)| v).collect();
         self.rounding = checkpoint.rounding;
         self.lr = checkpoint.lr;
         self.skipped = checkpoint.skipped_steps;

@@ -12,8 +12,9 @@
 //! - one tensor per key and slot, named `{key}.{slot}` with PyTorch's slot names (`exp_avg`,
 //!   `exp_avg_sq`, `momentum_buffer`, `sum`, `square_avg`, …), in the element type;
 //! - a metadata header of JSON strings: `format` ([`FORMAT_VERSION`]), `optimizer`, `dtype`,
-//!   `hyperparameters`, `lr`, `skipped_steps`, `keys` (each key's shape, step count, scalars
-//!   and slot names) and `scheduler`.
+//!   `hyperparameters`, `lr`, `skipped_steps`, `globals` (the optimizer-wide scalars, such as
+//!   Prodigy's `d`, as `[name, value]` pairs with the value a decimal string that round-trips),
+//!   `keys` (each key's shape, step count, scalars and slot names) and `scheduler`.
 
 use crate::Rounding;
 use crate::schedule::Scheduler;
@@ -44,6 +45,10 @@ pub struct Checkpoint<R, K, F> {
     /// sequence from the keys' step counts).
     #[cfg_attr(feature = "serde", serde(default))]
     pub rounding: Rounding,
+    /// The optimizer-wide scalars of a rule of [`Scope::Global`](crate::Scope::Global) (Prodigy's
+    /// `d`), by name, in the rule's order; empty for other rules and before the first update.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub globals: Vec<(String, f64)>,
     /// Every key's state, sorted by key.
     pub keys: Vec<KeyState<K, F>>,
     /// A schedule's state, saved beside the optimizer's.
@@ -201,6 +206,10 @@ mod safetensors_io {
                     slots: k.slots.iter().map(|s| s.name.clone()).collect(),
                 })
                 .collect();
+            // Decimal strings: exact, and infinity survives JSON.
+            let globals: Vec<(&str, String)> = (self.globals.iter())
+                .map(|(n, v)| (n.as_str(), v.to_string()))
+                .collect();
             let metadata = HashMap::from([
                 ("format".to_string(), self.format.to_string()),
                 ("optimizer".to_string(), self.optimizer.clone()),
@@ -209,6 +218,7 @@ mod safetensors_io {
                 ("hyperparameters".to_string(), json(&self.rule)?),
                 ("lr".to_string(), json(&self.lr)?),
                 ("skipped_steps".to_string(), self.skipped_steps.to_string()),
+                ("globals".to_string(), json(&globals)?),
                 ("keys".to_string(), json(&keys)?),
                 ("scheduler".to_string(), json(&self.scheduler)?),
             ]);
@@ -256,6 +266,15 @@ mod safetensors_io {
             let rounding: Rounding = match meta.get("rounding") {
                 Some(r) => serde_json::from_str(r).map_err(corrupt)?,
                 None => Rounding::Nearest,
+            };
+            // Written since optimizers with optimizer-wide scalars came; older files have none.
+            let globals = match meta.get("globals") {
+                Some(g) => {
+                    let pairs: Vec<(String, String)> = serde_json::from_str(g).map_err(corrupt)?;
+                    let value = |(n, v): (String, String)| Ok((n, v.parse().map_err(corrupt)?));
+                    pairs.into_iter().map(value).collect::<Result<_, Error>>()?
+                }
+                None => Vec::new(),
             };
             let metas: Vec<KeyMeta<K>> = serde_json::from_value(parse("keys")?).map_err(corrupt)?;
             let scheduler: Option<Scheduler> =
@@ -320,6 +339,7 @@ mod safetensors_io {
                 lr,
                 skipped_steps,
                 rounding,
+                globals,
                 keys,
                 scheduler,
             })

@@ -60,6 +60,8 @@ pub struct Engine<R: Rule<F>, F: Scalar, L: Layout<F> = Native> {
     pub(crate) skipped: u64,
     /// How updates are rounded into low-precision parameters.
     pub(crate) rounding: Rounding,
+    /// The optimizer-wide scalars of a rule of [`Scope::Global`], made on the first update.
+    pub(crate) globals: Vec<f64>,
     /// Where parameters and state are stored (a type, nothing at run time).
     layout: std::marker::PhantomData<L>,
 }
@@ -121,6 +123,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
             resort: false,
             spare: Spare::default(),
             rounding: Rounding::Nearest,
+            globals: Vec::new(),
             layout: std::marker::PhantomData,
         }
     }
@@ -153,6 +156,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
             resort: false,
             spare: Spare::default(),
             rounding: self.rounding,
+            globals: Vec::new(),
             layout: std::marker::PhantomData,
         }
     }
@@ -280,6 +284,14 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
         None
     }
 
+    /// The optimizer-wide scalar `name` of a rule of [`Scope::Global`] (Prodigy's `d`); `None`
+    /// before the first update, or if the rule keeps no such scalar.
+    pub fn global(&self, name: &str) -> Option<f64> {
+        let names = self.rule.globals();
+        let i = names.iter().position(|(n, _)| *n == name)?;
+        self.globals.get(i).copied()
+    }
+
     /// The scalars `key` keeps beyond its step count; `None` before its first update.
     pub fn key_scalars(&self, key: &str) -> Option<&R::KeyScalars> {
         self.entry(key).map(|s| &s.scalars)
@@ -353,6 +365,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Optimizer<L::Param> for Engine<R, F, L
     fn reset(&mut self) {
         self.index.clear();
         self.entries.clear();
+        self.globals.clear();
         self.resort = false;
     }
 
@@ -362,6 +375,10 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Optimizer<L::Param> for Engine<R, F, L
 
     fn scope(&self) -> Scope {
         R::SCOPE
+    }
+
+    fn global(&self, name: &str) -> Option<f64> {
+        Engine::global(self, name)
     }
 
     fn eval(&mut self, params: &mut Params<L::Param>) -> Result<(), Error> {

@@ -63,9 +63,21 @@ pub(crate) struct Spare<F: 'static> {
     known: Vec<Option<Task<'static, F>>>,
     grads: Vec<Option<&'static ArrayRefD<F>>>,
     positions: Vec<Option<usize>>,
+    /// Each key's sums in the first pass of a rule of [`Scope::Global`](super::Scope::Global).
+    measured: Vec<(&'static str, [f64; 4])>,
 }
 
 impl<F> Spare<F> {
+    /// An empty list for the first pass's sums of one call, in the kept allocation.
+    pub(crate) fn lend_measured<'a>(&mut self) -> Vec<(&'a str, [f64; 4])> {
+        recycle(std::mem::take(&mut self.measured))
+    }
+
+    /// Takes the list of [`Spare::lend_measured`] back.
+    pub(crate) fn keep_measured(&mut self, measured: Vec<(&str, [f64; 4])>) {
+        self.measured = recycle(measured);
+    }
+
     /// A plan with a free place for each of `entries` entries.
     pub(crate) fn lend<'a>(&mut self, entries: usize) -> Plan<'a, F> {
         let mut known = recycle(std::mem::take(&mut self.known));
@@ -119,6 +131,7 @@ impl<F> Default for Spare<F> {
             known: Vec::new(),
             grads: Vec::new(),
             positions: Vec::new(),
+            measured: Vec::new(),
         }
     }
 }

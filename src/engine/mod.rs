@@ -8,8 +8,10 @@
 //! 2. `gather`: every key meets its gradient and its state, and the whole call is checked before
 //!    anything is written (a `Plan`);
 //! 3. `order`: keys in the order of their parameters in memory, the next one prefetched;
-//! 4. `run`: state made for new keys, then each key handed to [`Rule::step`] as a [`Step`]
-//!    (`step`), in turn or across threads;
+//! 4. `run`: state made for new keys; for a rule of [`Scope::Global`] (Prodigy), a first pass
+//!    that measures every key ([`Rule::measure`]) and reduces the sums into optimizer-wide
+//!    scalars ([`Rule::reduce`]); then each key handed to [`Rule::step`] as a [`Step`] (`step`),
+//!    in turn or across threads;
 //! 5. `kernel`: the rule's per-element closure inlined into one fused loop over parameter,
 //!    gradient and [`Slots`], compiled per instruction set and split across threads.
 //!

@@ -33,6 +33,11 @@ pub enum Scope {
     /// The key's arrays whole ([`Step::parts`]: matrix products, factored state), in the
     /// arithmetic type: such rules run on [`Native`](super::Native) layouts only.
     Tensor,
+    /// Sums over every key of the call ([`Rule::measure`], [`Rule::reduce`]: Prodigy's and
+    /// D-Adaptation's step size `d`), taken in a first pass before any key is stepped. Within a
+    /// key such a rule may also sum ([`Step::sum`]), on every layout; it cannot be stepped in
+    /// pieces on separate machines without a reduction of its own.
+    Global,
 }
 
 /// One optimization algorithm: its hyperparameters, their validation, the state it keeps and its
@@ -111,6 +116,26 @@ pub trait Rule<F: Scalar>: Clone + Debug + Send + Sync {
     fn hyperparameter(&self, _h: Hyperparameter) -> Option<f64> {
         None
     }
+
+    /// The optimizer-wide scalars a rule of [`Scope::Global`] keeps, by name, with the value each
+    /// starts from (Prodigy's `d`, starting at `d0`); none by default. They are kept in `f64`,
+    /// checkpointed, and handed to every pass as [`Step::globals`], in this order.
+    fn globals(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+
+    /// The first pass of a rule of [`Scope::Global`]: sums over one key, read without writing
+    /// anything ([`Step::sum`]), which the engine adds up over every key of the call, in memory
+    /// order, in `f64`. Called before [`Rule::step`] for every key of the call, with the
+    /// globals as the last step left them and the step count the key is about to take.
+    fn measure<L: Layout<F>>(&self, _step: &mut Step<'_, F, L>) -> [f64; 4] {
+        [0.0; 4]
+    }
+
+    /// Between the passes of a rule of [`Scope::Global`]: the optimizer-wide scalars from the
+    /// sums of [`Rule::measure`] over every key and the optimizer's learning rate. [`Rule::step`]
+    /// then sees what it leaves.
+    fn reduce(&self, _globals: &mut [f64], _sums: [f64; 4], _lr: f64) {}
 
     /// Sets the hyperparameter [`Rule::hyperparameter`] reads (called only where it is `Some`;
     /// the engine validates the rule afterwards and restores the old value if it is refused).

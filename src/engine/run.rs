@@ -6,7 +6,7 @@ use ndarray::{ArrayRefD, Dimension, IxDyn};
 use super::driver::{Entry, EntryOf};
 use super::gather::{Plan, Task};
 use super::order::prefetch;
-use super::{Engine, Layout, Rule, Scalar, Step, Write, cast};
+use super::{Engine, Layout, Rule, Scalar, Scope, Step, Write, cast};
 use crate::element::{Rounding, Store, key_seed};
 use crate::{Error, Group};
 
@@ -52,7 +52,11 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
         if self.resort {
             self.sort_by_memory(&mut plan.known);
         }
+        if R::SCOPE == Scope::Global {
+            self.reduce_globals(&mut plan);
+        }
         let (rule, lr, groups) = (&self.rule, (self.lr, self.rounding), &self.groups[..]);
+        let globals = &self.globals[..];
         #[cfg(feature = "rayon")]
         if crate::parallel::worth_it(plan.elements) && plan.tasks().nth(1).is_some() {
             use rayon::prelude::*;
@@ -61,7 +65,7 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
                 .zip(self.entries.par_iter_mut())
                 .for_each(|(task, e)| {
                     if let Some(t) = task.take() {
-                        step_key::<R, F, L>(rule, lr, groups, t, e);
+                        step_key::<R, F, L>(rule, lr, groups, globals, t, e);
                     }
                 });
             self.spare.keep(plan);
@@ -83,10 +87,42 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
             }
             self.resort |= t.address() < last;
             last = t.address();
-            step_key::<R, F, L>(rule, lr, groups, t, e);
+            step_key::<R, F, L>(rule, lr, groups, globals, t, e);
         }
         self.spare.keep(plan);
         Ok(())
+    }
+
+    /// The first pass of a rule of [`Scope::Global`]: every key of the plan measured, and the
+    /// sums reduced into the optimizer-wide scalars (made on the first step). The keys' sums are
+    /// added in the order of their names, so that the result does not depend on where the
+    /// arrays lie in memory.
+    fn reduce_globals(&mut self, plan: &mut Plan<'_, L::Param>) {
+        if self.globals.is_empty() {
+            self.globals = self.rule.globals().into_iter().map(|(_, v)| v).collect();
+        }
+        let (rule, lr, groups) = (&self.rule, (self.lr, self.rounding), &self.groups[..]);
+        let mut measured = self.spare.lend_measured();
+        for (task, e) in plan.known.iter_mut().zip(&mut self.entries) {
+            let Some(task) = task else { continue };
+            let task = Task {
+                key: task.key,
+                params: &mut *task.params,
+                grads: task.grads,
+            };
+            let (key, t) = (task.key, e.step + 1);
+            let (mut step, _) = step_of::<R, F, L>(lr, groups, &self.globals, task, e, t);
+            measured.push((key, rule.measure(&mut step)));
+        }
+        measured.sort_unstable_by_key(|m| m.0);
+        let mut sums = [0.0; 4];
+        for (_, m) in &measured {
+            for (sum, s) in sums.iter_mut().zip(m) {
+                *sum += s;
+            }
+        }
+        self.spare.keep_measured(measured);
+        rule.reduce(&mut self.globals, sums, self.lr);
     }
 
     /// Fresh state for `key`, a parameter of `shape`, in the first group that selects it.
@@ -100,25 +136,42 @@ impl<R: Rule<F>, F: Scalar, L: Layout<F>> Engine<R, F, L> {
 /// One key's step, with its group's hyperparameters.
 pub(super) fn step_key<R: Rule<F>, F: Scalar, L: Layout<F>>(
     rule: &R,
-    (lr, rounding): (f64, Rounding),
+    lr: (f64, Rounding),
     groups: &[Group],
+    globals: &[f64],
     task: Task<'_, L::Param>,
     entry: &mut EntryOf<R, F, L>,
 ) {
     entry.step += 1;
+    let t = entry.step;
+    let (step, scalars) = step_of::<R, F, L>(lr, groups, globals, task, entry, t);
+    rule.step(step, scalars);
+}
+
+/// Step `t` of one key as its rule sees it, with its group's hyperparameters, and the key's
+/// scalars.
+fn step_of<'a, R: Rule<F>, F: Scalar, L: Layout<F>>(
+    (lr, rounding): (f64, Rounding),
+    groups: &[Group],
+    globals: &'a [f64],
+    task: Task<'a, L::Param>,
+    entry: &'a mut EntryOf<R, F, L>,
+    t: u64,
+) -> (Step<'a, F, L>, &'a mut R::KeyScalars) {
     let group = entry.group.and_then(|i| groups.get(i));
     let write = match rounding {
         _ if L::NATIVE => Write::Nearest,
         Rounding::Nearest => Write::Nearest,
         Rounding::Kahan => Write::Kahan(&mut entry.compensation),
-        Rounding::Stochastic { seed } => Write::Stochastic(key_seed(seed, task.key, entry.step)),
+        Rounding::Stochastic { seed } => Write::Stochastic(key_seed(seed, task.key, t)),
     };
-    let step: Step<'_, F, L> = Step {
+    let step = Step {
         key: task.key,
         lr: lr * group.map_or(1.0, |g| g.lr_scale),
         weight_decay: group.and_then(|g| g.weight_decay),
         trust_ratio: group.is_none_or(|g| g.trust_ratio),
-        t: entry.step,
+        t,
+        globals,
         params: task.params,
         grads: task.grads,
         state: &mut entry.slots,
@@ -126,7 +179,7 @@ pub(super) fn step_key<R: Rule<F>, F: Scalar, L: Layout<F>>(
         write,
         scope: R::SCOPE,
     };
-    rule.step(step, &mut entry.scalars);
+    (step, &mut entry.scalars)
 }
 
 /// Fresh state for a parameter of `shape`: Kahan's compensation too, when the engine rounds so.

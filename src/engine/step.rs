@@ -15,6 +15,8 @@ pub struct Step<'a, F: Scalar, L: Layout<F> = Native> {
     pub(crate) weight_decay: Option<f64>,
     pub(crate) trust_ratio: bool,
     pub(crate) t: u64,
+    /// The optimizer-wide scalars of a rule of [`Scope::Global`](super::Scope::Global).
+    pub(crate) globals: &'a [f64],
     pub(crate) params: &'a mut ArrayRefD<L::Param>,
     pub(crate) grads: &'a ArrayRefD<L::Param>,
     pub(crate) state: &'a mut [L::State],
@@ -104,6 +106,14 @@ impl<'a, F: Scalar, L: Layout<F>> Step<'a, F, L> {
         self.t
     }
 
+    /// The optimizer-wide scalars of a rule of [`Scope::Global`](super::Scope::Global), in the
+    /// order of [`Rule::globals`](super::Rule::globals): as the last step left them in
+    /// [`Rule::measure`](super::Rule::measure), as [`Rule::reduce`](super::Rule::reduce) left them
+    /// in [`Rule::step`](super::Rule::step). Empty for other rules.
+    pub fn globals(&self) -> &[f64] {
+        self.globals
+    }
+
     /// The weight decay the key's [`Group`](crate::Group) sets, replacing the rule's own.
     pub fn weight_decay(&self) -> Option<f64> {
         self.weight_decay
@@ -168,7 +178,7 @@ impl<'a, F: Scalar, L: Layout<F>> Step<'a, F, L> {
     #[inline]
     pub fn sum<S: Slots<F>, const K: usize>(&mut self, f: impl Fn(F, F, &S) -> [F; K]) -> [F; K] {
         debug_assert!(
-            self.scope != Scope::Element,
+            matches!(self.scope, Scope::Key | Scope::Global),
             "a rule summed over a key without declaring Scope::Key"
         );
         L::sum(self, f)

@@ -33,4 +33,6 @@ algorithms!(
     schedule_free,
     stable_adamw,
     ranger,
+    prodigy,
+    dadapt_adam,
 );

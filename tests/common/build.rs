@@ -25,6 +25,15 @@ macro_rules! betas {
     };
 }
 
+/// The arguments of prodigyopt and dadaptation that ndoptim does not offer
+/// (`ndoptim::references`): only their defaults replay.
+fn dadaptation_defaults(h: &mut Hyper) -> Result<(), String> {
+    if h.flag("fsdp_in_use")?.unwrap_or(false) || h.take("log_every")?.unwrap_or(0.0) != 0.0 {
+        return Err("ndoptim does not offer fsdp_in_use or log_every".into());
+    }
+    Ok(())
+}
+
 /// The optimizer a reference file names, with its hyperparameters.
 pub fn build<F: Scalar>(
     reference: &str,
@@ -120,6 +129,42 @@ pub fn build<F: Scalar>(
             let o = opt(h.take("eps")?, betas!(h, o), NAdam::eps);
             let o = opt(h.take("momentum_decay")?, o, NAdam::momentum_decay);
             Box::new(gradient_options!(h, o, decoupled))
+        }
+        (false, "Prodigy") => {
+            let o = opt(lr, Prodigy::<F>::default(), Prodigy::lr);
+            let o = opt(h.take("beta3")?, betas!(h, o), |o, b| o.beta3(Some(b)));
+            let o = opt(h.take("eps")?, o, Prodigy::eps);
+            let o = opt(h.take("weight_decay")?, o, Prodigy::weight_decay);
+            let o = opt(h.flag("decouple")?, o, Prodigy::decouple);
+            let o = opt(
+                h.flag("use_bias_correction")?,
+                o,
+                Prodigy::use_bias_correction,
+            );
+            let o = opt(h.flag("safeguard_warmup")?, o, Prodigy::safeguard_warmup);
+            let o = opt(h.take("d0")?, o, Prodigy::d0);
+            let o = opt(h.take("d_coef")?, o, Prodigy::d_coef);
+            let o = opt(h.take("growth_rate")?, o, Prodigy::growth_rate);
+            if h.take("slice_p")?.unwrap_or(1.0) != 1.0 {
+                return Err("ndoptim does not offer slice_p".into());
+            }
+            dadaptation_defaults(&mut h)?;
+            Box::new(o)
+        }
+        (false, "DAdaptAdam") => {
+            let o = opt(lr, DAdaptAdam::<F>::default(), DAdaptAdam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), DAdaptAdam::eps);
+            let o = opt(h.take("weight_decay")?, o, DAdaptAdam::weight_decay);
+            let o = opt(h.flag("decouple")?, o, DAdaptAdam::decouple);
+            let o = opt(
+                h.flag("use_bias_correction")?,
+                o,
+                DAdaptAdam::use_bias_correction,
+            );
+            let o = opt(h.take("d0")?, o, DAdaptAdam::d0);
+            let o = opt(h.take("growth_rate")?, o, DAdaptAdam::growth_rate);
+            dadaptation_defaults(&mut h)?;
+            Box::new(o)
         }
         (false, "RAdam") => {
             let o = opt(lr, RAdam::<F>::default(), RAdam::lr);
@@ -378,6 +423,25 @@ pub(crate) fn build_optax<F: Scalar>(
                 clip
             };
             Box::new(o.clip_exponent(clip))
+        }
+        "prodigy" => {
+            let o = opt(lr, Prodigy::<F>::optax(), Prodigy::lr);
+            let o = opt(h.take("beta3")?, betas!(h, o), |o, b| o.beta3(Some(b)));
+            let o = opt(h.take("eps")?, o, Prodigy::eps);
+            let o = opt(h.take("estim_lr0")?, o, Prodigy::d0);
+            let o = opt(h.take("estim_lr_coef")?, o, Prodigy::d_coef);
+            let o = opt(h.take("weight_decay")?, o, Prodigy::weight_decay);
+            Box::new(opt(
+                h.flag("safeguard_warmup")?,
+                o,
+                Prodigy::safeguard_warmup,
+            ))
+        }
+        "dadapt_adamw" => {
+            let o = opt(lr, DAdaptAdam::<F>::optax(), DAdaptAdam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), DAdaptAdam::eps);
+            let o = opt(h.take("estim_lr0")?, o, DAdaptAdam::d0);
+            Box::new(opt(h.take("weight_decay")?, o, DAdaptAdam::weight_decay))
         }
         "ademamix" => {
             let o = optax_betas!(h, opt(lr, AdEMAMix::<F>::default(), AdEMAMix::lr));

@@ -133,6 +133,37 @@ macro_rules! with_each_optimizer {
             let $o = ScheduleFreeSgd::<$F>::default().lr(0.1);
             $body;
         }
+        {
+            let $o = Prodigy::<$F>::default()
+                .betas(0.0, 0.99)
+                .decouple(false)
+                .weight_decay(0.01)
+                .use_bias_correction(true);
+            $body;
+        }
+        {
+            let $o = Prodigy::<$F>::default()
+                .safeguard_warmup(true)
+                .growth_rate(1.02)
+                .d_coef(2.0)
+                .weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Prodigy::<$F>::optax().weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = DAdaptAdam::<$F>::default()
+                .weight_decay(0.01)
+                .use_bias_correction(true)
+                .growth_rate(1.02);
+            $body;
+        }
+        {
+            let $o = DAdaptAdam::<$F>::optax().weight_decay(0.01);
+            $body;
+        }
     }};
 }
 

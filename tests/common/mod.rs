@@ -44,8 +44,9 @@ use ndoptim::transform::{
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    Engine, Hyperparameter, Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params,
-    Preconditioning, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
+    DAdaptAdam, Engine, Hyperparameter, Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer,
+    Params, Preconditioning, Prodigy, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW,
+    ScheduleFreeSgd, Sgd, chain,
 };
 use serde_json::{Map, Value};
 
@@ -105,6 +106,43 @@ pub fn compare<F: Scalar>(got: &Params<F>, want: &Value) -> Result<f64, String> 
         }
     }
     Ok(worst)
+}
+
+/// The largest difference of `got` from a file's `want`, relative to the largest distance the
+/// reference moved from `initial`: the f32 check of the learning-rate-free optimizers, whose
+/// parameters move too little for [`compare`]'s metric to see a no-op (README).
+pub fn compare_displacement<F: Scalar>(
+    got: &Params<F>,
+    want: &Value,
+    initial: &Params<F>,
+) -> Result<f64, String> {
+    let want: HashMap<String, ArrayD<F>> = params(want)?;
+    let (mut error, mut moved) = (0.0f64, 0.0f64);
+    for (key, want) in &want {
+        let (Some(got), Some(start)) = (got.get(key), initial.get(key)) else {
+            return Err(format!("no parameter {key}"));
+        };
+        if got.shape() != want.shape() {
+            return Err(format!(
+                "{key}: shape {:?}, expected {:?}",
+                got.shape(),
+                want.shape()
+            ));
+        }
+        for ((a, b), s) in got.iter().zip(want.iter()).zip(start.iter()) {
+            let f = |x: &F| x.to_f64().unwrap_or(f64::NAN);
+            error = error.max((f(a) - f(b)).abs());
+            moved = moved.max((f(b) - f(s)).abs());
+        }
+    }
+    let e = error / moved;
+    Ok(if e.is_nan() {
+        f64::INFINITY
+    } else if error == 0.0 {
+        0.0
+    } else {
+        e
+    })
 }
 
 /// Everything an optimizer holds per key, bit for bit, sorted by key: for "nothing changed" checks.

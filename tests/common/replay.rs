@@ -49,7 +49,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 19] = [
+    const KNOWN: [&str; 20] = [
         "optimizer",
         "reference",
         "dtype",
@@ -69,6 +69,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "beta1_per_step",
         "schedules",
         "hyper_per_step",
+        "d_per_step",
     ];
     only_fields(t, &KNOWN)?;
     let reference = t["reference"].as_str().unwrap_or("");
@@ -89,6 +90,11 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     let mut p = params::<F>(&t["initial"])?;
     let grads = t["grads"].as_array().ok_or("no grads")?;
     let expected = t["expected"].as_array().ok_or("no expected")?;
+    // The learning-rate-free optimizers: their step size `d` after each step, and in f32 their
+    // parameters checked against the distance moved (README).
+    let d_per_step = t["d_per_step"].as_array();
+    let (initial, displacement) = (p.clone(), d_per_step.is_some() && t["dtype"] == "f32");
+    let d_tolerance = if t["dtype"] == "f64" { 1e-12 } else { 1e-5 };
     let expected_eval = t["expected_eval"].as_array();
     if expected_eval.is_some_and(|e| e.len() != expected.len()) {
         return Err("expected_eval and expected differ in length".into());
@@ -136,7 +142,19 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         }
         .map_err(|e| format!("step {i}: {e}"))?;
         trajectory.push(params_bits(&p));
-        worst = worst.max(compare(&p, e).map_err(|e| format!("step {i}: {e}"))?);
+        let error = match displacement {
+            true => compare_displacement(&p, e, &initial),
+            false => compare(&p, e),
+        };
+        worst = worst.max(error.map_err(|e| format!("step {i}: {e}"))?);
+        if let Some(want) = d_per_step.map(|d| d.get(i).and_then(Value::as_f64)) {
+            let want = want.ok_or(format!("step {i}: no d"))?;
+            let got = opt.global("d").ok_or("an optimizer without d")?;
+            let error = relative_error(got, want) / want.abs().min(1.0);
+            if error > d_tolerance {
+                return Err(format!("step {i}: d = {got:e}, the reference's {want:e}"));
+            }
+        }
         if let (true, Some(lr)) = (injected, lr) {
             // The rate the injected schedule set for this update.
             worst = worst.max(relative_error(opt.learning_rate(), lr));
@@ -369,6 +387,9 @@ impl<F: Scalar, O: Optimizer<F>> Optimizer<F> for Shared<O> {
     }
     fn scope(&self) -> ndoptim::Scope {
         self.0.borrow().scope()
+    }
+    fn global(&self, name: &str) -> Option<f64> {
+        self.0.borrow().global(name)
     }
     fn update_named(&mut self, items: &mut [ndoptim::Named<'_, F>]) -> Result<(), ndoptim::Error> {
         self.0.borrow_mut().update_named(items)
