@@ -27,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             losses: Vec::with_capacity(args.iterations),
             ema: None,
             micro: 1,
+            d: Vec::new(),
         })
         .collect();
     let seconds = common::train(&mut runs, &train, args.iterations)?;

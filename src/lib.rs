@@ -83,6 +83,7 @@
 //! | [`StableAdamW`] | torch-optimi `StableAdamW` | `2n` | lr 0.001, β (0.9, 0.99), ε 1e-6, λ 0.01 |
 //! | [`Ranger`] | torch-optimi `Ranger` | `3n` | lr 0.001, β (0.9, 0.99), ε 1e-6, k 6, α 0.5 |
 //! | [`Prodigy`] | prodigyopt `Prodigy`; optax `contrib.prodigy` ([`Prodigy::optax`]) | `4n` (`3n` with β₁ = 0) | lr 1, β (0.9, 0.999), β₃ √β₂, ε 1e-8, d₀ 1e-6 |
+//! | [`DAdaptLion`] | dadaptation `DAdaptLion` | `2n` | lr 1, β (0.9, 0.99), d₀ 1e-6 |
 //! | [`DAdaptAdam`] | dadaptation `DAdaptAdam`; optax `contrib.dadapt_adamw` ([`DAdaptAdam::optax`]) | `3n` | lr 1, β (0.9, 0.999), ε 1e-8, d₀ 1e-6 |
 //!
 //! optax requires a learning rate; its optimizers here default to 0.01 (LARS 1.0), the rates of

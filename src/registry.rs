@@ -62,6 +62,7 @@ macro_rules! each_optimizer {
             "SF-SGD", 2, $crate::ScheduleFreeSgd::<$F>::default();
             "Prodigy", 5, $crate::Prodigy::<$F>::default();
             "DAdaptAdam", 4, $crate::DAdaptAdam::<$F>::default();
+            "DAdaptLion", 3, $crate::DAdaptLion::<$F>::default();
         )
     };
     (@each $F:ty, $label:ident, $arrays:ident, $o:ident, $body:expr;

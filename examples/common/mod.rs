@@ -129,6 +129,8 @@ pub struct Run {
     pub ema: Option<ndoptim::average::Average<f32>>,
     /// Micro-batches per batch (the optimizer then wrapped in `MultiSteps`).
     pub micro: usize,
+    /// The step size `d` after each iteration, for optimizers that learn one (Prodigy).
+    pub d: Vec<f64>,
 }
 
 /// One run per optimizer, named by it, each with the book's network from the same He-initialised
@@ -152,6 +154,7 @@ pub fn runs_seeded(
             losses: Vec::with_capacity(iterations),
             ema: None,
             micro: 1,
+            d: Vec::new(),
         })
         .collect()
 }
@@ -214,6 +217,7 @@ pub fn train_seeded(
                 ema.update(&run.net.params)?;
             }
             run.losses.push(loss);
+            run.d.extend(run.opt.global("d"));
         }
         if i % 100 == 0 {
             let line: Vec<String> = runs

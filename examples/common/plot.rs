@@ -52,7 +52,7 @@ pub fn lines(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(55)
-        .build_cartesian_2d(x0..x1, y0.min(0.0)..y1 * 1.05)?;
+        .build_cartesian_2d(x0..x1, y0.min(0.0)..y1 + 0.05 * (y1 - y0.min(0.0)))?;
     chart
         .configure_mesh()
         .x_desc(x_desc)

@@ -1,7 +1,8 @@
 //! D-Adapt Adam: Adam whose step size `d` is a lower bound on the distance to the solution.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Scope, Step, cast};
-use crate::parts::{add_scaled, bias_correction};
+use super::distance::{DistanceOptions, distance_options};
+use crate::parts::add_scaled;
 use crate::{Error, check};
 
 /// D-Adapt Adam (Defazio & Mishchenko, 2023, "Learning-Rate-Free Learning by D-Adaptation"), as
@@ -39,12 +40,7 @@ pub type DAdaptAdam<F = f32> = Engine<DAdaptAdamRule, F>;
 pub struct DAdaptAdamRule {
     betas: [f64; 2],
     eps: f64,
-    weight_decay: f64,
-    decouple: bool,
-    use_bias_correction: bool,
-    d0: f64,
-    /// `None`: unbounded (∞, kept so because JSON has no infinity).
-    growth_rate: Option<f64>,
+    options: DistanceOptions,
     /// optax's arithmetic ([`DAdaptAdam::optax`]).
     #[cfg_attr(feature = "serde", serde(default))]
     optax: bool,
@@ -55,11 +51,7 @@ impl Default for DAdaptAdamRule {
         Self {
             betas: [0.9, 0.999],
             eps: 1e-8,
-            weight_decay: 0.0,
-            decouple: false,
-            use_bias_correction: false,
-            d0: 1e-6,
-            growth_rate: None,
+            options: DistanceOptions::new(false),
             optax: false,
         }
     }
@@ -71,8 +63,7 @@ impl<F: Scalar> DAdaptAdam<F> {
     pub fn optax() -> Self {
         Self::default().with(|r| {
             r.optax = true;
-            r.decouple = true;
-            r.use_bias_correction = true;
+            r.options = DistanceOptions::optax();
         })
     }
 }
@@ -82,23 +73,9 @@ shares!(DAdaptAdamRule: betas);
 setters!(DAdaptAdam {
     /// Sets ε, added to `√v` (default 1e-8), `> 0`.
     eps: f64,
-    /// Sets the weight decay λ (default 0), `>= 0`.
-    weight_decay: f64,
-    /// Decoupled weight decay, `p ← p − λ·dlr·p`, or coupled, `g ← g + λ·p` (default `false`).
-    decouple: bool,
-    /// Adam's bias correction in `dlr` (default `false`).
-    use_bias_correction: bool,
-    /// Sets d₀, the first estimate of `d` (default 1e-6), `> 0`.
-    d0: f64,
 });
 
-impl<F: Scalar> DAdaptAdam<F> {
-    /// Sets the largest factor by which `d` grows in one step (default ∞: unbounded), `>= 1`.
-    #[must_use]
-    pub fn growth_rate(self, growth_rate: f64) -> Self {
-        self.with(|r| r.growth_rate = (growth_rate != f64::INFINITY).then_some(growth_rate))
-    }
-}
+distance_options!(DAdaptAdam);
 
 /// The indices of [`DAdaptAdamRule`]'s globals.
 const D: usize = 0;
@@ -107,17 +84,6 @@ const SK_L1: usize = 2;
 const K: usize = 3;
 const D_MOMENTS: usize = 4;
 const BIAS_CORRECTION: usize = 5;
-
-impl DAdaptAdamRule {
-    /// `√(1 − β₂ᵏ⁺¹)/(1 − β₁ᵏ⁺¹)` after `k` steps with bias correction, else 1.
-    fn bias_correction(&self, k: f64) -> f64 {
-        if !self.use_bias_correction {
-            return 1.0;
-        }
-        let [beta1, beta2] = self.betas;
-        bias_correction(beta2, k as u64 + 1).sqrt() / bias_correction(beta1, k as u64 + 1)
-    }
-}
 
 impl DAdaptAdamRule {
     /// `s`'s factor `dlr·(1 − √β₂)`, as each reference rounds it.
@@ -139,27 +105,15 @@ impl<F: Scalar> Rule<F> for DAdaptAdamRule {
     hyperparameters!(
         Momentum => (betas[0]),
         Beta2 => (betas[1]),
-        WeightDecay => (weight_decay),
+        WeightDecay => (options.weight_decay),
     );
 
     fn validate(&self) -> Result<(), Error> {
         check::betas(self.betas)?;
         check::positive("epsilon value", self.eps)?;
-        check::non_negative("weight_decay value", self.weight_decay)?;
-        check::positive("d0 value", self.d0)?;
-        if let Some(rate) = self.growth_rate
-            && (rate.is_nan() || rate < 1.0)
-        {
-            return check::fail("growth_rate value", rate, "a number >= 1");
-        }
-        let optax_options = self.decouple && self.use_bias_correction && self.growth_rate.is_none();
-        if self.optax && !optax_options {
-            return Err(Error::IncompatibleOptions {
-                reason: "optax's dadapt_adamw has decoupled weight decay, bias correction and no \
-                         growth rate",
-            });
-        }
-        Ok(())
+        let reason = "optax's dadapt_adamw has decoupled weight decay, bias correction and no \
+                      growth rate";
+        self.options.validate(self.optax, reason)
     }
 
     fn slot_names(&self) -> Vec<&'static str> {
@@ -168,24 +122,24 @@ impl<F: Scalar> Rule<F> for DAdaptAdamRule {
 
     fn globals(&self) -> Vec<(&'static str, f64)> {
         vec![
-            ("d", self.d0),
+            ("d", self.options.d0),
             ("numerator_weighted", 0.0),
             ("sk_l1", 0.0),
             ("k", 0.0),
-            ("d_moments", self.d0),
+            ("d_moments", self.options.d0),
             ("bias_correction", 1.0),
         ]
     }
 
     fn measure<L: Layout<F>>(&self, step: &mut Step<'_, F, L>) -> [f64; 4] {
         let g = step.globals();
-        let dlr = g[D] * step.lr() * self.bias_correction(g[K]);
+        let dlr = g[D] * step.lr() * self.options.bias_correction(self.betas, g[K]);
         if dlr == 0.0 {
             return [0.0; 4];
         }
         let root = self.betas[1].sqrt();
         let (root_f, c, eps): (F, F, F) = (cast(root), self.s_scale(dlr), cast(self.eps));
-        let wd: F = cast(if self.decouple { 0.0 } else { self.weight_decay });
+        let wd: F = cast(self.options.coupled());
         let optax = self.optax;
         let [dot, l1] = step.sum(move |p, g, [s, _, v]: &[F; 3]| {
             let g = add_scaled(g, wd, p);
@@ -200,7 +154,7 @@ impl<F: Scalar> Rule<F> for DAdaptAdamRule {
     fn reduce(&self, g: &mut [f64], [numerator, sk_l1, ..]: [f64; 4], lr: f64) {
         let d = g[D];
         g[D_MOMENTS] = d;
-        g[BIAS_CORRECTION] = self.bias_correction(g[K]);
+        g[BIAS_CORRECTION] = self.options.bias_correction(self.betas, g[K]);
         g[SK_L1] = sk_l1;
         let root = self.betas[1].sqrt();
         if self.optax {
@@ -216,7 +170,7 @@ impl<F: Scalar> Rule<F> for DAdaptAdamRule {
             return;
         }
         let d_hat = weighted / ((1.0 - root) * sk_l1);
-        g[D] = d.max(d_hat.min(d * self.growth_rate.unwrap_or(f64::INFINITY)));
+        g[D] = d.max(d_hat.min(d * self.options.growth()));
         g[NUMERATOR] = weighted;
         g[K] += 1.0;
     }
@@ -239,13 +193,10 @@ impl<F: Scalar> Rule<F> for DAdaptAdamRule {
             cast(self.eps),
         );
         let cs = self.s_scale(dlr);
-        let (coupled, decay): (F, F) = match self.decouple {
-            false => (cast(self.weight_decay), F::zero()),
-            true => (F::zero(), cast(-self.weight_decay * dlr)),
-        };
+        let (coupled, decay): (F, F) = (cast(self.options.coupled()), cast(self.options.decay(dlr)));
         if self.optax {
             let dlr: F = cast(dlr);
-            let (c1, decay) = (cast::<F>(1.0 - beta1) * dlr, -cast::<F>(self.weight_decay) * dlr);
+            let (c1, decay) = (cast::<F>(1.0 - beta1) * dlr, -cast::<F>(self.options.weight_decay) * dlr);
             return step.for_each(move |p, g, [s, m, v]: &mut [F; 3]| {
                 *m = b1 * *m + c1 * g;
                 *v = b2 * *v + c2 * g * g;

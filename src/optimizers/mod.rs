@@ -8,6 +8,8 @@ macro_rules! algorithms {
     };
 }
 
+mod distance;
+
 algorithms!(
     sgd,
     momentum,
@@ -35,4 +37,5 @@ algorithms!(
     ranger,
     prodigy,
     dadapt_adam,
+    dadapt_lion,
 );

@@ -1,7 +1,8 @@
 //! Prodigy: Adam whose step size is learnt from the distance the parameters have travelled.
 
 use crate::engine::{Engine, Layout, Rule, Scalar, Scope, Step, cast};
-use crate::parts::{add_scaled, bias_correction};
+use super::distance::{DistanceOptions, distance_options};
+use crate::parts::add_scaled;
 use crate::{Error, check};
 
 /// Prodigy (Mishchenko & Defazio, 2024, "Prodigy: An Expeditiously Adaptive Parameter-Free
@@ -49,14 +50,9 @@ pub struct ProdigyRule {
     betas: [f64; 2],
     beta3: Option<f64>,
     eps: f64,
-    weight_decay: f64,
-    decouple: bool,
-    use_bias_correction: bool,
     safeguard_warmup: bool,
-    d0: f64,
     d_coef: f64,
-    /// `None`: unbounded (∞, kept so because JSON has no infinity).
-    growth_rate: Option<f64>,
+    options: DistanceOptions,
     /// optax's arithmetic ([`Prodigy::optax`]).
     #[cfg_attr(feature = "serde", serde(default))]
     optax: bool,
@@ -68,13 +64,9 @@ impl Default for ProdigyRule {
             betas: [0.9, 0.999],
             beta3: None,
             eps: 1e-8,
-            weight_decay: 0.0,
-            decouple: true,
-            use_bias_correction: false,
             safeguard_warmup: false,
-            d0: 1e-6,
             d_coef: 1.0,
-            growth_rate: None,
+            options: DistanceOptions::new(true),
             optax: false,
         }
     }
@@ -86,7 +78,7 @@ impl<F: Scalar> Prodigy<F> {
     pub fn optax() -> Self {
         Self::default().with(|r| {
             r.optax = true;
-            r.use_bias_correction = true;
+            r.options = DistanceOptions::optax();
         })
     }
 }
@@ -98,28 +90,14 @@ setters!(Prodigy {
     beta3: Option<f64>,
     /// Sets ε, added to `√v` after scaling by `d` (default 1e-8), `> 0`.
     eps: f64,
-    /// Sets the weight decay λ (default 0), `>= 0`.
-    weight_decay: f64,
-    /// Decoupled weight decay, `p ← p − λ·dlr·p` (default `true`), or coupled, `g ← g + λ·p`.
-    decouple: bool,
-    /// Adam's bias correction in `dlr` (default `false`).
-    use_bias_correction: bool,
     /// Leaves the learning rate and bias correction out of `s`, against a `d` that grows too
     /// fast during warm-up (default `false`).
     safeguard_warmup: bool,
-    /// Sets d₀, the first estimate of `d` (default 1e-6), `> 0`.
-    d0: f64,
     /// Sets the factor of the estimate `d̂` (default 1; 0.5 and 2 are the usual tunings), `> 0`.
     d_coef: f64,
 });
 
-impl<F: Scalar> Prodigy<F> {
-    /// Sets the largest factor by which `d` grows in one step (default ∞: unbounded), `>= 1`.
-    #[must_use]
-    pub fn growth_rate(self, growth_rate: f64) -> Self {
-        self.with(|r| r.growth_rate = (growth_rate != f64::INFINITY).then_some(growth_rate))
-    }
-}
+distance_options!(Prodigy);
 
 /// The indices of [`ProdigyRule`]'s globals.
 const D: usize = 0;
@@ -137,7 +115,7 @@ impl ProdigyRule {
 
     /// `s`'s factor, `(d/d₀)·dlr`, or `(d/d₀)·d` with the safeguard.
     fn s_scale(&self, d: f64, dlr: f64) -> f64 {
-        (d / self.d0) * if self.safeguard_warmup { d } else { dlr }
+        (d / self.options.d0) * if self.safeguard_warmup { d } else { dlr }
     }
 }
 
@@ -150,7 +128,7 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
     hyperparameters!(
         Momentum => (betas[0]),
         Beta2 => (betas[1]),
-        WeightDecay => (weight_decay),
+        WeightDecay => (options.weight_decay),
     );
 
     fn validate(&self) -> Result<(), Error> {
@@ -159,22 +137,10 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
             check::unit_interval("beta3 value", beta3)?;
         }
         check::positive("epsilon value", self.eps)?;
-        check::non_negative("weight_decay value", self.weight_decay)?;
-        check::positive("d0 value", self.d0)?;
         check::positive("d_coef value", self.d_coef)?;
-        if let Some(rate) = self.growth_rate
-            && (rate.is_nan() || rate < 1.0)
-        {
-            return check::fail("growth_rate value", rate, "a number >= 1");
-        }
-        let optax_options = self.decouple && self.use_bias_correction && self.growth_rate.is_none();
-        if self.optax && !optax_options {
-            return Err(Error::IncompatibleOptions {
-                reason: "optax's prodigy has decoupled weight decay, bias correction and no \
-                         growth rate",
-            });
-        }
-        Ok(())
+        let reason = "optax's prodigy has decoupled weight decay, bias correction and no growth \
+                      rate";
+        self.options.validate(self.optax, reason)
     }
 
     fn slot_names(&self) -> Vec<&'static str> {
@@ -187,12 +153,12 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
 
     fn globals(&self) -> Vec<(&'static str, f64)> {
         vec![
-            ("d", self.d0),
-            ("d_max", self.d0),
+            ("d", self.options.d0),
+            ("d_max", self.options.d0),
             ("d_numerator", 0.0),
             ("d_denom", 0.0),
             ("k", 0.0),
-            ("d_moments", self.d0),
+            ("d_moments", self.options.d0),
             ("bias_correction", 1.0),
         ]
     }
@@ -200,7 +166,7 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
     fn measure<L: Layout<F>>(&self, step: &mut Step<'_, F, L>) -> [f64; 4] {
         let g = step.globals();
         let d = g[D];
-        let dlr = d * step.lr() * self.bias_correction(g[K] as u64);
+        let dlr = d * step.lr() * self.options.bias_correction(self.betas, g[K]);
         if dlr == 0.0 {
             return [0.0; 4];
         }
@@ -208,7 +174,7 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
             return self.optax_measure(step);
         }
         let (beta3, c): (F, F) = (cast(self.beta3()), cast(self.s_scale(d, dlr)));
-        let wd: F = cast(if self.decouple { 0.0 } else { self.weight_decay });
+        let wd: F = cast(self.options.coupled());
         let first = step.t() == 1;
         let [dot, l1] = match self.betas[0] > 0.0 {
             true => step.sum(move |p, g, [s, p0, ..]: &[F; 4]| {
@@ -219,13 +185,13 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
             }),
         };
         let dot = dot.to_f64().unwrap_or(f64::NAN);
-        [(d / self.d0) * dlr * dot, l1.to_f64().unwrap_or(f64::NAN), 0.0, 0.0]
+        [(d / self.options.d0) * dlr * dot, l1.to_f64().unwrap_or(f64::NAN), 0.0, 0.0]
     }
 
     fn reduce(&self, g: &mut [f64], [delta, denom, ..]: [f64; 4], lr: f64) {
         let d = g[D];
         g[D_MOMENTS] = d;
-        g[BIAS_CORRECTION] = self.bias_correction(g[K] as u64);
+        g[BIAS_CORRECTION] = self.options.bias_correction(self.betas, g[K]);
         g[DENOM] = denom;
         if denom == 0.0 && !self.optax {
             return;
@@ -234,7 +200,7 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
             // optax keeps its scalars in the parameters' type; `delta` is the plain dot product.
             let r = |x: f64| cast::<F>(x).to_f64().unwrap_or(f64::NAN);
             let dlr = r(d * lr * g[BIAS_CORRECTION]);
-            g[NUMERATOR] = r(r(g[NUMERATOR] * self.beta3()) + r(r(d / self.d0) * dlr) * delta);
+            g[NUMERATOR] = r(r(g[NUMERATOR] * self.beta3()) + r(r(d / self.options.d0) * dlr) * delta);
             g[D] = d.max(r(self.d_coef * g[NUMERATOR] / denom));
             g[K] += 1.0;
             return;
@@ -242,11 +208,11 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
         let numerator = g[NUMERATOR] * self.beta3() + delta;
         let d_hat = self.d_coef * numerator / denom;
         let mut d = d;
-        if d == self.d0 {
+        if d == self.options.d0 {
             d = d.max(d_hat);
         }
         g[D_MAX] = g[D_MAX].max(d_hat);
-        g[D] = g[D_MAX].min(d * self.growth_rate.unwrap_or(f64::INFINITY));
+        g[D] = g[D_MAX].min(d * self.options.growth());
         g[NUMERATOR] = numerator;
         g[K] += 1.0;
     }
@@ -267,10 +233,7 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
             cast(d_old * d_old * (1.0 - beta2)),
         );
         let (beta3, cs): (F, F) = (cast(self.beta3()), cast(self.s_scale(d_old, dlr)));
-        let (coupled, decay): (F, F) = match self.decouple {
-            false => (cast(self.weight_decay), F::zero()),
-            true => (F::zero(), cast(-self.weight_decay * dlr)),
-        };
+        let (coupled, decay): (F, F) = (cast(self.options.coupled()), cast(self.options.decay(dlr)));
         let (d_eps, neg_dlr, neg_dlr_d): (F, F, F) = (cast(d * self.eps), cast(-dlr), cast(-dlr * d));
         if self.optax {
             return self.optax_step(step);
@@ -304,24 +267,13 @@ impl<F: Scalar> Rule<F> for ProdigyRule {
 }
 
 impl ProdigyRule {
-    /// `√(1 − β₂ᵏ⁺¹)/(1 − β₁ᵏ⁺¹)` with bias correction, else 1.
-    fn bias_correction(&self, k: u64) -> f64 {
-        if !self.use_bias_correction {
-            return 1.0;
-        }
-        let [beta1, beta2] = self.betas;
-        bias_correction(beta2, k + 1).sqrt() / bias_correction(beta1, k + 1)
-    }
-}
-
-impl ProdigyRule {
     /// optax's first pass: the plain `Σ g·(p₀ − p)`, and `Σ|s|` of the updated `s`.
     fn optax_measure<F: Scalar, L: Layout<F>>(&self, step: &mut Step<'_, F, L>) -> [f64; 4] {
         let g = step.globals();
         let d = g[D];
-        let dlr = d * step.lr() * self.bias_correction(g[K] as u64);
+        let dlr = d * step.lr() * self.options.bias_correction(self.betas, g[K]);
         let (d_f, dlr_f, d0, beta3): (F, F, F, F) =
-            (cast(d), cast(dlr), cast(self.d0), cast(self.beta3()));
+            (cast(d), cast(dlr), cast(self.options.d0), cast(self.beta3()));
         let scale = if self.safeguard_warmup { d_f } else { dlr_f };
         let first = step.t() == 1;
         let f = move |p: F, g: F, s: F, p0: F| {
@@ -344,9 +296,9 @@ impl ProdigyRule {
         let (b1, c1, b2, c2): (F, F, F, F) =
             (cast(beta1), cast(1.0 - beta1), cast(beta2), cast(1.0 - beta2));
         let (d_old, dlr, d0, beta3): (F, F, F, F) =
-            (cast(d_old), cast(dlr), cast(self.d0), cast(self.beta3()));
+            (cast(d_old), cast(dlr), cast(self.options.d0), cast(self.beta3()));
         let scale = if self.safeguard_warmup { d_old } else { dlr };
-        let (decay, d_eps): (F, F) = (-cast::<F>(self.weight_decay) * dlr, cast::<F>(d) * cast(self.eps));
+        let (decay, d_eps): (F, F) = (-cast::<F>(self.options.weight_decay) * dlr, cast::<F>(d) * cast(self.eps));
         let first = step.t() == 1;
         let apply = move |p: &mut F, g: F, s: &mut F, p0: &mut F, m: &mut F, v: &mut F| {
             if first {

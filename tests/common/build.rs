@@ -166,6 +166,13 @@ pub fn build<F: Scalar>(
             dadaptation_defaults(&mut h)?;
             Box::new(o)
         }
+        (false, "DAdaptLion") => {
+            let o = betas!(h, opt(lr, DAdaptLion::<F>::default(), DAdaptLion::lr));
+            let o = opt(h.take("weight_decay")?, o, DAdaptLion::weight_decay);
+            let o = opt(h.take("d0")?, o, DAdaptLion::d0);
+            dadaptation_defaults(&mut h)?;
+            Box::new(o)
+        }
         (false, "RAdam") => {
             let o = opt(lr, RAdam::<F>::default(), RAdam::lr);
             let o = opt(h.take("eps")?, betas!(h, o), RAdam::eps);

@@ -164,6 +164,10 @@ macro_rules! with_each_optimizer {
             let $o = DAdaptAdam::<$F>::optax().weight_decay(0.01);
             $body;
         }
+        {
+            let $o = DAdaptLion::<$F>::default().weight_decay(0.01);
+            $body;
+        }
     }};
 }
 

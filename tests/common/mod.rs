@@ -44,8 +44,8 @@ use ndoptim::transform::{
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    DAdaptAdam, Engine, Hyperparameter, Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer,
-    Params, Preconditioning, Prodigy, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW,
+    DAdaptAdam, DAdaptLion, Engine, Hyperparameter, Lamb, Lars, Momentum, Muon, NAdam, Nesterov,
+    Optimizer, Params, Preconditioning, Prodigy, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW,
     ScheduleFreeSgd, Sgd, chain,
 };
 use serde_json::{Map, Value};
