@@ -108,6 +108,8 @@
 //! | prodigyopt `Prodigy` | `lr`, `betas`, `beta3`, `eps`, `weight_decay`, `decouple`, `use_bias_correction`, `safeguard_warmup`, `d0`, `d_coef`, `growth_rate` | [`Prodigy`]: the same names | `slice_p` (an approximation that keeps `s` and `p₀` for every p-th element only); `fsdp_in_use` (its sums run over the optimizer's keys: with `ndoptim-mpi`'s data parallelism every rank holds every key, and ZeRO-1 refuses the optimizer) |
 //! | dadaptation `DAdaptAdam` | `lr`, `betas`, `eps`, `weight_decay`, `decouple`, `use_bias_correction`, `d0`, `growth_rate` | [`DAdaptAdam`]: the same names | `log_every` (logging); `fsdp_in_use` (as Prodigy's); the group option `layer_scale` |
 //! | dadaptation `DAdaptLion` | `lr`, `betas`, `weight_decay`, `d0` | [`DAdaptLion`]: the same names | `log_every`; `fsdp_in_use` (as Prodigy's) |
+//! | dadaptation `DAdaptSGD` | `lr`, `momentum`, `weight_decay`, `d0`, `growth_rate` | [`DAdaptSgd`]: the same names | `log_every`; `fsdp_in_use` (as Prodigy's) |
+//! | dadaptation `DAdaptAdaGrad` | `lr`, `momentum`, `eps`, `weight_decay`, `d0`, `growth_rate` | [`DAdaptAdaGrad`]: the same names | `log_every`; sparse gradients (ndoptim's are dense) |
 //! | optax `contrib.prodigy` | `learning_rate`, `betas`, `beta3`, `eps`, `estim_lr0`, `estim_lr_coef`, `weight_decay`, `safeguard_warmup` | [`Prodigy`]`::optax()`: `d0`, `d_coef`, the others by name | |
 //! | optax `contrib.dadapt_adamw` | `learning_rate`, `betas`, `eps`, `estim_lr0`, `weight_decay` | [`DAdaptAdam`]`::optax()`: `d0`, the others by name | |
 //!
@@ -149,6 +151,8 @@
 //! [`Prodigy`]: crate::Prodigy
 //! [`DAdaptAdam`]: crate::DAdaptAdam
 //! [`DAdaptLion`]: crate::DAdaptLion
+//! [`DAdaptSgd`]: crate::DAdaptSgd
+//! [`DAdaptAdaGrad`]: crate::DAdaptAdaGrad
 //! [`RAdam`]: crate::RAdam
 //! [`Ranger`]: crate::Ranger
 //! [`RmsProp`]: crate::RmsProp

@@ -63,6 +63,8 @@ macro_rules! each_optimizer {
             "Prodigy", 5, $crate::Prodigy::<$F>::default();
             "DAdaptAdam", 4, $crate::DAdaptAdam::<$F>::default();
             "DAdaptLion", 3, $crate::DAdaptLion::<$F>::default();
+            "DAdaptSGD", 3, $crate::DAdaptSgd::<$F>::default();
+            "DAdaptAdaGrad", 4, $crate::DAdaptAdaGrad::<$F>::default();
         )
     };
     (@each $F:ty, $label:ident, $arrays:ident, $o:ident, $body:expr;

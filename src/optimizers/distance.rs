@@ -1,7 +1,8 @@
-//! What D-Adaptation's family shares (Prodigy, D-Adapt Adam): the options of their references,
+//! What D-Adaptation's family shares (Prodigy, D-Adapt Adam, SGD and AdaGrad): the options of their references,
 //! and Adam's bias correction at the optimizer's step count.
 
-use crate::parts::bias_correction;
+use crate::Scalar;
+use crate::parts::{add_scaled, bias_correction};
 use crate::{Error, check};
 
 /// prodigyopt's and dadaptation's shared arguments: weight decay (coupled or decoupled), bias
@@ -85,16 +86,43 @@ impl DistanceOptions {
     }
 }
 
-/// The builders of [`DistanceOptions`] on an optimizer whose rule keeps them in `options`.
+/// `(1 − c)·p + c·z`, `c = 1 − momentum`, as dadaptation's dual-averaging optimizers round it
+/// (`z` itself without momentum).
+pub(crate) fn toward<F: Scalar>(p: F, z: F, momentum: F, rest: F) -> F {
+    if momentum == F::zero() {
+        z
+    } else {
+        add_scaled(p * momentum, rest, z)
+    }
+}
+
+/// The builders of [`DistanceOptions`] on an optimizer whose rule keeps them in `options`:
+/// `distance_options!(Alias)` for all of them, `distance_options!(Alias, coupled)` for a rule
+/// whose reference has only coupled weight decay and no bias correction (D-Adapt SGD, AdaGrad).
 macro_rules! distance_options {
     ($alias:ident) => {
+        distance_options!($alias, coupled);
+
         setters!($alias [r => r.options] {
-            /// Sets the weight decay λ (default 0), `>= 0`.
-            weight_decay: f64,
             /// Decoupled weight decay, `p ← p − λ·dlr·p`, or coupled, `g ← g + λ·p`.
             decouple: bool,
             /// Adam's bias correction in `dlr` (default `false`).
             use_bias_correction: bool,
+        });
+    };
+    ($alias:ident, dual_averaging) => {
+        distance_options!($alias, coupled);
+
+        setters!($alias {
+            /// Sets the momentum (default 0), `>= 0`: the parameter moves a fraction
+            /// `1 − momentum` of the way to the dual-averaging point `z`.
+            momentum: f64,
+        });
+    };
+    ($alias:ident, coupled) => {
+        setters!($alias [r => r.options] {
+            /// Sets the weight decay λ (default 0), `>= 0`.
+            weight_decay: f64,
             /// Sets d₀, the first estimate of `d` (default 1e-6), `> 0`.
             d0: f64,
         });

@@ -38,4 +38,6 @@ algorithms!(
     prodigy,
     dadapt_adam,
     dadapt_lion,
+    dadapt_sgd,
+    dadapt_adagrad,
 );

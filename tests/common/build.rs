@@ -173,6 +173,25 @@ pub fn build<F: Scalar>(
             dadaptation_defaults(&mut h)?;
             Box::new(o)
         }
+        (false, "DAdaptSGD") => {
+            let o = opt(lr, DAdaptSgd::<F>::default(), DAdaptSgd::lr);
+            let o = opt(h.take("momentum")?, o, DAdaptSgd::momentum);
+            let o = opt(h.take("weight_decay")?, o, DAdaptSgd::weight_decay);
+            let o = opt(h.take("d0")?, o, DAdaptSgd::d0);
+            let o = opt(h.take("growth_rate")?, o, DAdaptSgd::growth_rate);
+            dadaptation_defaults(&mut h)?;
+            Box::new(o)
+        }
+        (false, "DAdaptAdaGrad") => {
+            let o = opt(lr, DAdaptAdaGrad::<F>::default(), DAdaptAdaGrad::lr);
+            let o = opt(h.take("momentum")?, o, DAdaptAdaGrad::momentum);
+            let o = opt(h.take("eps")?, o, DAdaptAdaGrad::eps);
+            let o = opt(h.take("weight_decay")?, o, DAdaptAdaGrad::weight_decay);
+            let o = opt(h.take("d0")?, o, DAdaptAdaGrad::d0);
+            let o = opt(h.take("growth_rate")?, o, DAdaptAdaGrad::growth_rate);
+            dadaptation_defaults(&mut h)?;
+            Box::new(o)
+        }
         (false, "RAdam") => {
             let o = opt(lr, RAdam::<F>::default(), RAdam::lr);
             let o = opt(h.take("eps")?, betas!(h, o), RAdam::eps);

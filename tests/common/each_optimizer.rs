@@ -168,6 +168,20 @@ macro_rules! with_each_optimizer {
             let $o = DAdaptLion::<$F>::default().weight_decay(0.01);
             $body;
         }
+        {
+            let $o = DAdaptSgd::<$F>::default()
+                .momentum(0.9)
+                .weight_decay(0.01)
+                .growth_rate(1.02);
+            $body;
+        }
+        {
+            let $o = DAdaptAdaGrad::<$F>::default()
+                .momentum(0.9)
+                .weight_decay(0.01)
+                .growth_rate(1.02);
+            $body;
+        }
     }};
 }
 

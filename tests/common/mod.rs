@@ -44,9 +44,9 @@ use ndoptim::transform::{
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    DAdaptAdam, DAdaptLion, Engine, Hyperparameter, Lamb, Lars, Momentum, Muon, NAdam, Nesterov,
-    Optimizer, Params, Preconditioning, Prodigy, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW,
-    ScheduleFreeSgd, Sgd, chain,
+    DAdaptAdaGrad, DAdaptAdam, DAdaptLion, DAdaptSgd, Engine, Hyperparameter, Lamb, Lars, Momentum,
+    Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, Prodigy, RAdam, RmsProp, Rprop,
+    Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
 };
 use serde_json::{Map, Value};
 

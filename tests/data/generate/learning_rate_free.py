@@ -2,7 +2,8 @@
 
 Writes `lrfree_gen_<class>_<options>_<dtype>.json` into the folder given: 200 steps, keys of shape
 (3, 4), (), (0, 3) and (2, 1, 2, 3); `d_per_step` holds `d` after each step. The torch classes
-(prodigyopt 1.1.2's Prodigy, dadaptation 3.2's DAdaptAdam and DAdaptLion; `foreach` off where
+(prodigyopt 1.1.2's Prodigy, dadaptation 3.2's DAdaptAdam, DAdaptLion, DAdaptSGD and
+DAdaptAdaGrad; `foreach` off where
 offered) get a learning rate changed before every step (`lr_per_step`); optax's contrib versions
 (optax 0.2.8, jax 0.10.2 with x64, `update` and `apply_updates` under `jax.jit`) a constant one.
 Run from the repository root:
@@ -19,7 +20,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import torch  # noqa: E402
-from dadaptation import DAdaptAdam, DAdaptLion  # noqa: E402
+from dadaptation import DAdaptAdaGrad, DAdaptAdam, DAdaptLion, DAdaptSGD  # noqa: E402
 from prodigyopt import Prodigy  # noqa: E402
 
 from inputs import DTYPES, ODD_SHAPES, draw, lr_per_step, spelled, write, written  # noqa: E402
@@ -32,6 +33,16 @@ TORCH_CASES = [
     (DAdaptAdam, dict(lr=1.0, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01,
                       use_bias_correction=True, d0=1e-5, growth_rate=1.05)),
     (DAdaptLion, dict(lr=1.0, betas=(0.8, 0.95), weight_decay=0.1, d0=1e-5)),
+]
+
+# D-Adapt SGD and AdaGrad grow `d` only where gradients keep a direction: these run on a noisy
+# quadratic, the gradient `p - target + noise` taken at the current parameters.
+QUADRATIC_CASES = [
+    (DAdaptSGD, dict(lr=1.0, momentum=0.5, weight_decay=0.01, d0=1e-2, growth_rate=1.05)),
+    (DAdaptSGD, dict(lr=1.0, d0=1e-1)),
+    (DAdaptAdaGrad, dict(lr=1.0, momentum=0.5, eps=1e-4, weight_decay=0.01, d0=1e-2,
+                         growth_rate=1.05)),
+    (DAdaptAdaGrad, dict(lr=1.0, d0=1e-2)),
 ]
 
 OPTAX_CASES = [
@@ -55,15 +66,23 @@ def every_argument(fn, options, skip):
             for k, p in inspect.signature(fn).parameters.items() if k not in skip}
 
 
-def torch_case(out, seed, cls, options):
+def torch_case(out, seed, cls, options, quadratic=False):
     for dname, dtype in DTYPES.items():
         initial, grads = draw(7000 + seed, ODD_SHAPES, dtype=dtype)
+        if quadratic:
+            rng = np.random.default_rng(7200 + seed)
+            target = {k: rng.normal(size=v.shape) for k, v in initial.items()}
+            noise = [{k: 0.1 * rng.normal(size=v.shape) for k, v in initial.items()}
+                     for _ in grads]
         lrs = [float(dtype(x)) for x in lr_per_step(options["lr"])]
         params = {k: torch.nn.Parameter(torch.tensor(v)) for k, v in initial.items()}
         opt = cls(list(params.values()), **options)
         expected, ds = [], []
-        for lr, g in zip(lrs, grads):
+        for i, (lr, g) in enumerate(zip(lrs, grads)):
             opt.param_groups[0]["lr"] = lr
+            if quadratic:
+                g.update({k: (p.detach().numpy() - target[k] + noise[i][k]).astype(dtype)
+                          for k, p in params.items()})
             for k, p in params.items():
                 p.grad = torch.tensor(g[k])
             opt.step()
@@ -123,6 +142,8 @@ def optax_case(out, seed, name, options):
 def main(out):
     for seed, (cls, options) in enumerate(TORCH_CASES):
         torch_case(out, seed, cls, options)
+    for seed, (cls, options) in enumerate(QUADRATIC_CASES):
+        torch_case(out, 20 + seed, cls, options, quadratic=True)
     for seed, (name, options) in enumerate(OPTAX_CASES):
         optax_case(out, seed, name, options)
 
