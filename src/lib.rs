@@ -87,6 +87,8 @@
 //! | [`DAdaptAdam`] | dadaptation `DAdaptAdam`; optax `contrib.dadapt_adamw` ([`DAdaptAdam::optax`]) | `3n` | lr 1, β (0.9, 0.999), ε 1e-8, d₀ 1e-6 |
 //! | [`DAdaptSgd`] | dadaptation `DAdaptSGD` | `2n` | lr 1, momentum 0, d₀ 1e-6 |
 //! | [`DAdaptAdaGrad`] | dadaptation `DAdaptAdaGrad` | `3n` | lr 1, momentum 0, ε 1e-6, d₀ 1e-6 |
+//! | [`Dog`] | optax `contrib.dog` | `n` | lr 1, r₀ 1e-6·(1 + ‖p₀‖), ε 1e-8 |
+//! | [`Dowg`] | optax `contrib.dowg` | `n` | lr 1, r₀² = ε = 1e-4 |
 //!
 //! optax requires a learning rate; its optimizers here default to 0.01 (LARS 1.0), the rates of
 //! the conformance files. Their state slots carry optax's names (`mu`, `nu`, `trace`, …).

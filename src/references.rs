@@ -78,6 +78,9 @@
 //! | `optimistic_adam_v2` | `learning_rate`, `alpha`, `beta`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: `ScaleByNadam` (`ScaleByAdam` without `nesterov`)`, ScaleByOptimisticGradient, ScaleByLearningRate` | |
 //! | `optimistic_adam` (deprecated by optax) | `learning_rate`, `optimism`, `b1`, `b2`, `eps`, `eps_root`, `nesterov` | its chain: `ScaleByNadam, ScaleByOptimisticGradient { alpha: learning_rate, beta: optimism }, Scale(-1.0)` | |
 //! | `adamaxw` | `learning_rate`, `b1`, `b2`, `eps`, `weight_decay` | its chain: [`ScaleByAdamax`](crate::transform::ScaleByAdamax)`, AddDecayedWeights, ScaleByLearningRate` | |
+//! | `yogi` | `learning_rate`, `b1`, `b2`, `eps` | its chain: [`ScaleByYogi`](crate::transform::ScaleByYogi)`, ScaleByLearningRate` (which also takes `scale_by_yogi`'s `eps_root` and `initial_accumulator_value`) | |
+//! | `novograd` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | its chain: [`ScaleByNovograd`](crate::transform::ScaleByNovograd)`, ScaleByLearningRate` | |
+//! | `fromage` | `learning_rate`, `min_norm` | its chain: [`ScaleByTrustRatio`](crate::transform::ScaleByTrustRatio)` (min_norm), `[`ScaleByFromage`](crate::transform::ScaleByFromage) | |
 //! | `sign_sgd`, `signum` | `learning_rate`, `beta` | their chains: [`ScaleBySign`](crate::transform::ScaleBySign) after an [`Ema`](crate::transform::Ema) without `debias` for `signum` | |
 //! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | its chain: `chain!(`[`ScaleByLion`](crate::transform::ScaleByLion)`, AddDecayedWeights, ScaleByLearningRate)`; [`Lion`] (`lr`, `betas`, `weight_decay`) decays the weights first, as PyTorch's implementations do | |
 //! | `lamb` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | [`Lamb`]: the same names | |
@@ -112,6 +115,10 @@
 //! | dadaptation `DAdaptAdaGrad` | `lr`, `momentum`, `eps`, `weight_decay`, `d0`, `growth_rate` | [`DAdaptAdaGrad`]: the same names | `log_every`; sparse gradients (ndoptim's are dense) |
 //! | optax `contrib.prodigy` | `learning_rate`, `betas`, `beta3`, `eps`, `estim_lr0`, `estim_lr_coef`, `weight_decay`, `safeguard_warmup` | [`Prodigy`]`::optax()`: `d0`, `d_coef`, the others by name | |
 //! | optax `contrib.dadapt_adamw` | `learning_rate`, `betas`, `eps`, `estim_lr0`, `weight_decay` | [`DAdaptAdam`]`::optax()`: `d0`, the others by name | |
+//! | optax `contrib.dog` | `learning_rate`, `init_step` (`distance`, `heuristic`, `learning_rate`), `eps`, `weight_decay`; `mask` as [`Group`](crate::Group)s | [`Dog`]: the same names, `init_step` a [`DogInit`](crate::DogInit) | |
+//! | optax `contrib.dowg` | `learning_rate`, `init_estim_sq_dist`, `eps`, `weight_decay`; `mask` as [`Group`](crate::Group)s | [`Dowg`]: the same names | |
+//! | optax `contrib.cocob` | `learning_rate`, `alpha`, `eps`, `weight_decay`; `mask` as [`Group`](crate::Group)s | its chain: [`transform::optimizer`](crate::transform::optimizer)`(chain!(`[`AddDecayedWeights`](crate::transform::AddDecayedWeights)`, `[`ScaleByCocob`](crate::transform::ScaleByCocob)`))`, which reads the learning rate | |
+//! | optax `contrib.madgrad` | `learning_rate`, `momentum`, `weight_decay`, `eps` | its chain: `chain!(AddDecayedWeights, `[`ScaleByMadgrad`](crate::transform::ScaleByMadgrad)`)`, which reads the learning rate | `λ` in `f64` for a schedule of the rate (optax rounds `lr + ε` to `f32` for a constant rate only; ndoptim always does) |
 //!
 //! # torch-optimi (`optimi.*`)
 //!
@@ -153,6 +160,8 @@
 //! [`DAdaptLion`]: crate::DAdaptLion
 //! [`DAdaptSgd`]: crate::DAdaptSgd
 //! [`DAdaptAdaGrad`]: crate::DAdaptAdaGrad
+//! [`Dog`]: crate::Dog
+//! [`Dowg`]: crate::Dowg
 //! [`RAdam`]: crate::RAdam
 //! [`Ranger`]: crate::Ranger
 //! [`RmsProp`]: crate::RmsProp

@@ -65,6 +65,8 @@ macro_rules! each_optimizer {
             "DAdaptLion", 3, $crate::DAdaptLion::<$F>::default();
             "DAdaptSGD", 3, $crate::DAdaptSgd::<$F>::default();
             "DAdaptAdaGrad", 4, $crate::DAdaptAdaGrad::<$F>::default();
+            "DoG", 2, $crate::Dog::<$F>::default();
+            "DoWG", 2, $crate::Dowg::<$F>::default();
         )
     };
     (@each $F:ty, $label:ident, $arrays:ident, $o:ident, $body:expr;

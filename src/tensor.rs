@@ -43,10 +43,22 @@ pub(crate) fn each_pair<F: Scalar>(
     (params.iter_mut().zip(grads.iter()).enumerate()).for_each(|(i, (p, &g))| f(i, p, g));
 }
 
-/// optax's trust ratio (`scale_by_trust_ratio`): `c·‖p‖/(‖u‖ + ε)`, or 1 when either norm is
+/// optax's trust ratio (`scale_by_trust_ratio`): `c·‖p‖/(‖u‖ + ε)`, each norm raised to `min_norm`
+/// if at or below it, or 1 when either norm is
 /// zero, from the sums of squares.
-pub(crate) fn trust_ratio<F: Scalar>(coefficient: f64, p_squares: F, u_squares: F, eps: f64) -> F {
-    let (p_norm, u_norm) = (p_squares.sqrt(), u_squares.sqrt());
+pub(crate) fn trust_ratio<F: Scalar>(
+    coefficient: f64,
+    p_squares: F,
+    u_squares: F,
+    eps: f64,
+    min_norm: f64,
+) -> F {
+    let min_norm: F = cast(min_norm);
+    let safe = |squares: F| match squares.sqrt() {
+        norm if norm <= min_norm => min_norm,
+        norm => norm,
+    };
+    let (p_norm, u_norm) = (safe(p_squares), safe(u_squares));
     if p_norm == F::zero() || u_norm == F::zero() {
         F::one()
     } else {

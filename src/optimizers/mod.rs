@@ -40,4 +40,5 @@ algorithms!(
     dadapt_lion,
     dadapt_sgd,
     dadapt_adagrad,
+    dog,
 );

@@ -3,7 +3,7 @@
 use super::{Context, Transform};
 use crate::engine::cast;
 use crate::optimizers::rectified;
-use crate::parts::bias_correction;
+use crate::parts::{bias_correction, sign};
 use crate::{Error, Scalar, check};
 
 /// optax's `scale_by_adam`: bias-corrected first and second moments,
@@ -375,4 +375,111 @@ impl<F: Scalar> Transform<F> for ScaleByAdamax {
 #[inline(always)]
 fn maximum<F: Scalar>(a: F, b: F) -> F {
     if a.is_nan() || a > b { a } else { b }
+}
+
+/// optax's `scale_by_yogi` (Zaheer et al., 2018): Adam whose second moment moves by a fixed
+/// fraction of `u²` towards it, never past it,
+///
+/// ```text
+/// m ← (1 − β₁)·u + β₁·m;   v ← v − (1 − β₂)·sign(v − u²)·u²
+/// u ← m̂ / (√(v̂ + ε_root) + ε),   m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ)
+/// ```
+///
+/// with `m` and `v` starting at the initial accumulator value, not at 0. Defaults (optax's):
+/// betas (0.9, 0.999), ε 1e-3, ε_root 0, initial accumulator 1e-6. State, with optax's names:
+/// `mu`, `nu`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByYogi {
+    adam: ScaleByAdam,
+    initial_accumulator_value: f64,
+}
+
+impl Default for ScaleByYogi {
+    fn default() -> Self {
+        Self {
+            adam: ScaleByAdam {
+                eps: 1e-3,
+                ..ScaleByAdam::default()
+            },
+            initial_accumulator_value: 1e-6,
+        }
+    }
+}
+
+builders!(ScaleByYogi {
+    /// Sets the value `m` and `v` start from (default 1e-6), `> 0`.
+    initial_accumulator_value: f64,
+});
+
+impl ScaleByYogi {
+    /// Sets β₁ and β₂, each in `[0, 1)`.
+    #[must_use]
+    pub fn betas(self, betas: [f64; 2]) -> Self {
+        Self {
+            adam: self.adam.betas(betas),
+            ..self
+        }
+    }
+
+    /// Sets ε, added to the root (default 1e-3).
+    #[must_use]
+    pub fn eps(self, eps: f64) -> Self {
+        Self {
+            adam: self.adam.eps(eps),
+            ..self
+        }
+    }
+
+    /// Sets ε_root, added under the root (default 0).
+    #[must_use]
+    pub fn eps_root(self, eps_root: f64) -> Self {
+        Self {
+            adam: self.adam.eps_root(eps_root),
+            ..self
+        }
+    }
+}
+
+/// The per-step scalars of [`ScaleByYogi`]: Adam's, and the moments' first value on the first
+/// step.
+#[derive(Clone, Copy, Debug)]
+pub struct YogiScalars<F> {
+    adam: AdamScalars<F>,
+    first: Option<F>,
+}
+
+impl<F: Scalar> Transform<F> for ScaleByYogi {
+    type State = [F; 2];
+    type Scalars = YogiScalars<F>;
+
+    hyperparameters!(Momentum => (adam.betas[0]), Beta2 => (adam.betas[1]));
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["mu", "nu"]
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        Transform::<F>::validate(&self.adam)?;
+        check::positive("initial_accumulator_value", self.initial_accumulator_value)
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> YogiScalars<F> {
+        YogiScalars {
+            adam: self.adam.scalars(ctx),
+            first: (ctx.t == 1).then(|| cast(self.initial_accumulator_value)),
+        }
+    }
+
+    #[inline(always)]
+    fn apply(s: &YogiScalars<F>, _: F, u: F, [m, v]: &mut [F; 2]) -> F {
+        let a = &s.adam;
+        if let Some(start) = s.first {
+            (*m, *v) = (start, start);
+        }
+        *m = a.c1 * u + a.b1 * *m;
+        let square = u * u;
+        *v = *v - a.c2 * sign(*v - square) * square;
+        a.direction(*m * a.inv_bc1, *v)
+    }
 }

@@ -45,7 +45,9 @@
 
 mod adaptive;
 mod chain;
+mod contrib;
 mod muon;
+mod novograd;
 mod rule;
 mod scale;
 mod trust_ratio;
@@ -57,15 +59,17 @@ pub use crate::optimizers::{
 };
 pub use adaptive::{
     AdamScalars, RadamScalars, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam,
-    ScaleByRadam,
+    ScaleByRadam, ScaleByYogi, YogiScalars,
 };
 pub use chain::{Chain, Join};
+pub use contrib::{CocobScalars, MadgradScalars, ScaleByCocob, ScaleByMadgrad};
 pub use muon::{MuonScalars, ScaleByMuon, ScaleByShape};
+pub use novograd::{NovogradScalars, ScaleByNovograd};
 pub(crate) use rule::scratch;
 pub use rule::{TransformRule, optimizer};
 pub use scale::{
-    AddDecayedWeights, Clip, Ema, Scale, ScaleByLearningRate, ScaleByOptimisticGradient,
-    ScaleBySign, Trace,
+    AddDecayedWeights, Clip, Ema, Scale, ScaleByFromage, ScaleByLearningRate,
+    ScaleByOptimisticGradient, ScaleBySign, Trace,
 };
 pub use trust_ratio::{ScaleByTrustRatio, TrustScalars};
 

@@ -328,3 +328,35 @@ impl<F: Scalar> Transform<F> for Ema {
         *m / bc
     }
 }
+
+/// optax's `fromage` after its trust ratio (Bernstein et al., 2020): the learning-rate step that
+/// keeps parameters from growing, `u ← −lr·μ·u + (μ − 1)·p` with `μ = 1/√(1 + lr²)`. It reads the
+/// learning rate itself, so its chain ends here, with no [`ScaleByLearningRate`]: optax's
+/// `fromage(lr, min_norm)` is `chain!(ScaleByTrustRatio::default().min_norm(min_norm),
+/// ScaleByFromage)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScaleByFromage;
+
+impl<F: Scalar> Transform<F> for ScaleByFromage {
+    type State = [F; 0];
+    type Scalars = [F; 2];
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn scalars(&self, ctx: &Context<'_>) -> [F; 2] {
+        let mult = 1.0 / (1.0 + ctx.lr * ctx.lr).sqrt();
+        [cast(-(ctx.lr * mult)), cast(mult - 1.0)]
+    }
+
+    #[inline(always)]
+    fn apply([step, decay]: &[F; 2], p: F, u: F, _: &mut [F; 0]) -> F {
+        *step * u + *decay * p
+    }
+}

@@ -5,8 +5,8 @@ use crate::tensor::trust_ratio;
 use crate::{Error, Scalar, check};
 
 /// optax's `scale_by_trust_ratio`: the update scaled per tensor so that its norm relates to the
-/// parameter's, `u ← u · c·‖p‖/(‖u‖ + ε)` (Frobenius norms over the key; factor 1 if either norm
-/// is 0). Keys whose [`Group`](crate::Group) sets
+/// parameter's, `u ← u · c·‖p‖/(‖u‖ + ε)` (Frobenius norms over the key, each at least
+/// `min_norm`; factor 1 if either is 0). Keys whose [`Group`](crate::Group) sets
 /// [`trust_ratio(false)`](crate::Group::trust_ratio) keep factor 1 (optax's mask). A transform
 /// that [reduces](Transform::REDUCES): the engine sums the norms in a pass of its own first.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -14,6 +14,8 @@ use crate::{Error, Scalar, check};
 pub struct ScaleByTrustRatio {
     pub(crate) trust_coefficient: f64,
     pub(crate) eps: f64,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub(crate) min_norm: f64,
 }
 
 /// optax's defaults: trust coefficient 1, ε 0.
@@ -22,6 +24,7 @@ impl Default for ScaleByTrustRatio {
         Self {
             trust_coefficient: 1.0,
             eps: 0.0,
+            min_norm: 0.0,
         }
     }
 }
@@ -31,6 +34,10 @@ builders!(ScaleByTrustRatio {
     trust_coefficient: f64,
     /// Sets ε, added to the update's norm (default 0).
     eps: f64,
+    /// Sets the smallest norm either side takes, `>= 0` (default 0): a norm at or below it
+    /// counts as `min_norm` (optax's `min_norm`, which [`ScaleByFromage`](super::ScaleByFromage)'s
+    /// chain sets to 1e-6).
+    min_norm: f64,
 });
 
 /// The scalars of [`ScaleByTrustRatio`]: whether the key takes a ratio, and the ratio once the
@@ -40,6 +47,7 @@ pub struct TrustScalars<F> {
     applies: bool,
     coefficient: f64,
     eps: f64,
+    min_norm: f64,
     ratio: F,
 }
 
@@ -53,7 +61,8 @@ impl<F: Scalar> Transform<F> for ScaleByTrustRatio {
 
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("trust coefficient", self.trust_coefficient)?;
-        check::non_negative("epsilon value", self.eps)
+        check::non_negative("epsilon value", self.eps)?;
+        check::non_negative("min_norm value", self.min_norm)
     }
 
     fn scalars(&self, ctx: &Context<'_>) -> TrustScalars<F> {
@@ -61,6 +70,7 @@ impl<F: Scalar> Transform<F> for ScaleByTrustRatio {
             applies: ctx.trust_ratio,
             coefficient: self.trust_coefficient,
             eps: self.eps,
+            min_norm: self.min_norm,
             ratio: F::one(),
         }
     }
@@ -84,7 +94,7 @@ impl<F: Scalar> Transform<F> for ScaleByTrustRatio {
 
     fn finish(s: &mut TrustScalars<F>, [p_squares, u_squares]: [F; 2]) {
         if s.applies {
-            s.ratio = trust_ratio(s.coefficient, p_squares, u_squares, s.eps);
+            s.ratio = trust_ratio(s.coefficient, p_squares, u_squares, s.eps, s.min_norm);
         }
     }
 }

@@ -450,6 +450,80 @@ pub(crate) fn build_optax<F: Scalar>(
             };
             Box::new(o.clip_exponent(clip))
         }
+        "yogi" => {
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            let yogi = ScaleByYogi::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.999)]);
+            chained(
+                lr,
+                chain!(
+                    opt(h.take("eps")?, yogi, ScaleByYogi::eps),
+                    ScaleByLearningRate
+                ),
+            )
+        }
+        "novograd" => {
+            let [b1, b2] = [h.take("b1")?, h.take("b2")?];
+            let novograd =
+                ScaleByNovograd::default().betas([b1.unwrap_or(0.9), b2.unwrap_or(0.25)]);
+            let novograd = opt(h.take("eps")?, novograd, ScaleByNovograd::eps);
+            let novograd = opt(h.take("eps_root")?, novograd, ScaleByNovograd::eps_root);
+            let novograd = opt(
+                h.take("weight_decay")?,
+                novograd,
+                ScaleByNovograd::weight_decay,
+            );
+            chained(lr, chain!(novograd, ScaleByLearningRate))
+        }
+        "fromage" => {
+            let min_norm = h.take("min_norm")?.unwrap_or(1e-6);
+            chained(
+                lr,
+                chain!(
+                    ScaleByTrustRatio::default().min_norm(min_norm),
+                    ScaleByFromage
+                ),
+            )
+        }
+        "cocob" => {
+            let cocob = opt(
+                h.take("alpha")?,
+                ScaleByCocob::default(),
+                ScaleByCocob::alpha,
+            );
+            let cocob = opt(h.take("eps")?, cocob, ScaleByCocob::eps);
+            let decay = AddDecayedWeights::new(h.take("weight_decay")?.unwrap_or(0.0));
+            chained(lr, chain!(decay, cocob))
+        }
+        "madgrad" => {
+            let madgrad = opt(
+                h.take("momentum")?,
+                ScaleByMadgrad::default(),
+                ScaleByMadgrad::momentum,
+            );
+            let madgrad = opt(h.take("eps")?, madgrad, ScaleByMadgrad::eps);
+            let decay = AddDecayedWeights::new(h.take("weight_decay")?.unwrap_or(0.0));
+            chained(lr, chain!(decay, madgrad))
+        }
+        "dog" => {
+            let o = opt(lr, Dog::<F>::default(), Dog::lr);
+            let init = match h.named_number("init_step")? {
+                None => None,
+                Some((kind, v)) => Some(match kind.as_str() {
+                    "distance" => DogInit::Distance(v),
+                    "heuristic" => DogInit::Heuristic(v),
+                    "learning_rate" => DogInit::LearningRate(v),
+                    other => return Err(format!("init_step {other}")),
+                }),
+            };
+            let o = opt(h.take("eps")?, opt(init, o, Dog::init_step), Dog::eps);
+            Box::new(opt(h.take("weight_decay")?, o, Dog::weight_decay))
+        }
+        "dowg" => {
+            let o = opt(lr, Dowg::<F>::default(), Dowg::lr);
+            let o = opt(h.take("init_estim_sq_dist")?, o, Dowg::init_estim_sq_dist);
+            let o = opt(h.take("eps")?, o, Dowg::eps);
+            Box::new(opt(h.take("weight_decay")?, o, Dowg::weight_decay))
+        }
         "prodigy" => {
             let o = opt(lr, Prodigy::<F>::optax(), Prodigy::lr);
             let o = opt(h.take("beta3")?, betas!(h, o), |o, b| o.beta3(Some(b)));

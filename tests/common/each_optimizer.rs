@@ -120,6 +120,35 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
+            // optax's yogi, novograd (a per-key reduction), fromage, cocob and madgrad.
+            use ndoptim::transform as tx;
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::ScaleByYogi::default(),
+                tx::ScaleByLearningRate
+            ));
+            $body;
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::ScaleByNovograd::default().weight_decay(0.01),
+                tx::ScaleByLearningRate
+            ));
+            $body;
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::ScaleByTrustRatio::default().min_norm(1e-6),
+                tx::ScaleByFromage
+            ));
+            $body;
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::AddDecayedWeights::new(0.01),
+                tx::ScaleByCocob::default()
+            ));
+            $body;
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::AddDecayedWeights::new(0.01),
+                tx::ScaleByMadgrad::default()
+            ));
+            $body;
+        }
+        {
             let $o = Muon::<$F>::optax().weight_decay(0.01).adaptive(true);
             $body;
         }
@@ -173,6 +202,18 @@ macro_rules! with_each_optimizer {
                 .momentum(0.9)
                 .weight_decay(0.01)
                 .growth_rate(1.02);
+            $body;
+        }
+        {
+            let $o = Dog::<$F>::default()
+                .init_step(DogInit::LearningRate(1e-3))
+                .weight_decay(0.01);
+            $body;
+        }
+        {
+            let $o = Dowg::<$F>::default()
+                .init_estim_sq_dist(1e-4)
+                .weight_decay(0.01);
             $body;
         }
         {

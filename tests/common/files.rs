@@ -163,6 +163,21 @@ impl Hyper {
         }
     }
 
+    /// Takes a pair of a name and a number, such as optax's `init_step=("heuristic", 1e-6)`.
+    pub fn named_number(&mut self, name: &str) -> Result<Option<(String, f64)>, String> {
+        match self.0.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(a)) => match (
+                a.first().and_then(Value::as_str),
+                a.get(1).and_then(Value::as_f64),
+            ) {
+                (Some(kind), Some(value)) if a.len() == 2 => Ok(Some((kind.to_string(), value))),
+                _ => Err(format!("{name} is not a name and a number: {a:?}")),
+            },
+            Some(v) => Err(format!("{name} is not a name and a number: {v}")),
+        }
+    }
+
     /// Takes a list of numbers.
     pub fn list(&mut self, name: &str) -> Result<Option<Vec<f64>>, String> {
         match self.0.remove(name) {

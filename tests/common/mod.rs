@@ -38,15 +38,16 @@ use ndoptim::schedule::{
     TorchSchedule,
 };
 use ndoptim::transform::{
-    self, AddDecayedWeights, Ema, Scale, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad,
-    ScaleByLearningRate, ScaleByLion, ScaleByNadam, ScaleByOptimisticGradient, ScaleByRadam,
-    ScaleBySign, Transform,
+    self, AddDecayedWeights, Ema, Scale, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByCocob,
+    ScaleByFromage, ScaleByLearningRate, ScaleByLion, ScaleByMadgrad, ScaleByNadam,
+    ScaleByNovograd, ScaleByOptimisticGradient, ScaleByRadam, ScaleBySign, ScaleByTrustRatio,
+    ScaleByYogi, Transform,
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
-    DAdaptAdaGrad, DAdaptAdam, DAdaptLion, DAdaptSgd, Engine, Hyperparameter, Lamb, Lars, Momentum,
-    Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, Prodigy, RAdam, RmsProp, Rprop,
-    Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
+    DAdaptAdaGrad, DAdaptAdam, DAdaptLion, DAdaptSgd, Dog, DogInit, Dowg, Engine, Hyperparameter,
+    Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, Prodigy,
+    RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
 };
 use serde_json::{Map, Value};
 

@@ -63,10 +63,22 @@ CASES = [
                              eps_root=1e-9, nesterov=False)),
     ("optimistic_adam_v2", dict(learning_rate=0.01, alpha=0.7, beta=0.4, b1=0.8, b2=0.99,
                                 eps=1e-6, eps_root=1e-9, nesterov=False)),
+    ("yogi", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-4)),
+    ("novograd", dict(learning_rate=0.01, b1=0.8, b2=0.5, eps=1e-5, eps_root=1e-8,
+                      weight_decay=0.01)),
+    ("fromage", dict(learning_rate=0.05, min_norm=1e-3)),
+    ("cocob", dict(learning_rate=0.5, alpha=50.0, eps=1e-6, weight_decay=0.01)),
+    ("madgrad", dict(learning_rate=0.02, momentum=0.5, weight_decay=0.01, eps=1e-5)),
+    ("dog", dict(learning_rate=1.0, init_step=("learning_rate", 1e-3), eps=1e-6)),
+    ("dog", dict(learning_rate=1.0, init_step=("heuristic", 1e-4), weight_decay=0.01)),
+    ("dowg", dict(learning_rate=1.0, init_estim_sq_dist=1e-4, eps=1e-6, weight_decay=0.01)),
 ]
 
 # optimistic_adam reads its learning rate as a coefficient and refuses schedules: a constant rate.
 CONSTANT_RATE = {"optimistic_adam"}
+# madgrad rounds a constant Python-float rate to float32 but not an injected one: it runs
+# without inject_hyperparams, at its constant rate (`lr_per_step` null).
+PLAIN = {"madgrad"}
 
 
 def alias(name):
@@ -96,14 +108,17 @@ def main(out):
             if name in CONSTANT_RATE:
                 lrs = [float(dtype(options["learning_rate"]))] * len(lrs)
             tx = optax.inject_hyperparams(fn, static_args=numeric, hyperparam_dtype=dtype)(**options)
+            if name in PLAIN:
+                tx, lrs = fn(**options), None
             params = {k: jnp.asarray(v) for k, v in initial.items()}
             state = tx.init(params)
 
             step = jitted(tx)
 
             expected = []
-            for lr, g in zip(lrs, grads):
-                state.hyperparams["learning_rate"] = jnp.asarray(lr, dtype=dtype)
+            for lr, g in zip(lrs or [None] * len(grads), grads):
+                if lr is not None:
+                    state.hyperparams["learning_rate"] = jnp.asarray(lr, dtype=dtype)
                 params, state = step({k: jnp.asarray(v) for k, v in g.items()}, state, params)
                 expected.append(written(params))
             shown = {k: v for k, v in options.items() if k != "learning_rate"}
