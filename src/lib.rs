@@ -74,6 +74,7 @@
 //! | [`Muon`] | `torch.optim.Muon`; optax `contrib.muon` ([`Muon::optax`]) | `n` (+ scratch) for matrices, `2n` for the AdamW fallback | lr 1e-3, μ 0.95, λ 0.1, 5 Newton–Schulz steps |
 //! | [`ScheduleFreeAdamW`] | `schedulefree.AdamWScheduleFree` | `2n` | lr 0.0025, β (0.9, 0.999), ε 1e-8 |
 //! | [`ScheduleFreeSgd`] | `schedulefree.SGDScheduleFree` | `n` | lr 1.0, β 0.9 |
+//! | [`ScheduleFreeRAdam`] | `schedulefree.RAdamScheduleFree` | `2n` | lr 0.0025, β (0.9, 0.999), ε 1e-8 |
 //! | [`Lamb`] | optax `lamb` | `2n` | lr 0.01, β (0.9, 0.999), ε 1e-6 |
 //! | [`Lars`] | optax `lars` | `n` | lr 1.0, trust coefficient 0.001, μ 0.9 |
 //! | [`Adan`] | optax `adan`; torch-optimi `Adan` ([`Adan::optimi`]) | `4n` | lr 0.01, β (0.98, 0.92, 0.99), ε 1e-8 (optimi 1e-6, λ 0.02) |

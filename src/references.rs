@@ -102,7 +102,8 @@
 //! |---|---|---|---|
 //! | `AdamWScheduleFree` | `lr`, `betas`, `eps`, `weight_decay`, `warmup_steps`, `r`, `weight_lr_power` | [`ScheduleFreeAdamW`]: the same names | |
 //! | `SGDScheduleFree` | `lr`, `momentum`, `weight_decay`, `warmup_steps`, `r`, `weight_lr_power` | [`ScheduleFreeSgd`]: the same names | |
-//! | `RAdamScheduleFree`, `ScheduleFreeWrapper`, the `Closure`, `Reference` and `Paper` classes | | | the classes |
+//! | `RAdamScheduleFree` | `lr`, `betas`, `eps`, `weight_decay`, `r`, `weight_lr_power`, `silent_sgd_phase` | [`ScheduleFreeRAdam`]: the same names | |
+//! | `ScheduleFreeWrapper`, the `Closure`, `Reference` and `Paper` classes | | | the classes |
 //!
 //! # The learning-rate-free optimizers
 //!
@@ -168,5 +169,6 @@
 //! [`Rprop`]: crate::Rprop
 //! [`ScheduleFreeAdamW`]: crate::ScheduleFreeAdamW
 //! [`ScheduleFreeSgd`]: crate::ScheduleFreeSgd
+//! [`ScheduleFreeRAdam`]: crate::ScheduleFreeRAdam
 //! [`Sgd`]: crate::Sgd
 //! [`StableAdamW`]: crate::StableAdamW

@@ -60,6 +60,7 @@ macro_rules! each_optimizer {
             "Muon", 2, $crate::Muon::<$F>::default();
             "SF-AdamW", 3, $crate::ScheduleFreeAdamW::<$F>::default();
             "SF-SGD", 2, $crate::ScheduleFreeSgd::<$F>::default();
+            "SF-RAdam", 3, $crate::ScheduleFreeRAdam::<$F>::default();
             "Prodigy", 5, $crate::Prodigy::<$F>::default();
             "DAdaptAdam", 4, $crate::DAdaptAdam::<$F>::default();
             "DAdaptLion", 3, $crate::DAdaptLion::<$F>::default();

@@ -1,7 +1,8 @@
-//! Schedule-Free AdamW and SGD: no learning-rate schedule, an average to evaluate.
+//! Schedule-Free AdamW, SGD and RAdam: no learning-rate schedule, an average to evaluate.
 
 use ndarray::ArrayRefD;
 
+use super::rectified;
 use crate::engine::{Engine, Layout, Mode, Rule, Scalar, Step, cast};
 use crate::parts::{Lerp, add_scaled};
 use crate::tensor::each_param;
@@ -56,6 +57,24 @@ pub type ScheduleFreeAdamW<F = f32> = Engine<ScheduleFreeAdamWRule, F>;
 /// weight_lr_power = 2. State: `z`; per key `weight_sum` and `lr_max`; the mode.
 pub type ScheduleFreeSgd<F = f32> = Engine<ScheduleFreeSgdRule, F>;
 
+/// Schedule-Free RAdam, as `schedulefree`'s `RAdamScheduleFree` computes it: [`ScheduleFreeAdamW`]
+/// without warm-up, its learning rate scaled by RAdam's rectification instead,
+///
+/// ```text
+/// ρ∞ = 2/(1 − β₂) − 1;  ρₜ = ρ∞ − 2t·β₂ᵗ/(1 − β₂ᵗ)
+/// lr_k = lr·√((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ))   if ρₜ > 4
+///        lr·0 (silent SGD phase, the default) or lr·1           otherwise
+/// ĝ = g / (√(v/(1 − β₂ᵗ)) + ε) + λ·y  if ρₜ > 4, else g + λ·y
+/// ```
+///
+/// and `y`, `z` and the averaging as [`ScheduleFreeAdamW`]'s. In the silent phase (the first four
+/// steps at β₂ 0.999) every weight is 0, and nothing moves but `v`.
+///
+/// Defaults (the reference's): learning rate 0.0025, betas (0.9, 0.999), ε = 1e-8, weight decay 0,
+/// r = 0, weight_lr_power = 2, silent SGD phase. State: `z`, `exp_avg_sq`; per key `weight_sum`
+/// and `lr_max`; the mode.
+pub type ScheduleFreeRAdam<F = f32> = Engine<ScheduleFreeRAdamRule, F>;
+
 /// What both Schedule-Free variants share: the averaging weights, weight decay and mode.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -105,19 +124,22 @@ impl Averaging {
         check::finite("weight_lr_power value", self.weight_lr_power)
     }
 
-    /// One step of `y` and `z` (slot 0) with `normalise(g, slots)` giving ĝ before weight decay,
-    /// `beta` being β₁ or the momentum.
+    /// The warm-up's factor of the learning rate at the key's step `t`.
+    fn warmup(&self, t: u64) -> f64 {
+        if t - 1 < self.warmup_steps { t as f64 / self.warmup_steps as f64 } else { 1.0 }
+    }
+
+    /// One step of `y` and `z` (slot 0) at the learning rate times `factor`, with
+    /// `normalise(g, slots)` giving ĝ before weight decay, `beta` being β₁ or the momentum.
     fn step<F: Scalar, L: Layout<F>, const N: usize>(
         &self,
         beta: f64,
+        factor: f64,
         step: Step<'_, F, L>,
         scalars: &mut AveragingScalars,
         normalise: impl Fn(F, &mut [F; N]) -> F + Copy + Sync,
     ) {
-        let (t, lr) = (step.t(), step.lr());
-        let k = t - 1;
-        let sched = if k < self.warmup_steps { t as f64 / self.warmup_steps as f64 } else { 1.0 };
-        let lr = lr * sched;
+        let (t, lr) = (step.t(), step.lr() * factor);
         scalars.lr_max = scalars.lr_max.max(lr);
         let weight = (t as f64).powf(self.r) * scalars.lr_max.powf(self.weight_lr_power);
         scalars.weight_sum += weight;
@@ -168,6 +190,27 @@ impl Default for ScheduleFreeAdamWRule {
     }
 }
 
+/// The rule of [`ScheduleFreeRAdam`].
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ScheduleFreeRAdamRule {
+    betas: [f64; 2],
+    eps: f64,
+    silent_sgd_phase: bool,
+    averaging: Averaging,
+}
+
+impl Default for ScheduleFreeRAdamRule {
+    fn default() -> Self {
+        Self {
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            silent_sgd_phase: true,
+            averaging: Averaging::default(),
+        }
+    }
+}
+
 /// The rule of [`ScheduleFreeSgd`].
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -186,10 +229,19 @@ impl Default for ScheduleFreeSgdRule {
 }
 
 shares!(ScheduleFreeAdamWRule: betas);
+shares!(ScheduleFreeRAdamRule: betas);
 
 setters!(ScheduleFreeAdamW {
     /// Sets ε, added to the bias-corrected root (default 1e-8).
     eps: f64,
+});
+
+setters!(ScheduleFreeRAdam {
+    /// Sets ε, added to the bias-corrected root (default 1e-8).
+    eps: f64,
+    /// Whether the steps before the rectification starts (`ρₜ ≤ 4`) are silent, at learning
+    /// rate 0 (the default), or plain SGD steps.
+    silent_sgd_phase: bool,
 });
 
 setters!(ScheduleFreeSgd {
@@ -201,12 +253,6 @@ setters!(ScheduleFreeSgd {
 macro_rules! averaging_options {
     ($($alias:ident),*) => {$(
         impl<F: Scalar> $alias<F> {
-            /// Sets the number of linear warm-up steps of the learning rate (default 0).
-            #[must_use]
-            pub fn warmup_steps(self, warmup_steps: u64) -> Self {
-                self.with(|r| r.averaging.warmup_steps = warmup_steps)
-            }
-
             /// Sets r, the power of the step number in the averaging weights (default 0).
             #[must_use]
             pub fn r(self, r: f64) -> Self {
@@ -228,7 +274,32 @@ macro_rules! averaging_options {
     )*};
 }
 
-averaging_options!(ScheduleFreeAdamW, ScheduleFreeSgd);
+averaging_options!(ScheduleFreeAdamW, ScheduleFreeSgd, ScheduleFreeRAdam);
+
+/// The warm-up of the variants that have one.
+macro_rules! warmup {
+    ($($alias:ident),*) => {$(
+        impl<F: Scalar> $alias<F> {
+            /// Sets the number of linear warm-up steps of the learning rate (default 0).
+            #[must_use]
+            pub fn warmup_steps(self, warmup_steps: u64) -> Self {
+                self.with(|r| r.averaging.warmup_steps = warmup_steps)
+            }
+        }
+    )*};
+}
+
+warmup!(ScheduleFreeAdamW, ScheduleFreeSgd);
+
+/// Adam's second moment `v` and the gradient it normalises, `g/(√(v/(1 − β₂ᵗ)) + ε)`.
+fn adam_normalise<F: Scalar>(beta2: f64, eps: f64, t: u64) -> impl Fn(F, &mut F) -> F + Copy + Sync {
+    let bc2: F = cast(1.0 - beta2.powf(t as f64));
+    let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(eps));
+    move |g, v| {
+        *v = *v * b2 + c2 * g * g;
+        g / ((*v / bc2).sqrt() + eps)
+    }
+}
 
 impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
     type KeyScalars = AveragingScalars;
@@ -253,11 +324,10 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {
         let [beta1, beta2] = self.betas;
-        let bc2: F = cast(1.0 - beta2.powf(step.t() as f64));
-        let (b2, c2, eps): (F, F, F) = (cast(beta2), cast(1.0 - beta2), cast(self.eps));
-        self.averaging.step(beta1, step, scalars, move |g, [_, v]: &mut [F; 2]| {
-            *v = *v * b2 + c2 * g * g;
-            g / ((*v / bc2).sqrt() + eps)
+        let (t, normalise) = (step.t(), adam_normalise(beta2, self.eps, step.t()));
+        let factor = self.averaging.warmup(t);
+        self.averaging.step(beta1, factor, step, scalars, move |g, [_, v]: &mut [F; 2]| {
+            normalise(g, v)
         });
     }
 
@@ -293,7 +363,8 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {
-        self.averaging.step(self.momentum, step, scalars, |g, _: &mut [F; 1]| g);
+        let factor = self.averaging.warmup(step.t());
+        self.averaging.step(self.momentum, factor, step, scalars, |g, _: &mut [F; 1]| g);
     }
 
     fn mode(&self) -> Option<Mode> {
@@ -306,5 +377,55 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
 
     fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
         Averaging::switch(self.momentum, to, params, state);
+    }
+}
+
+impl<F: Scalar> Rule<F> for ScheduleFreeRAdamRule {
+    type KeyScalars = AveragingScalars;
+    const NAME: &'static str = "RAdamScheduleFree";
+    const DEFAULT_LR: f64 = 0.0025;
+
+    hyperparameters!(
+        Momentum => (betas[0]),
+        Beta2 => (betas[1]),
+        WeightDecay => (averaging.weight_decay),
+    );
+
+    fn validate(&self) -> Result<(), Error> {
+        check::betas(self.betas)?;
+        check::non_negative("epsilon value", self.eps)?;
+        self.averaging.validate()
+    }
+
+    fn slot_names(&self) -> Vec<&'static str> {
+        vec!["z", "exp_avg_sq"]
+    }
+
+    fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {
+        let [beta1, beta2] = self.betas;
+        let (t, normalise) = (step.t(), adam_normalise(beta2, self.eps, step.t()));
+        let (rho_t, rect) = rectified(beta2, t);
+        let adaptive = rho_t > 4.0;
+        let factor = match (adaptive, self.silent_sgd_phase) {
+            (true, _) => rect,
+            (false, true) => 0.0,
+            (false, false) => 1.0,
+        };
+        self.averaging.step(beta1, factor, step, scalars, move |g, [_, v]: &mut [F; 2]| {
+            let normalised = normalise(g, v);
+            if adaptive { normalised } else { g }
+        });
+    }
+
+    fn mode(&self) -> Option<Mode> {
+        Some(self.averaging.mode)
+    }
+
+    fn set_mode(&mut self, mode: Mode) {
+        self.averaging.mode = mode;
+    }
+
+    fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
+        Averaging::switch(self.betas[0], to, params, state);
     }
 }

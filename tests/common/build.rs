@@ -247,6 +247,20 @@ pub fn build<F: Scalar>(
                 ScheduleFreeAdamW::weight_decay,
             ))
         }
+        (false, "RAdamScheduleFree") => {
+            let o = opt(lr, ScheduleFreeRAdam::<F>::default(), ScheduleFreeRAdam::lr);
+            let o = opt(h.take("eps")?, betas!(h, o), ScheduleFreeRAdam::eps);
+            let o = opt(h.take("r")?, o, ScheduleFreeRAdam::r);
+            let power = h.take("weight_lr_power")?;
+            let o = opt(power, o, ScheduleFreeRAdam::weight_lr_power);
+            let o = opt(
+                h.flag("silent_sgd_phase")?,
+                o,
+                ScheduleFreeRAdam::silent_sgd_phase,
+            );
+            let decay = h.take("weight_decay")?;
+            Box::new(opt(decay, o, ScheduleFreeRAdam::weight_decay))
+        }
         (false, "SGDScheduleFree") => {
             let o = opt(lr, ScheduleFreeSgd::<F>::default(), ScheduleFreeSgd::lr);
             let o = opt(h.take("momentum")?, o, ScheduleFreeSgd::momentum);

@@ -163,6 +163,12 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
+            let $o = ScheduleFreeRAdam::<$F>::default()
+                .silent_sgd_phase(false)
+                .weight_decay(0.01);
+            $body;
+        }
+        {
             let $o = Prodigy::<$F>::default()
                 .betas(0.0, 0.99)
                 .decouple(false)

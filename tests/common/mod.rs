@@ -47,7 +47,8 @@ use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
     DAdaptAdaGrad, DAdaptAdam, DAdaptLion, DAdaptSgd, Dog, DogInit, Dowg, Engine, Hyperparameter,
     Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, Prodigy,
-    RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeSgd, Sgd, chain,
+    RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeRAdam, ScheduleFreeSgd, Sgd,
+    chain,
 };
 use serde_json::{Map, Value};
 

@@ -1,4 +1,4 @@
-"""schedulefree's AdamWScheduleFree and SGDScheduleFree over every argument.
+"""schedulefree's AdamWScheduleFree, SGDScheduleFree and RAdamScheduleFree over every argument.
 
 Writes `sf_gen_<class>_<options>_<dtype>.json` into the folder given: 200 steps, the learning rate
 set before every step (`lr_per_step`), keys of shape (3, 4), (), (0, 3) and (2, 1, 2, 3);
@@ -27,6 +27,10 @@ CASES = [
     ("SGDScheduleFree", dict(lr=0.05, momentum=0.8, weight_decay=0.01, warmup_steps=10, r=1.0,
                              weight_lr_power=3.0)),
     ("SGDScheduleFree", dict(lr=0.05)),
+    # β₂ 0.9 starts the rectification at step 6 of 200; the second case steps in its SGD phase.
+    ("RAdamScheduleFree", dict(lr=0.0025, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.01, r=0.5,
+                               weight_lr_power=1.0)),
+    ("RAdamScheduleFree", dict(lr=0.0025, betas=(0.9, 0.99), silent_sgd_phase=False)),
 ]
 
 
