@@ -171,6 +171,23 @@ impl Averaging {
     }
 }
 
+/// A rule's [`Rule`] methods for the two modes, switching with the momentum `beta`.
+macro_rules! modes {
+    ($($beta:tt)+) => {
+        fn mode(&self) -> Option<Mode> {
+            Some(self.averaging.mode)
+        }
+
+        fn set_mode(&mut self, mode: Mode) {
+            self.averaging.mode = mode;
+        }
+
+        fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
+            Averaging::switch(self.$($beta)+, to, params, state);
+        }
+    };
+}
+
 /// The rule of [`ScheduleFreeAdamW`].
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -331,17 +348,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
         });
     }
 
-    fn mode(&self) -> Option<Mode> {
-        Some(self.averaging.mode)
-    }
-
-    fn set_mode(&mut self, mode: Mode) {
-        self.averaging.mode = mode;
-    }
-
-    fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
-        Averaging::switch(self.betas[0], to, params, state);
-    }
+    modes!(betas[0]);
 }
 
 impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
@@ -367,17 +374,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeSgdRule {
         self.averaging.step(self.momentum, factor, step, scalars, |g, _: &mut [F; 1]| g);
     }
 
-    fn mode(&self) -> Option<Mode> {
-        Some(self.averaging.mode)
-    }
-
-    fn set_mode(&mut self, mode: Mode) {
-        self.averaging.mode = mode;
-    }
-
-    fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
-        Averaging::switch(self.momentum, to, params, state);
-    }
+    modes!(momentum);
 }
 
 impl<F: Scalar> Rule<F> for ScheduleFreeRAdamRule {
@@ -417,15 +414,5 @@ impl<F: Scalar> Rule<F> for ScheduleFreeRAdamRule {
         });
     }
 
-    fn mode(&self) -> Option<Mode> {
-        Some(self.averaging.mode)
-    }
-
-    fn set_mode(&mut self, mode: Mode) {
-        self.averaging.mode = mode;
-    }
-
-    fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
-        Averaging::switch(self.betas[0], to, params, state);
-    }
+    modes!(betas[0]);
 }
