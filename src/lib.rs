@@ -90,6 +90,7 @@
 //! | [`DAdaptAdaGrad`] | dadaptation `DAdaptAdaGrad` | `3n` | lr 1, momentum 0, ε 1e-6, d₀ 1e-6 |
 //! | [`Dog`] | optax `contrib.dog` | `n` | lr 1, r₀ 1e-6·(1 + ‖p₀‖), ε 1e-8 |
 //! | [`Dowg`] | optax `contrib.dowg` | `n` | lr 1, r₀² = ε = 1e-4 |
+//! | [`Sm3`] | optax `sm3` | `n` + the axes' lengths | lr 0.01, momentum 0.9, β₂ 1, ε 1e-8 |
 //!
 //! optax requires a learning rate; its optimizers here default to 0.01 (LARS 1.0), the rates of
 //! the conformance files. Their state slots carry optax's names (`mu`, `nu`, `trace`, …).

@@ -81,6 +81,7 @@
 //! | `yogi` | `learning_rate`, `b1`, `b2`, `eps` | its chain: [`ScaleByYogi`](crate::transform::ScaleByYogi)`, ScaleByLearningRate` (which also takes `scale_by_yogi`'s `eps_root` and `initial_accumulator_value`) | |
 //! | `novograd` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | its chain: [`ScaleByNovograd`](crate::transform::ScaleByNovograd)`, ScaleByLearningRate` | |
 //! | `fromage` | `learning_rate`, `min_norm` | its chain: [`ScaleByTrustRatio`](crate::transform::ScaleByTrustRatio)` (min_norm), `[`ScaleByFromage`](crate::transform::ScaleByFromage) | |
+//! | `sm3` | `learning_rate`, `momentum` | [`Sm3`]: `lr`, `momentum`, and `scale_by_sm3`'s `b2` (`beta2`) and `eps` | |
 //! | `sign_sgd`, `signum` | `learning_rate`, `beta` | their chains: [`ScaleBySign`](crate::transform::ScaleBySign) after an [`Ema`](crate::transform::Ema) without `debias` for `signum` | |
 //! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | its chain: `chain!(`[`ScaleByLion`](crate::transform::ScaleByLion)`, AddDecayedWeights, ScaleByLearningRate)`; [`Lion`] (`lr`, `betas`, `weight_decay`) decays the weights first, as PyTorch's implementations do | |
 //! | `lamb` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | [`Lamb`]: the same names | |
@@ -163,6 +164,7 @@
 //! [`DAdaptAdaGrad`]: crate::DAdaptAdaGrad
 //! [`Dog`]: crate::Dog
 //! [`Dowg`]: crate::Dowg
+//! [`Sm3`]: crate::Sm3
 //! [`RAdam`]: crate::RAdam
 //! [`Ranger`]: crate::Ranger
 //! [`RmsProp`]: crate::RmsProp

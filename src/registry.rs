@@ -68,6 +68,7 @@ macro_rules! each_optimizer {
             "DAdaptAdaGrad", 4, $crate::DAdaptAdaGrad::<$F>::default();
             "DoG", 2, $crate::Dog::<$F>::default();
             "DoWG", 2, $crate::Dowg::<$F>::default();
+            "SM3", 2, $crate::Sm3::<$F>::default();
         )
     };
     (@each $F:ty, $label:ident, $arrays:ident, $o:ident, $body:expr;

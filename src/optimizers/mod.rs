@@ -41,4 +41,5 @@ algorithms!(
     dadapt_sgd,
     dadapt_adagrad,
     dog,
+    sm3,
 );

@@ -488,6 +488,12 @@ pub(crate) fn build_optax<F: Scalar>(
             );
             chained(lr, chain!(novograd, ScaleByLearningRate))
         }
+        "sm3" => {
+            let o = opt(lr, Sm3::<F>::default(), Sm3::lr);
+            let o = opt(h.take("momentum")?, o, Sm3::momentum);
+            let o = opt(h.take("b2")?, o, Sm3::beta2);
+            Box::new(opt(h.take("eps")?, o, Sm3::eps))
+        }
         "fromage" => {
             let min_norm = h.take("min_norm")?.unwrap_or(1e-6);
             chained(

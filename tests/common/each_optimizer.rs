@@ -217,6 +217,10 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
+            let $o = Sm3::<$F>::default().beta2(0.9).eps(1e-6);
+            $body;
+        }
+        {
             let $o = Dowg::<$F>::default()
                 .init_estim_sq_dist(1e-4)
                 .weight_decay(0.01);

@@ -47,7 +47,7 @@ use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
     DAdaptAdaGrad, DAdaptAdam, DAdaptLion, DAdaptSgd, Dog, DogInit, Dowg, Engine, Hyperparameter,
     Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, Preconditioning, Prodigy,
-    RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeRAdam, ScheduleFreeSgd, Sgd,
+    RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeRAdam, ScheduleFreeSgd, Sgd, Sm3,
     chain,
 };
 use serde_json::{Map, Value};
