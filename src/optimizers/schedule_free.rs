@@ -188,6 +188,28 @@ macro_rules! modes {
     };
 }
 
+/// The [`Rule`] methods the Adam variants (AdamW, RAdam) share: their hyperparameters, checks and
+/// slots.
+macro_rules! adam_averaging {
+    () => {
+        hyperparameters!(
+            Momentum => (betas[0]),
+            Beta2 => (betas[1]),
+            WeightDecay => (averaging.weight_decay),
+        );
+
+        fn validate(&self) -> Result<(), Error> {
+            check::betas(self.betas)?;
+            check::non_negative("epsilon value", self.eps)?;
+            self.averaging.validate()
+        }
+
+        fn slot_names(&self) -> Vec<&'static str> {
+            vec!["z", "exp_avg_sq"]
+        }
+    };
+}
+
 /// The rule of [`ScheduleFreeAdamW`].
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -323,21 +345,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeAdamWRule {
     const NAME: &'static str = "AdamWScheduleFree";
     const DEFAULT_LR: f64 = 0.0025;
 
-    hyperparameters!(
-        Momentum => (betas[0]),
-        Beta2 => (betas[1]),
-        WeightDecay => (averaging.weight_decay),
-    );
-
-    fn validate(&self) -> Result<(), Error> {
-        check::betas(self.betas)?;
-        check::non_negative("epsilon value", self.eps)?;
-        self.averaging.validate()
-    }
-
-    fn slot_names(&self) -> Vec<&'static str> {
-        vec!["z", "exp_avg_sq"]
-    }
+    adam_averaging!();
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {
         let [beta1, beta2] = self.betas;
@@ -382,21 +390,7 @@ impl<F: Scalar> Rule<F> for ScheduleFreeRAdamRule {
     const NAME: &'static str = "RAdamScheduleFree";
     const DEFAULT_LR: f64 = 0.0025;
 
-    hyperparameters!(
-        Momentum => (betas[0]),
-        Beta2 => (betas[1]),
-        WeightDecay => (averaging.weight_decay),
-    );
-
-    fn validate(&self) -> Result<(), Error> {
-        check::betas(self.betas)?;
-        check::non_negative("epsilon value", self.eps)?;
-        self.averaging.validate()
-    }
-
-    fn slot_names(&self) -> Vec<&'static str> {
-        vec!["z", "exp_avg_sq"]
-    }
+    adam_averaging!();
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut AveragingScalars) {
         let [beta1, beta2] = self.betas;
