@@ -2,7 +2,7 @@
 
 use ndarray::IxDyn;
 
-use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Scope, Step, cast};
+use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Scope, Step, cast, for_each_slice};
 use crate::{Error, check};
 
 /// SM3 (Anil et al., 2019, "Memory-Efficient Adaptive Optimization"), as optax's `sm3` computes
@@ -59,8 +59,9 @@ fn accumulators(shape: &[usize]) -> usize {
     }
 }
 
-/// Where in `mu` the accumulators of the element at row-major position `flat` are, one per axis
-/// of `dims` (the last axis first).
+/// Where in `mu` the accumulators of the element at row-major position `flat` of an array shaped
+/// `dims` are, one per axis (the last axis first); `dims` may leave out trailing axes, whose
+/// accumulators come after.
 fn each_accumulator(dims: &[usize], flat: usize) -> impl Iterator<Item = usize> + '_ {
     let total: usize = dims.iter().sum();
     let (mut rest, mut after) = (flat, 0);
@@ -97,8 +98,9 @@ impl<F: Scalar> Rule<F> for Sm3Rule {
     }
 
     fn scratch(&self, _key: &str, shape: &[usize]) -> usize {
-        // The accumulators' new values, gathered while the old ones are still read.
-        accumulators(shape)
+        // The accumulators' new values, gathered while the old ones are still read, and one row's
+        // second moments.
+        accumulators(shape).saturating_add(shape.last().copied().unwrap_or(1))
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, _: &mut ()) {
@@ -129,7 +131,7 @@ impl<F: Scalar> Rule<F> for Sm3Rule {
             shape => shape,
         };
         let (nu, mu) = state.split_at_mut(n);
-        let fresh = &mut scratch[..mu.len()];
+        let fresh = &mut scratch[..mu.len() + dims[dims.len() - 1]];
         // A view of a contiguous gradient would clone its shape, on the heap beyond rank 4.
         let standard;
         let gs = match grads.as_slice() {
@@ -140,19 +142,37 @@ impl<F: Scalar> Rule<F> for Sm3Rule {
                 gs
             }
         };
+        // Along a row (the last axis) every other axis's accumulator is the same: their minimum
+        // is taken once per row, their maximum gathered once per row, and the inner loop over
+        // the row's elements is plain elementwise work.
+        let (outer, last) = dims.split_at(dims.len() - 1);
+        let last = last[0];
+        let split = mu.len() - last;
         let mut run = |ps: &mut [F]| {
-            fresh.fill(F::neg_infinity());
-            for (flat, ((p, &g), m)) in ps.iter_mut().zip(gs).zip(nu.iter_mut()).enumerate() {
-                let old = each_accumulator(dims, flat).fold(F::infinity(), |x, at| x.min(mu[at]));
-                let v = c_new * (g * g) + c_old * old;
-                let u = if v > F::zero() { g * (F::one() / (v + eps).sqrt()) } else { F::zero() };
-                *m = c_u * u + b1 * *m;
-                *p = *p + neg_lr * *m;
-                for at in each_accumulator(dims, flat) {
-                    fresh[at] = fresh[at].max(v);
+            let (mu_outer, mu_last) = mu.split_at_mut(split);
+            let (fresh_outer, fresh) = fresh.split_at_mut(split);
+            let (fresh_last, row_v) = fresh.split_at_mut(last);
+            fresh_outer.fill(F::neg_infinity());
+            fresh_last.fill(F::neg_infinity());
+            let rows = ps.chunks_exact_mut(last).zip(gs.chunks_exact(last));
+            for (r, ((ps, gs), nu)) in rows.zip(nu.chunks_exact_mut(last)).enumerate() {
+                let base = each_accumulator(outer, r).fold(F::infinity(), |x, at| x.min(mu_outer[at]));
+                let columns = [&mut *nu, &mut *mu_last, &mut *fresh_last, &mut *row_v];
+                for_each_slice::<F, [F; 4]>(ps, gs, columns, &move |p, g, [m, old, new, row]| {
+                    let v = c_new * (g * g) + c_old * base.min(*old);
+                    let u = if v > F::zero() { g * (F::one() / (v + eps).sqrt()) } else { F::zero() };
+                    *m = c_u * u + b1 * *m;
+                    *p = *p + neg_lr * *m;
+                    *new = new.max(v);
+                    *row = v;
+                });
+                let row_max = row_v.iter().fold(F::neg_infinity(), |x, &v| x.max(v));
+                for at in each_accumulator(outer, r) {
+                    fresh_outer[at] = fresh_outer[at].max(row_max);
                 }
             }
-            mu.copy_from_slice(fresh);
+            mu_outer.copy_from_slice(fresh_outer);
+            mu_last.copy_from_slice(fresh_last);
         };
         match params.as_slice_mut() {
             Some(ps) => run(ps),
