@@ -122,6 +122,17 @@
 //! | optax `contrib.cocob` | `learning_rate`, `alpha`, `eps`, `weight_decay`; `mask` as [`Group`](crate::Group)s | its chain: [`transform::optimizer`](crate::transform::optimizer)`(chain!(`[`AddDecayedWeights`](crate::transform::AddDecayedWeights)`, `[`ScaleByCocob`](crate::transform::ScaleByCocob)`))`, which reads the learning rate | |
 //! | optax `contrib.madgrad` | `learning_rate`, `momentum`, `weight_decay`, `eps` | its chain: `chain!(AddDecayedWeights, `[`ScaleByMadgrad`](crate::transform::ScaleByMadgrad)`)`, which reads the learning rate | `λ` in `f64` for a schedule of the rate (optax rounds `lr + ε` to `f32` for a constant rate only; ndoptim always does) |
 //!
+//! # The cautious optimizers (C-Optim)
+//!
+//! Cautious masking is the transform [`Cautious`](crate::transform::Cautious), around any
+//! elementwise direction; C-Optim's classes are its chains (see its documentation).
+//!
+//! | class | arguments | ndoptim | not offered |
+//! |---|---|---|---|
+//! | `c_adamw.AdamW` | `lr`, `betas`, `eps`, `weight_decay`, `correct_bias`; `no_deprecation_warning` (a warning) | `chain!(Cautious::new(`[`ScaleByAdam`](crate::transform::ScaleByAdam)`.debias(`[`Debias::StepSize`](crate::transform::Debias::StepSize)`)), AddDecayedWeights, ScaleByLearningRate)`, [`Debias::Off`](crate::transform::Debias::Off) for `correct_bias=False` | `foreach=True`, its default: a `torch.compile`d batched variant, with PyTorch's ε placement ([`Debias::Moments`](crate::transform::Debias::Moments) gives its formula), no `correct_bias`, and its scalars in float32 tensors; ndoptim follows the per-tensor loop, `foreach=False`. `fused` |
+//! | `c_lion.Lion` | `lr`, `betas`, `weight_decay` | `chain!(Cautious::new(`[`ScaleByLion`](crate::transform::ScaleByLion)`).rescale(`[`Rescale::Count`](crate::transform::Rescale::Count)`), AddDecayedWeights, ScaleByLearningRate)` | a β of exactly 1 (C-Optim asserts `β <= 1`; ndoptim requires `β < 1`, as optax's and PyTorch's Lion do) |
+//! | `c_adafactor`, `c_muon` | | | the classes |
+//!
 //! # torch-optimi (`optimi.*`)
 //!
 //! Shared arguments: `weight_decay`; `decouple_wd` (`decoupled_weight_decay`); `decouple_lr`

@@ -69,6 +69,20 @@ macro_rules! each_optimizer {
             "DoG", 2, $crate::Dog::<$F>::default();
             "DoWG", 2, $crate::Dowg::<$F>::default();
             "SM3", 2, $crate::Sm3::<$F>::default();
+            "C-AdamW", 3, $crate::transform::optimizer::<_, $F>($crate::chain!(
+                $crate::transform::Cautious::new($crate::transform::ScaleByAdam::default()
+                    .eps(1e-6)
+                    .debias($crate::transform::Debias::StepSize)),
+                $crate::transform::AddDecayedWeights::new(0.0),
+                $crate::transform::ScaleByLearningRate,
+            )).lr(1e-3);
+            "C-Lion", 2, $crate::transform::optimizer::<_, $F>($crate::chain!(
+                $crate::transform::Cautious::new($crate::transform::ScaleByLion::default()
+                    .betas([0.95, 0.98]))
+                    .rescale($crate::transform::Rescale::Count),
+                $crate::transform::AddDecayedWeights::new(0.0),
+                $crate::transform::ScaleByLearningRate,
+            )).lr(1e-4);
         )
     };
     (@each $F:ty, $label:ident, $arrays:ident, $o:ident, $body:expr;

@@ -611,3 +611,36 @@ fn dadapt_adam_checks() {
     );
     incompatible_and_nothing_changes(DAdaptAdam::<F>::optax().decouple(false));
 }
+
+#[test]
+fn cautious_checks() {
+    use ndoptim::chain;
+    use ndoptim::transform::{
+        self as tx, Cautious, Debias, Rescale, ScaleByAdam, ScaleByLearningRate,
+    };
+    for floor in [0.0, -1.0, f64::NAN] {
+        let cautious = Cautious::new(ScaleByAdam::default()).rescale(Rescale::Mean { floor });
+        let opt = tx::optimizer::<_, f64>(chain!(cautious, ScaleByLearningRate));
+        rejects_hyperparameter(opt, "floor", floor);
+    }
+    // The inner transform's checks apply through the mask.
+    let cautious = Cautious::new(ScaleByAdam::default().eps(-1.0));
+    let opt = tx::optimizer::<_, f64>(chain!(cautious, ScaleByLearningRate));
+    rejects_hyperparameter(opt, "epsilon value", -1.0);
+    // Conventions whose formulas need the corrected moments refuse the others.
+    for debias in [Debias::StepSize, Debias::Off] {
+        let adam = ScaleByAdam::default().debias(debias);
+        incompatible_and_nothing_changes(tx::optimizer::<_, f64>(chain!(
+            tx::ScaleByNadam(adam),
+            ScaleByLearningRate
+        )));
+        incompatible_and_nothing_changes(tx::optimizer::<_, f64>(chain!(
+            tx::ScaleByRadam::new(adam),
+            ScaleByLearningRate
+        )));
+        incompatible_and_nothing_changes(tx::optimizer::<_, f64>(chain!(
+            tx::ScaleByAmsgrad::new(adam),
+            ScaleByLearningRate
+        )));
+    }
+}

@@ -13,14 +13,16 @@ use crate::{Error, Scalar, check};
 /// u ← m̂ / (√(v/(1 − β₂ᵗ) + ε_root) + ε),   m̂ = m/(1 − β₁ᵗ)
 /// ```
 ///
-/// Defaults (optax's): betas (0.9, 0.999), ε 1e-8, ε_root 0. State, with optax's names: `mu`,
-/// `nu`. optax's `nesterov=True` is [`ScaleByNadam`].
+/// Defaults (optax's): betas (0.9, 0.999), ε 1e-8, ε_root 0, [`Debias::Moments`]. State, with
+/// optax's names: `mu`, `nu`. optax's `nesterov=True` is [`ScaleByNadam`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ScaleByAdam {
     pub(crate) betas: [f64; 2],
     pub(crate) eps: f64,
     pub(crate) eps_root: f64,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub(crate) debias: Debias,
 }
 
 impl Default for ScaleByAdam {
@@ -29,6 +31,35 @@ impl Default for ScaleByAdam {
             betas: [0.9, 0.999],
             eps: 1e-8,
             eps_root: 0.0,
+            debias: Debias::Moments,
+        }
+    }
+}
+
+/// How [`ScaleByAdam`] corrects its moments' bias towards their zero start. The first two agree
+/// except where `√v` is comparable to ε.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Debias {
+    /// optax's and PyTorch's: each moment corrected, ε added to the corrected root,
+    /// `u ← m̂ / (√(v̂ + ε_root) + ε)`.
+    #[default]
+    Moments,
+    /// The book's and transformers' `AdamW` (and C-Optim's cautious AdamW): the corrections
+    /// folded into a step size, ε added to the raw root,
+    /// `u ← √(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√(v + ε_root) + ε)`.
+    StepSize,
+    /// None: `u ← m / (√(v + ε_root) + ε)` (transformers' `correct_bias=False`).
+    Off,
+}
+
+impl ScaleByAdam {
+    /// Refuses a [`Debias`] other than [`Debias::Moments`] in a transform built on Adam's
+    /// moments whose formula needs the corrected ones.
+    fn corrected_moments(&self, transform: &'static str) -> Result<(), Error> {
+        match self.debias {
+            Debias::Moments => Ok(()),
+            _ => Err(Error::IncompatibleOptions { reason: transform }),
         }
     }
 }
@@ -40,6 +71,8 @@ builders!(ScaleByAdam {
     eps: f64,
     /// Sets ε_root, added under the root (default 0).
     eps_root: f64,
+    /// Sets how the moments are bias-corrected (default [`Debias::Moments`], optax's).
+    debias: Debias,
 });
 
 /// optax's `scale_by_adam(nesterov=True)`, the direction of `optax.nadam`: [`ScaleByAdam`] with
@@ -106,13 +139,20 @@ impl<F: Scalar> Transform<F> for ScaleByAdam {
 
     fn scalars(&self, ctx: &Context<'_>) -> AdamScalars<F> {
         let [beta1, beta2] = self.betas;
+        let (bc1, bc2) = (bias_correction(beta1, ctx.t), bias_correction(beta2, ctx.t));
+        // The other conventions are the same formula with other factors.
+        let (inv_bc1, inv_bc2) = match self.debias {
+            Debias::Moments => (F::one() / cast::<F>(bc1), F::one() / cast::<F>(bc2)),
+            Debias::StepSize => (cast(bc2.sqrt() / bc1), F::one()),
+            Debias::Off => (F::one(), F::one()),
+        };
         AdamScalars {
             b1: cast(beta1),
             c1: cast(1.0 - beta1),
             b2: cast(beta2),
             c2: cast(1.0 - beta2),
-            inv_bc1: F::one() / cast::<F>(bias_correction(beta1, ctx.t)),
-            inv_bc2: F::one() / cast::<F>(bias_correction(beta2, ctx.t)),
+            inv_bc1,
+            inv_bc2,
             eps: cast(self.eps),
             eps_root: cast(self.eps_root),
             inv_bc1_next: F::one() / cast::<F>(bias_correction(beta1, ctx.t + 1)),
@@ -137,7 +177,9 @@ impl<F: Scalar> Transform<F> for ScaleByNadam {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        Transform::<F>::validate(&self.0)
+        Transform::<F>::validate(&self.0)?;
+        self.0
+            .corrected_moments("Nesterov's look-ahead needs the bias-corrected moments")
     }
 
     fn scalars(&self, ctx: &Context<'_>) -> AdamScalars<F> {
@@ -192,7 +234,9 @@ impl<F: Scalar> Transform<F> for ScaleByAmsgrad {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        Transform::<F>::validate(&self.adam)
+        Transform::<F>::validate(&self.adam)?;
+        self.adam
+            .corrected_moments("AMSGrad's corrections are its `bias_correction` flags")
     }
 
     fn scalars(&self, ctx: &Context<'_>) -> AdamScalars<F> {
@@ -283,6 +327,8 @@ impl<F: Scalar> Transform<F> for ScaleByRadam {
 
     fn validate(&self) -> Result<(), Error> {
         Transform::<F>::validate(&self.adam)?;
+        self.adam
+            .corrected_moments("RAdam's rectification needs the bias-corrected moments")?;
         check::finite("threshold", self.threshold)
     }
 

@@ -44,6 +44,7 @@
 //! example writes one and chains it with the built-in ones.
 
 mod adaptive;
+mod cautious;
 mod chain;
 mod contrib;
 mod muon;
@@ -58,9 +59,10 @@ pub use crate::optimizers::{
     ScaleByAdan, ScaleByAdemamix, ScaleByAdopt, ScaleByBelief, ScaleByLion,
 };
 pub use adaptive::{
-    AdamScalars, RadamScalars, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam,
+    AdamScalars, Debias, RadamScalars, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByNadam,
     ScaleByRadam, ScaleByYogi, YogiScalars,
 };
+pub use cautious::{Cautious, CautiousScalars, Rescale};
 pub use chain::{Chain, Join};
 pub use contrib::{CocobScalars, MadgradScalars, ScaleByCocob, ScaleByMadgrad};
 pub use muon::{MuonScalars, ScaleByMuon, ScaleByShape};

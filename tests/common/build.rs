@@ -46,6 +46,11 @@ pub fn build<F: Scalar>(
         h.finish()?;
         return Ok(o);
     }
+    if reference.starts_with("C-Optim") {
+        let o = build_c_optim::<F>(name, &mut h)?;
+        h.finish()?;
+        return Ok(o);
+    }
     if reference.starts_with("optimi") {
         // kahan_sum acts on low-precision parameters only.
         let o: Box<dyn Optimizer<F>> = match name {
@@ -299,6 +304,37 @@ pub fn build<F: Scalar>(
     };
     h.finish()?;
     Ok(o)
+}
+
+/// C-Optim's cautious `AdamW` and `Lion`: [`Cautious`] chains.
+fn build_c_optim<F: Scalar>(name: &str, h: &mut Hyper) -> Result<Box<dyn Optimizer<F>>, String> {
+    let lr = h.take("lr")?;
+    let betas = h.numbers("betas")?.map(|(b1, b2)| [b1, b2]);
+    let decay = AddDecayedWeights::new(h.take("weight_decay")?.unwrap_or(0.0));
+    Ok(match name {
+        "AdamW" => {
+            h.flag("no_deprecation_warning")?;
+            // foreach=True is a torch.compile'd variant with PyTorch's ε and no correct_bias.
+            if h.flag("foreach")? == Some(true) || h.flag("fused")? == Some(true) {
+                return Err("C-Optim's foreach and fused variants are not replayed".into());
+            }
+            let debias = match h.flag("correct_bias")? {
+                Some(false) => Debias::Off,
+                _ => Debias::StepSize,
+            };
+            let adam = ScaleByAdam::default()
+                .betas(betas.unwrap_or([0.9, 0.999]))
+                .eps(h.take("eps")?.unwrap_or(1e-6))
+                .debias(debias);
+            chained(lr, chain!(Cautious::new(adam), decay, ScaleByLearningRate))
+        }
+        "Lion" => {
+            let lion = ScaleByLion::default().betas(betas.unwrap_or([0.95, 0.98]));
+            let cautious = Cautious::new(lion).rescale(Rescale::Count);
+            chained(lr, chain!(cautious, decay, ScaleByLearningRate))
+        }
+        other => return Err(format!("C-Optim's {other} is not replayed")),
+    })
 }
 
 /// `b1`/`b2` as optax names them.

@@ -147,6 +147,19 @@ macro_rules! with_each_optimizer {
                 tx::ScaleByMadgrad::default()
             ));
             $body;
+            // Cautious masking around another direction, rescaled by the count; Adam uncorrected.
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::Cautious::new(tx::ScaleByYogi::default()).rescale(tx::Rescale::Count),
+                tx::ScaleByLearningRate
+            ));
+            $body;
+            let $o = tx::optimizer::<_, $F>(ndoptim::chain!(
+                tx::Cautious::new(tx::ScaleByAdam::default().debias(tx::Debias::Off))
+                    .rescale(tx::Rescale::Mean { floor: 0.1 }),
+                tx::AddDecayedWeights::new(0.01),
+                tx::ScaleByLearningRate
+            ));
+            $body;
         }
         {
             let $o = Muon::<$F>::optax().weight_decay(0.01).adaptive(true);

@@ -38,10 +38,10 @@ use ndoptim::schedule::{
     TorchSchedule,
 };
 use ndoptim::transform::{
-    self, AddDecayedWeights, Ema, Scale, ScaleByAdam, ScaleByAdamax, ScaleByAmsgrad, ScaleByCocob,
-    ScaleByFromage, ScaleByLearningRate, ScaleByLion, ScaleByMadgrad, ScaleByNadam,
-    ScaleByNovograd, ScaleByOptimisticGradient, ScaleByRadam, ScaleBySign, ScaleByTrustRatio,
-    ScaleByYogi, Transform,
+    self, AddDecayedWeights, Cautious, Debias, Ema, Rescale, Scale, ScaleByAdam, ScaleByAdamax,
+    ScaleByAmsgrad, ScaleByCocob, ScaleByFromage, ScaleByLearningRate, ScaleByLion, ScaleByMadgrad,
+    ScaleByNadam, ScaleByNovograd, ScaleByOptimisticGradient, ScaleByRadam, ScaleBySign,
+    ScaleByTrustRatio, ScaleByYogi, Transform,
 };
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,

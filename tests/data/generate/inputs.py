@@ -61,6 +61,15 @@ def spelled(options):
     return "_".join(f"{k}{one(v)}" for k, v in options.items()) or "default"
 
 
+def torch_step(opt, params, lr, grads):
+    """One step of a torch optimizer at rate `lr` on `grads`; the parameters after it, written."""
+    opt.param_groups[0]["lr"] = lr
+    for k, p in params.items():
+        p.grad = p.detach().new_tensor(grads[k])
+    opt.step()
+    return written({k: p.detach().numpy() for k, p in params.items()})
+
+
 def write(out, name, doc):
     with open(os.path.join(out, name), "w") as f:
         json.dump(doc, f)

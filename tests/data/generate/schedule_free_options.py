@@ -16,7 +16,7 @@ import sys
 import schedulefree
 import torch
 
-from inputs import DTYPES, ODD_SHAPES, draw, lr_per_step, spelled, write, written
+from inputs import DTYPES, ODD_SHAPES, draw, lr_per_step, spelled, torch_step, write, written
 
 TORCH = {"f64": torch.float64, "f32": torch.float32}
 
@@ -49,11 +49,7 @@ def main(out):
             opt.train()
             expected, evals = [], []
             for lr, g in zip(lrs, grads):
-                opt.param_groups[0]["lr"] = lr
-                for k, p in params.items():
-                    p.grad = torch.tensor(g[k])
-                opt.step()
-                expected.append(written({k: p.detach().numpy() for k, p in params.items()}))
+                expected.append(torch_step(opt, params, lr, g))
                 twin_params, twin = copy.deepcopy((params, opt))
                 twin.eval()
                 evals.append(written({k: p.detach().numpy() for k, p in twin_params.items()}))
