@@ -223,7 +223,8 @@
 //! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
 //! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]), weight
 //! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and, around any optimizer,
-//! gradient accumulation ([`accumulate`]) and Lookahead ([`lookahead`]). For small full-batch
+//! gradient accumulation ([`accumulate`]), Lookahead ([`lookahead`]) and Schedule-Free
+//! ([`schedule_free_wrapper`]). For small full-batch
 //! problems, [`lbfgs`] is `torch.optim.LBFGS`, driven by a closure that evaluates the loss.
 //!
 //! ```
@@ -311,6 +312,7 @@ mod products;
 pub mod references;
 pub mod registry;
 pub mod schedule;
+pub mod schedule_free_wrapper;
 pub mod simd;
 mod tensor;
 pub mod transform;

@@ -104,7 +104,8 @@
 //! | `AdamWScheduleFree` | `lr`, `betas`, `eps`, `weight_decay`, `warmup_steps`, `r`, `weight_lr_power` | [`ScheduleFreeAdamW`]: the same names | |
 //! | `SGDScheduleFree` | `lr`, `momentum`, `weight_decay`, `warmup_steps`, `r`, `weight_lr_power` | [`ScheduleFreeSgd`]: the same names | |
 //! | `RAdamScheduleFree` | `lr`, `betas`, `eps`, `weight_decay`, `r`, `weight_lr_power`, `silent_sgd_phase` | [`ScheduleFreeRAdam`]: the same names | |
-//! | `ScheduleFreeWrapper`, the `Closure`, `Reference` and `Paper` classes | | | the classes |
+//! | `ScheduleFreeWrapper` | `base`, `momentum`, `weight_decay_at_y`, `r`, `weight_lr_power` | [`ScheduleFreeWrapper`](crate::schedule_free_wrapper::ScheduleFreeWrapper): `new(base)`, the others by name | |
+//! | the `Closure`, `Reference` and `Paper` classes, `ScheduleFreeWrapperReference` | | | the classes |
 //!
 //! # The learning-rate-free optimizers
 //!

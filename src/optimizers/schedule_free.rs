@@ -117,6 +117,17 @@ impl Default for AveragingScalars {
     }
 }
 
+impl AveragingScalars {
+    /// Adds the averaging weight of step `t` at learning rate `lr`, `w = t^r·lr_max^power`;
+    /// returns `c = w/Σw` (0 while every weight is 0).
+    pub(crate) fn advance(&mut self, t: u64, lr: f64, r: f64, power: f64) -> f64 {
+        self.lr_max = self.lr_max.max(lr);
+        let weight = (t as f64).powf(r) * self.lr_max.powf(power);
+        self.weight_sum += weight;
+        if self.weight_sum == 0.0 { 0.0 } else { weight / self.weight_sum }
+    }
+}
+
 impl Averaging {
     fn validate(&self) -> Result<(), Error> {
         check::non_negative("weight_decay value", self.weight_decay)?;
@@ -140,10 +151,7 @@ impl Averaging {
         normalise: impl Fn(F, &mut [F; N]) -> F + Copy + Sync,
     ) {
         let (t, lr) = (step.t(), step.lr() * factor);
-        scalars.lr_max = scalars.lr_max.max(lr);
-        let weight = (t as f64).powf(self.r) * scalars.lr_max.powf(self.weight_lr_power);
-        scalars.weight_sum += weight;
-        let ckp1 = if scalars.weight_sum == 0.0 { 0.0 } else { weight / scalars.weight_sum };
+        let ckp1 = scalars.advance(t, lr, self.r, self.weight_lr_power);
         let towards_z = Lerp::<F>::new(ckp1);
         let (y_step, z_step): (F, F) = (cast(lr * (beta * (1.0 - ckp1) - 1.0)), cast(-lr));
         let wd = step.weight_decay().unwrap_or(self.weight_decay);
@@ -160,15 +168,17 @@ impl Averaging {
         });
     }
 
-    /// `p.lerp_(z, 1 − 1/β)` to evaluate, `p.lerp_(z, 1 − β)` to train.
-    fn switch<F: Scalar>(beta: f64, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
-        let w = match to {
-            Mode::Eval => 1.0 - 1.0 / beta,
-            Mode::Train => 1.0 - beta,
-        };
-        let lerp = Lerp::<F>::new(w);
-        each_param(params, |i, p| *p = lerp.apply_fused(*p, state[i]));
-    }
+}
+
+/// Moves `params` between `y` and `x` with `z` the first slot of `state` and β the momentum:
+/// `p.lerp_(z, 1 − 1/β)` to evaluate, `p.lerp_(z, 1 − β)` to train.
+pub(crate) fn switch_mode<F: Scalar>(beta: f64, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
+    let w = match to {
+        Mode::Eval => 1.0 - 1.0 / beta,
+        Mode::Train => 1.0 - beta,
+    };
+    let lerp = Lerp::<F>::new(w);
+    each_param(params, |i, p| *p = lerp.apply_fused(*p, state[i]));
 }
 
 /// A rule's [`Rule`] methods for the two modes, switching with the momentum `beta`.
@@ -183,7 +193,7 @@ macro_rules! modes {
         }
 
         fn switch(&self, to: Mode, params: &mut ArrayRefD<F>, state: &[F]) {
-            Averaging::switch(self.$($beta)+, to, params, state);
+            switch_mode(self.$($beta)+, to, params, state);
         }
     };
 }

@@ -37,6 +37,7 @@ use ndoptim::schedule::{
     self, CycleMomentum, Cyclic, CyclicMode, Inject, OneCycle, Plateau, ScaleMode, Scheduler,
     TorchSchedule,
 };
+use ndoptim::schedule_free_wrapper::ScheduleFreeWrapper;
 use ndoptim::transform::{
     self, AddDecayedWeights, Cautious, Debias, Ema, Rescale, Scale, ScaleByAdam, ScaleByAdamax,
     ScaleByAmsgrad, ScaleByCocob, ScaleByFromage, ScaleByLearningRate, ScaleByLion, ScaleByMadgrad,

@@ -49,7 +49,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 20] = [
+    const KNOWN: [&str; 21] = [
         "optimizer",
         "reference",
         "dtype",
@@ -64,6 +64,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "scheduler",
         "inner_optimizer",
         "fast_optimizer",
+        "base_optimizer",
         "expected_slow",
         "momentum_per_step",
         "beta1_per_step",
@@ -74,7 +75,10 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     only_fields(t, &KNOWN)?;
     let reference = t["reference"].as_str().unwrap_or("");
     let name = t["optimizer"].as_str().ok_or("no optimizer named")?;
-    let inner = t.get("inner_optimizer").or_else(|| t.get("fast_optimizer"));
+    let inner = t
+        .get("inner_optimizer")
+        .or_else(|| t.get("fast_optimizer"))
+        .or_else(|| t.get("base_optimizer"));
     let (mut opt, slow) = match inner {
         Some(inner) => wrapper::<F>(reference, name, &t["hyperparameters"], inner, &t["dtype"])?,
         None => (build::<F>(reference, name, &t["hyperparameters"])?, None),
@@ -431,6 +435,13 @@ pub(crate) fn wrapper<F: Scalar>(
         .and_then(|o| o.remove("name"))
         .and_then(|n| n.as_str().map(str::to_string))
         .ok_or("inner_optimizer has no name")?;
+    // schedulefree's files nest the base optimizer's arguments beside a note.
+    if let Some(o) = inner.as_object_mut() {
+        o.remove("note");
+        if let Some(h) = o.remove("hyperparameters") {
+            inner = h;
+        }
+    }
     let inner = build::<F>(reference, &inner_name, &inner)?;
     let mut h = Hyper::new(hyper);
     let o: Box<dyn Optimizer<F>> = match name {
@@ -473,6 +484,17 @@ pub(crate) fn wrapper<F: Scalar>(
                 Ok(slow)
             });
             return Ok((Box::new(Shared(shared)), Some(slow)));
+        }
+        "ScheduleFreeWrapper" => {
+            let o = ScheduleFreeWrapper::new(inner);
+            let o = opt(h.take("momentum")?, o, ScheduleFreeWrapper::momentum);
+            let o = opt(h.take("weight_decay_at_y")?, o, |o, v| {
+                o.weight_decay_at_y(v)
+            });
+            let o = opt(h.take("r")?, o, ScheduleFreeWrapper::r);
+            Box::new(opt(h.take("weight_lr_power")?, o, |o, v| {
+                o.weight_lr_power(v)
+            }))
         }
         _ => return Err(format!("ndoptim lacks the wrapper {name}")),
     };
