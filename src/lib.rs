@@ -223,8 +223,8 @@
 //! per-key hyperparameters ([`Group`]), checkpoints ([`checkpoint`], as safetensors files with
 //! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]), weight
 //! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and, around any optimizer,
-//! gradient accumulation ([`accumulate`]), Lookahead ([`lookahead`]) and Schedule-Free
-//! ([`schedule_free_wrapper`]). For small full-batch
+//! gradient accumulation ([`accumulate`]), Lookahead ([`lookahead`]), Schedule-Free
+//! ([`schedule_free_wrapper`]) and Mechanic's learnt scale ([`mechanic`]). For small full-batch
 //! problems, [`lbfgs`] is `torch.optim.LBFGS`, driven by a closure that evaluates the loss.
 //!
 //! ```
@@ -290,6 +290,7 @@
 mod macros;
 pub mod accumulate;
 pub mod average;
+mod buffered;
 mod check;
 pub mod checkpoint;
 pub mod clip;
@@ -301,6 +302,7 @@ mod groups;
 pub mod init;
 pub mod lbfgs;
 pub mod lookahead;
+pub mod mechanic;
 pub mod named;
 mod optimizer;
 mod optimizers;

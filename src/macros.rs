@@ -262,3 +262,52 @@ macro_rules! chained {
         }
     };
 }
+
+/// The builder methods of a wrapper whose hyperparameters live in the rule of its engine
+/// `state`, each setting one field: `rule_builders!(/// doc\n momentum: f64, ...)`.
+macro_rules! rule_builders {
+    ($($(#[$doc:meta])* $name:ident: $t:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, $name: $t) -> Self {
+                self.state.rule_mut().$name = $name;
+                self
+            }
+        )*
+    };
+}
+
+/// The methods of a wrapper around a base optimizer (its field `base`, a `Buffered`) whose own
+/// state is the engine `state` of rule `$rule`: `base`, `base_mut`, `checkpoint` (holding
+/// `$what`) and `restore`.
+macro_rules! base_and_checkpoint {
+    ($rule:ty, $scalars:ty, $what:literal) => {
+        /// The base optimizer.
+        pub fn base(&self) -> &O {
+            &self.base
+        }
+
+        /// The base optimizer, to change or checkpoint it.
+        pub fn base_mut(&mut self) -> &mut O {
+            &mut self.base
+        }
+
+        #[doc = concat!($what, ". Checkpoint the base optimizer beside it.")]
+        pub fn checkpoint(&self) -> $crate::checkpoint::Checkpoint<$rule, $scalars, F> {
+            self.state.checkpoint()
+        }
+
+        /// Loads a checkpoint taken by `checkpoint`, checked whole first.
+        ///
+        /// # Errors
+        ///
+        /// As [`Engine::restore`](crate::Engine::restore): after an error nothing has changed.
+        pub fn restore(
+            &mut self,
+            checkpoint: $crate::checkpoint::Checkpoint<$rule, $scalars, F>,
+        ) -> Result<(), $crate::Error> {
+            self.state.restore(checkpoint)
+        }
+    };
+}

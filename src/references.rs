@@ -120,6 +120,7 @@
 //! | optax `contrib.dadapt_adamw` | `learning_rate`, `betas`, `eps`, `estim_lr0`, `weight_decay` | [`DAdaptAdam`]`::optax()`: `d0`, the others by name | |
 //! | optax `contrib.dog` | `learning_rate`, `init_step` (`distance`, `heuristic`, `learning_rate`), `eps`, `weight_decay`; `mask` as [`Group`](crate::Group)s | [`Dog`]: the same names, `init_step` a [`DogInit`](crate::DogInit) | |
 //! | optax `contrib.dowg` | `learning_rate`, `init_estim_sq_dist`, `eps`, `weight_decay`; `mask` as [`Group`](crate::Group)s | [`Dowg`]: the same names | |
+//! | optax `contrib.mechanize` | `base_optimizer`, `weight_decay`, `eps`, `s_init`, `num_betas` | [`Mechanic`](crate::mechanic::Mechanic): `new(base)`, the others by name | |
 //! | optax `contrib.cocob` | `learning_rate`, `alpha`, `eps`, `weight_decay`; `mask` as [`Group`](crate::Group)s | its chain: [`transform::optimizer`](crate::transform::optimizer)`(chain!(`[`AddDecayedWeights`](crate::transform::AddDecayedWeights)`, `[`ScaleByCocob`](crate::transform::ScaleByCocob)`))`, which reads the learning rate | |
 //! | optax `contrib.madgrad` | `learning_rate`, `momentum`, `weight_decay`, `eps` | its chain: `chain!(AddDecayedWeights, `[`ScaleByMadgrad`](crate::transform::ScaleByMadgrad)`)`, which reads the learning rate | `λ` in `f64` for a schedule of the rate (optax rounds `lr + ε` to `f32` for a constant rate only; ndoptim always does) |
 //!

@@ -40,9 +40,9 @@
 //! wrapper keeps one more buffer per key instead, so that an error of the base optimizer leaves
 //! everything as it was.
 
-use ndarray::{ArrayD, ArrayRefD};
+use ndarray::ArrayRefD;
 
-use crate::checkpoint::Checkpoint;
+use crate::buffered::Buffered;
 use crate::engine::{Engine, Layout, Mode, Rule, Scalar, Step, cast};
 use crate::optimizers::{AveragingScalars, switch_mode};
 use crate::parts::{Lerp, add_scaled};
@@ -122,14 +122,10 @@ impl<F: Scalar> Rule<F> for ScheduleFreeWrapperRule {
 /// Schedule-Free around the optimizer `O` (see the [module docs](self)).
 #[derive(Clone, Debug)]
 pub struct ScheduleFreeWrapper<O, F: Scalar> {
-    base: O,
+    base: Buffered<O, F>,
     /// `z` and the averaging: an engine whose rule finishes the step, for its checks, lazy state,
     /// modes and checkpoints.
     state: Engine<ScheduleFreeWrapperRule, F>,
-    /// The buffers the base optimizer steps, one per key, kept between steps; `stepping` holds
-    /// those of the step under way.
-    spare: Params<F>,
-    stepping: Params<F>,
 }
 
 impl<O: Optimizer<F>, F: Scalar> ScheduleFreeWrapper<O, F> {
@@ -137,7 +133,7 @@ impl<O: Optimizer<F>, F: Scalar> ScheduleFreeWrapper<O, F> {
     /// at `y`, r = 0, weight_lr_power = 2.
     pub fn new(base: O) -> Self {
         Self {
-            base,
+            base: Buffered::new(base),
             state: Engine::new(ScheduleFreeWrapperRule {
                 momentum: 0.9,
                 weight_decay_at_y: 0.0,
@@ -146,71 +142,26 @@ impl<O: Optimizer<F>, F: Scalar> ScheduleFreeWrapper<O, F> {
                 mode: Mode::Train,
                 step: [0.0; 2],
             }),
-            spare: Params::new(),
-            stepping: Params::new(),
         }
     }
 
-    /// Sets the momentum β of the interpolation, in (0, 1) (default 0.9).
-    #[must_use]
-    pub fn momentum(mut self, momentum: f64) -> Self {
-        self.state.rule_mut().momentum = momentum;
-        self
-    }
+    rule_builders!(
+        /// Sets the momentum β of the interpolation, in (0, 1) (default 0.9).
+        momentum: f64,
+        /// Sets the weight decay λ_y computed at `y` (default 0); the base optimizer's own
+        /// weight decay is computed at `z`.
+        weight_decay_at_y: f64,
+        /// Sets r, the power of `k + 1` in the averaging weights (default 0).
+        r: f64,
+        /// Sets the power of the largest learning rate in the averaging weights (default 2).
+        weight_lr_power: f64,
+    );
 
-    /// Sets the weight decay λ_y computed at `y` (default 0); the base optimizer's own weight
-    /// decay is computed at `z`.
-    #[must_use]
-    pub fn weight_decay_at_y(mut self, weight_decay: f64) -> Self {
-        self.state.rule_mut().weight_decay_at_y = weight_decay;
-        self
-    }
-
-    /// Sets r, the power of `k + 1` in the averaging weights (default 0).
-    #[must_use]
-    pub fn r(mut self, r: f64) -> Self {
-        self.state.rule_mut().r = r;
-        self
-    }
-
-    /// Sets the power of the largest learning rate in the averaging weights (default 2).
-    #[must_use]
-    pub fn weight_lr_power(mut self, power: f64) -> Self {
-        self.state.rule_mut().weight_lr_power = power;
-        self
-    }
-
-    /// The base optimizer.
-    pub fn base(&self) -> &O {
-        &self.base
-    }
-
-    /// The base optimizer, to change or checkpoint it.
-    pub fn base_mut(&mut self) -> &mut O {
-        &mut self.base
-    }
-
-    /// `z`, the averaging scalars and the mode. Checkpoint the base optimizer beside it.
-    pub fn checkpoint(&self) -> Checkpoint<ScheduleFreeWrapperRule, AveragingScalars, F> {
-        self.state.checkpoint()
-    }
-
-    /// Loads a checkpoint taken by [`ScheduleFreeWrapper::checkpoint`], checked whole first.
-    ///
-    /// # Errors
-    ///
-    /// As [`Engine::restore`]: after an error nothing has changed.
-    pub fn restore(
-        &mut self,
-        checkpoint: Checkpoint<ScheduleFreeWrapperRule, AveragingScalars, F>,
-    ) -> Result<(), Error> {
-        self.state.restore(checkpoint)
-    }
-
-    /// Puts the buffers of the step under way back with the spare ones.
-    fn put_back(&mut self) {
-        self.spare.extend(self.stepping.drain());
-    }
+    base_and_checkpoint!(
+        ScheduleFreeWrapperRule,
+        AveragingScalars,
+        "`z`, the averaging scalars and the mode"
+    );
 }
 
 impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for ScheduleFreeWrapper<O, F> {
@@ -230,29 +181,17 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for ScheduleFreeWrapper<O, F> {
         self.state.check_update(params, grads)?;
         let decay = self.base.learning_rate() * self.state.rule().weight_decay_at_y;
         // The base steps z − a·y (z starts at y), in a buffer of the key's.
-        for (key, y) in params.iter().filter(|(key, _)| grads.contains_key(*key)) {
-            let (key, mut buffer) = match self.spare.remove_entry(key) {
-                Some((key, buffer)) if buffer.shape() == y.shape() => (key, buffer),
-                _ => (key.clone(), ArrayD::zeros(y.shape())),
-            };
-            let a: F = cast(-decay);
-            // `z` is the key's only slot, in row-major order (checked to have y's shape); a new
-            // key's `z` is y.
-            let z = self.state.state(&key).map(|(_, z)| z);
-            each_pair(&mut buffer, y, |i, b, y| {
-                *b = add_scaled(z.map_or(y, |z| z[i]), a, y);
+        let (a, state): (F, _) = (cast(-decay), &self.state);
+        self.base.step(params, grads, |key, buffer, y| {
+            // `z` is the key's only slot, in row-major order (checked to have y's shape).
+            let z = state.state(key).map(|(_, z)| z);
+            each_pair(buffer, y, |i, b, y| {
+                *b = add_scaled(z.map_or(y, |z| z[i]), a, y)
             });
-            self.stepping.insert(key, buffer);
-        }
-        if let Err(e) = self.base.update(&mut self.stepping, grads) {
-            self.put_back();
-            return Err(e);
-        }
+        })?;
         let lr = self.base.learning_rate() * self.base.global("d").unwrap_or(1.0);
         self.state.rule_mut().step = [lr, decay];
-        let done = self.state.update(params, &self.stepping);
-        self.put_back();
-        done
+        self.base.finish(&mut self.state, params)
     }
 
     forward_optimizer!(

@@ -17,6 +17,23 @@ pub(crate) fn each_grad<F: Scalar>(grads: &ArrayRefD<F>, mut f: impl FnMut(usize
     }
 }
 
+/// `f(i, a, b)` for every element of two arrays of one shape in row-major order, like
+/// [`each_grad`].
+pub(crate) fn each_of_two<F: Scalar>(
+    a: &ArrayRefD<F>,
+    b: &ArrayRefD<F>,
+    mut f: impl FnMut(usize, F, F),
+) {
+    match (a.as_slice(), b.as_slice()) {
+        (Some(a), Some(b)) => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .for_each(|(i, (&a, &b))| f(i, a, b)),
+        _ => (a.iter().zip(b.iter()).enumerate()).for_each(|(i, (&a, &b))| f(i, a, b)),
+    }
+}
+
 /// `f(i, p)` for every parameter element in row-major order, like [`each_grad`].
 pub(crate) fn each_param<F: Scalar>(params: &mut ArrayRefD<F>, mut f: impl FnMut(usize, &mut F)) {
     if let Some(p) = params.as_slice_mut() {

@@ -165,4 +165,6 @@ fn wrappers_allocate_nothing_once_warm() {
     // Schedule-Free around Adam: the base's buffers are made on the first step.
     let wrapper = ndoptim::schedule_free_wrapper::ScheduleFreeWrapper::new(Adam::<f32>::pytorch());
     assert_eq!(steady(wrapper.weight_decay_at_y(0.1), 1, 9), 0);
+    let mechanic = ndoptim::mechanic::Mechanic::new(Adam::<f32>::pytorch());
+    assert_eq!(steady(mechanic, 1, 9), 0);
 }

@@ -33,6 +33,7 @@ use ndoptim::accumulate::MultiSteps;
 use ndoptim::average::Average;
 use ndoptim::lbfgs::{Lbfgs, LineSearch};
 use ndoptim::lookahead::Lookahead;
+use ndoptim::mechanic::Mechanic;
 use ndoptim::schedule::{
     self, CycleMomentum, Cyclic, CyclicMode, Inject, OneCycle, Plateau, ScaleMode, Scheduler,
     TorchSchedule,
@@ -55,6 +56,62 @@ use serde_json::{Map, Value};
 
 /// A small model and the gradients of step `step`: parameters of the given shapes with values
 /// in [-0.4, 0.6), gradients half their scale, both varying with the key, the element and the step.
+/// A wrapper's update refuses an unknown key and a gradient of the wrong shape, and `snapshot`
+/// (its parameters and state) is the same after both. `grads` has a key `b1` of shape `[4]`.
+#[allow(dead_code)]
+pub fn refuses_bad_keys_and_shapes<O: Optimizer<f64>, S: PartialEq>(
+    opt: &mut O,
+    p: &mut Params<f64>,
+    grads: &Params<f64>,
+    snapshot: impl Fn(&Params<f64>, &O) -> S,
+) {
+    let before = snapshot(p, opt);
+    let mut unknown = grads.clone();
+    unknown.insert("nope".into(), ArrayD::zeros(IxDyn(&[1])));
+    assert!(matches!(
+        opt.update(p, &unknown),
+        Err(ndoptim::Error::UnknownKey { key }) if key == "nope"
+    ));
+    let mut wrong = grads.clone();
+    wrong.insert("b1".into(), ArrayD::zeros(IxDyn(&[5])));
+    assert!(matches!(
+        opt.update(p, &wrong),
+        Err(ndoptim::Error::ShapeMismatch { .. })
+    ));
+    assert!(before == snapshot(p, opt), "an error changed something");
+}
+
+/// A wrapper made by `make`, resumed from `save` after 5 of 9 steps (its state and its base's)
+/// through `load`, ends bit for bit where one run straight through does, and so does one around
+/// a boxed base (`make_boxed`). Returns the straight one and its parameters.
+#[allow(dead_code)]
+pub fn resumes_bit_identically<O: Optimizer<f64>, B: Optimizer<f64>, C>(
+    make: impl Fn() -> O,
+    make_boxed: impl Fn() -> B,
+    save: impl Fn(&O) -> C,
+    load: impl Fn(&mut O, C),
+    p0: &Params<f64>,
+    grads: impl Fn(usize) -> Params<f64>,
+) -> (O, O, Params<f64>) {
+    let run = |opt: &mut dyn Optimizer<f64>, p: &mut Params<f64>, steps: std::ops::Range<usize>| {
+        for step in steps {
+            opt.update(p, &grads(step)).unwrap();
+        }
+    };
+    let (mut straight, mut p) = (make(), p0.clone());
+    run(&mut straight, &mut p, 0..9);
+    let (mut first, mut q) = (make(), p0.clone());
+    run(&mut first, &mut q, 0..5);
+    let mut resumed = make();
+    load(&mut resumed, save(&first));
+    run(&mut resumed, &mut q, 5..9);
+    assert_eq!(params_bits(&p), params_bits(&q));
+    let (mut boxed, mut r) = (make_boxed(), p0.clone());
+    run(&mut boxed, &mut r, 0..9);
+    assert_eq!(params_bits(&p), params_bits(&r));
+    (straight, resumed, p)
+}
+
 pub fn small_model<F: Scalar>(shapes: &[(&str, &[usize])], step: usize) -> (Params<F>, Params<F>) {
     use ndarray::Dimension;
     let make = |k: usize, s: &[usize], scale: f64| {

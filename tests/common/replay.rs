@@ -49,7 +49,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 21] = [
+    const KNOWN: [&str; 22] = [
         "optimizer",
         "reference",
         "dtype",
@@ -71,6 +71,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "schedules",
         "hyper_per_step",
         "d_per_step",
+        "s_per_step",
     ];
     only_fields(t, &KNOWN)?;
     let reference = t["reference"].as_str().unwrap_or("");
@@ -88,8 +89,10 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         opt = inject(opt, &t["schedules"], &t["hyper_per_step"])?;
     }
     let expected_slow = t["expected_slow"].as_array();
-    if slow.is_some() != expected_slow.is_some() {
-        return Err("a lookahead file without expected_slow, or the reverse".into());
+    // mechanize's scales, read like the slow weights.
+    let s_per_step = t["s_per_step"].as_array();
+    if slow.is_some() != (expected_slow.is_some() || s_per_step.is_some()) {
+        return Err("a wrapper's second weights and the file's disagree".into());
     }
     let mut p = params::<F>(&t["initial"])?;
     let grads = t["grads"].as_array().ok_or("no grads")?;
@@ -159,6 +162,27 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
             let error = relative_error(got, want) / want.abs().min(1.0);
             if error > d_tolerance {
                 return Err(format!("step {i}: d = {got:e}, the reference's {want:e}"));
+            }
+        }
+        if let (Some(read), Some(want)) = (&slow, s_per_step.and_then(|s| s.get(i))) {
+            let got = read(&p)?;
+            let want = want
+                .as_array()
+                .ok_or(format!("step {i}: s is not a list"))?;
+            let got = got.get("s").ok_or("no s")?;
+            if got.len() != want.len() {
+                return Err(format!(
+                    "step {i}: {} scales, the reference's {}",
+                    got.len(),
+                    want.len()
+                ));
+            }
+            for (&got, want) in got.iter().zip(want) {
+                let want = want.as_f64().ok_or(format!("step {i}: s is not numbers"))?;
+                let got = got.to_f64().unwrap_or(f64::NAN);
+                if relative_error(got, want) / want.abs().min(1.0) > d_tolerance {
+                    return Err(format!("step {i}: s = {got:e}, the reference's {want:e}"));
+                }
             }
         }
         if let (true, Some(lr)) = (injected, lr) {
@@ -484,6 +508,30 @@ pub(crate) fn wrapper<F: Scalar>(
                 Ok(slow)
             });
             return Ok((Box::new(Shared(shared)), Some(slow)));
+        }
+        "mechanize" => {
+            h.text("base_optimizer")?;
+            let o = Mechanic::new(inner);
+            let o = opt(h.take("weight_decay")?, o, Mechanic::weight_decay);
+            let o = opt(h.take("eps")?, o, Mechanic::eps);
+            let o = opt(h.take("s_init")?, o, Mechanic::s_init);
+            let o = opt(h.take("num_betas")?, o, |o, n| o.num_betas(n as usize));
+            h.finish()?;
+            let shared = Rc::new(RefCell::new(o));
+            let reader = Rc::clone(&shared);
+            let scales: Reader<F> = Box::new(move |_: &Params<F>| {
+                let s: Vec<F> = reader
+                    .borrow()
+                    .s()
+                    .iter()
+                    .map(|&s| F::from(s).unwrap_or(F::nan()))
+                    .collect();
+                Ok(Params::from([(
+                    "s".to_string(),
+                    ArrayD::from_shape_vec(IxDyn(&[s.len()]), s).map_err(|e| e.to_string())?,
+                )]))
+            });
+            return Ok((Box::new(Shared(shared)), Some(scales)));
         }
         "ScheduleFreeWrapper" => {
             let o = ScheduleFreeWrapper::new(inner);

@@ -2,8 +2,9 @@
 
 Writes `optax_gen_lookahead_*` (`optax.lookahead` over `optax.adam`, other sync periods, slow step
 sizes and `reset_state`), `optax_gen_multisteps_*` (`optax.MultiSteps` over `optax.adam`, other
-`every_k_schedule` and `use_grad_mean`) and `optax_gen_ema_*` (`optax.ema` over an `optax.sgd` trajectory) into the
-folder given, in the shared files' format (`expected_slow`, `averaging` + `expected_average`).
+`every_k_schedule` and `use_grad_mean`), `optax_gen_ema_*` (`optax.ema` over an `optax.sgd` trajectory) and
+`optax_gen_mechanize_*` (`optax.contrib.mechanize` over `optax.sgd` and `optax.adam`, its arguments, `s_per_step`)
+into the folder given, in the shared files' format (`expected_slow`, `averaging` + `expected_average`).
 Each step runs `tx.update` and `optax.apply_updates` under `jax.jit`, as the shared files do; the
 inner optimizer's learning rate follows `lr_per_step` through `optax.inject_hyperparams` in the
 parameters' dtype (the other arguments stay Python numbers, as without it). Run from the repository root with optax 0.2.8 and jax 0.10.2:
@@ -155,6 +156,36 @@ def multi_steps(out, every_k, use_grad_mean, seed):
         })
 
 
+def mechanize(out, base, base_args, options, seed):
+    for dname, dtype in DTYPES.items():
+        initial, grads = draw(seed, dtype=dtype)
+        lrs = [float(dtype(x)) for x in lr_per_step(base_args["learning_rate"])]
+        tx = optax.contrib.mechanize(inner(base, dtype, **base_args), **options)
+        params = as_jax(initial)
+        state = tx.init(params)
+        step = jitted(tx)
+        expected, scales = [], []
+        for lr, g in zip(lrs, grads):
+            set_lr(state.base_optimizer_state, lr, dtype)
+            params, state = step(as_jax(g), state, params)
+            expected.append(written(params))
+            scales.append([float(x) for x in np.asarray(state.s)])
+        hyper = dict(base_optimizer=f"optax.{base} (see base_optimizer)", weight_decay=1e-2,
+                     eps=1e-8, s_init=1e-6, num_betas=6) | options
+        write(out, f"optax_gen_mechanize_{base}_{spelled(options)}_{dname}.json", {
+            "optimizer": "mechanize",
+            "reference": f"optax.contrib.mechanize(optax.{base}(...)) " + REFERENCE,
+            "dtype": dname,
+            "hyperparameters": hyper,
+            "base_optimizer": dict(name=base, hyperparameters=base_args),
+            "lr_per_step": lrs,
+            "initial": written(initial),
+            "grads": [written(g) for g in grads],
+            "expected": expected,
+            "s_per_step": scales,
+        })
+
+
 def main(out):
     for i, (period, alpha, reset) in enumerate([(3, 0.5, False), (4, 0.5, True), (3, 0.3, True),
                                                 (4, 0.8, False), (1, 0.5, False)]):
@@ -163,6 +194,11 @@ def main(out):
         ema(out, decay, debias, seed=200 + i)
     for i, (k, mean) in enumerate([(4, False), (2, True), (1, True)]):
         multi_steps(out, k, mean, seed=300 + i)
+    sgd = dict(learning_rate=1.0, momentum=0.9, nesterov=True, accumulator_dtype=None)
+    adam = dict(learning_rate=1.0, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
+                nesterov=False)
+    mechanize(out, "sgd", sgd, dict(weight_decay=0.1, eps=1e-6, s_init=1e-4, num_betas=4), 400)
+    mechanize(out, "adam", adam, dict(weight_decay=0.0, num_betas=8), 401)
 
 
 if __name__ == "__main__":
