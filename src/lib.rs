@@ -91,6 +91,7 @@
 //! | [`Dog`] | optax `contrib.dog` | `n` | lr 1, r₀ 1e-6·(1 + ‖p₀‖), ε 1e-8 |
 //! | [`Dowg`] | optax `contrib.dowg` | `n` | lr 1, r₀² = ε = 1e-4 |
 //! | [`Sm3`] | optax `sm3` | `n` + the axes' lengths | lr 0.01, momentum 0.9, β₂ 1, ε 1e-8 |
+//! | [`PolyakSgd`] | optax `polyak_sgd` | none | scaling (lr) 1, η_max 1, f* 0, ε 0; the loss set before each update |
 //! | [`transform::Cautious`] | C-Optim `c_adamw.AdamW`, `c_lion.Lion` (as chains) | the direction's | AdamW lr 1e-3, β (0.9, 0.999), ε 1e-6; Lion lr 1e-4, β (0.95, 0.98) |
 //!
 //! optax requires a learning rate; its optimizers here default to 0.01 (LARS 1.0), the rates of

@@ -205,6 +205,10 @@ pub enum Hyperparameter {
     Beta2,
     /// The weight decay coefficient, however the algorithm applies it.
     WeightDecay,
+    /// The objective's value at the parameters of the next update, for the optimizers whose step
+    /// depends on it ([`PolyakSgd`](crate::PolyakSgd)): set it before each update, as optax
+    /// passes `value=` to `update`.
+    Loss,
 }
 
 impl fmt::Display for Hyperparameter {
@@ -214,6 +218,7 @@ impl fmt::Display for Hyperparameter {
             Hyperparameter::Momentum => "momentum (or beta1)",
             Hyperparameter::Beta2 => "beta2",
             Hyperparameter::WeightDecay => "weight decay",
+            Hyperparameter::Loss => "loss",
         })
     }
 }

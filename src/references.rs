@@ -82,6 +82,7 @@
 //! | `novograd` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | its chain: [`ScaleByNovograd`](crate::transform::ScaleByNovograd)`, ScaleByLearningRate` | |
 //! | `fromage` | `learning_rate`, `min_norm` | its chain: [`ScaleByTrustRatio`](crate::transform::ScaleByTrustRatio)` (min_norm), `[`ScaleByFromage`](crate::transform::ScaleByFromage) | |
 //! | `sm3` | `learning_rate`, `momentum` | [`Sm3`]: `lr`, `momentum`, and `scale_by_sm3`'s `b2` (`beta2`) and `eps` | |
+//! | `polyak_sgd` | `max_learning_rate`, `scaling`, `f_min`, `eps`, `variant`; `update`'s `value` | [`PolyakSgd`]: the learning rate is `scaling`, [`PolyakVariant`](crate::PolyakVariant) the variant, the loss [`Hyperparameter::Loss`](crate::Hyperparameter::Loss) | |
 //! | `sign_sgd`, `signum` | `learning_rate`, `beta` | their chains: [`ScaleBySign`](crate::transform::ScaleBySign) after an [`Ema`](crate::transform::Ema) without `debias` for `signum` | |
 //! | `lion` | `learning_rate`, `b1`, `b2`, `weight_decay` | its chain: `chain!(`[`ScaleByLion`](crate::transform::ScaleByLion)`, AddDecayedWeights, ScaleByLearningRate)`; [`Lion`] (`lr`, `betas`, `weight_decay`) decays the weights first, as PyTorch's implementations do | |
 //! | `lamb` | `learning_rate`, `b1`, `b2`, `eps`, `eps_root`, `weight_decay` | [`Lamb`]: the same names | |
@@ -178,6 +179,7 @@
 //! [`Dog`]: crate::Dog
 //! [`Dowg`]: crate::Dowg
 //! [`Sm3`]: crate::Sm3
+//! [`PolyakSgd`]: crate::PolyakSgd
 //! [`RAdam`]: crate::RAdam
 //! [`Ranger`]: crate::Ranger
 //! [`RmsProp`]: crate::RmsProp

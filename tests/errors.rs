@@ -644,3 +644,26 @@ fn cautious_checks() {
         )));
     }
 }
+
+#[test]
+fn polyak_checks() {
+    type F = f64;
+    // No loss given yet.
+    rejects_hyperparameter(PolyakSgd::<F>::default(), "loss value", f64::NAN);
+    let with_loss = || PolyakSgd::<F>::default().loss(1.0);
+    rejects_hyperparameter(with_loss().loss(f64::INFINITY), "loss value", f64::INFINITY);
+    rejects_hyperparameter(
+        with_loss().max_learning_rate(-1.0),
+        "max_learning_rate value",
+        -1.0,
+    );
+    rejects_hyperparameter(with_loss().f_min(f64::NAN), "f_min value", f64::NAN);
+    rejects_hyperparameter(with_loss().eps(-1.0), "epsilon value", -1.0);
+    // A refused loss keeps the last one.
+    let mut opt = with_loss();
+    assert!(
+        opt.set_hyperparameter(Hyperparameter::Loss, f64::NAN)
+            .is_err()
+    );
+    assert_eq!(opt.hyperparameter(Hyperparameter::Loss), Some(1.0));
+}

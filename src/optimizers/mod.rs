@@ -42,4 +42,5 @@ algorithms!(
     dadapt_adagrad,
     dog,
     sm3,
+    polyak,
 );

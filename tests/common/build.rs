@@ -458,6 +458,22 @@ pub(crate) fn build_optax<F: Scalar>(
             }
         }
         "sign_sgd" => chained(lr, chain!(ScaleBySign, ScaleByLearningRate)),
+        "polyak_sgd" => {
+            // optax's `sgd(learning_rate=scaling)` first: the scaling is the learning rate.
+            let o = opt(h.take("scaling")?, PolyakSgd::<F>::default(), PolyakSgd::lr);
+            let o = opt(
+                h.take("max_learning_rate")?,
+                o,
+                PolyakSgd::max_learning_rate,
+            );
+            let o = opt(h.take("f_min")?, o, PolyakSgd::f_min);
+            let o = opt(h.take("eps")?, o, PolyakSgd::eps);
+            Box::new(match h.text("variant")?.as_deref() {
+                None | Some("sps") => o,
+                Some("sps+") => o.variant(PolyakVariant::SpsPlus),
+                Some(v) => return Err(format!("variant {v} is unknown")),
+            })
+        }
         "signum" => {
             h.null("accumulator_dtype")?;
             let ema = Ema::new(h.take("beta")?.unwrap_or(0.9)).debias(false);

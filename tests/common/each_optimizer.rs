@@ -166,6 +166,14 @@ macro_rules! with_each_optimizer {
             $body;
         }
         {
+            // Its loss is set once: every update divides the same gap.
+            let $o = ndoptim::PolyakSgd::<$F>::default()
+                .loss(1.0)
+                .f_min(0.1)
+                .variant(ndoptim::PolyakVariant::SpsPlus);
+            $body;
+        }
+        {
             let $o = ScheduleFreeAdamW::<$F>::default()
                 .warmup_steps(3)
                 .weight_decay(0.01);

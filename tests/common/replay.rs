@@ -49,7 +49,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 22] = [
+    const KNOWN: [&str; 23] = [
         "optimizer",
         "reference",
         "dtype",
@@ -72,6 +72,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "hyper_per_step",
         "d_per_step",
         "s_per_step",
+        "loss_per_step",
     ];
     only_fields(t, &KNOWN)?;
     let reference = t["reference"].as_str().unwrap_or("");
@@ -109,6 +110,8 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         return Err("expected_eval and expected differ in length".into());
     }
     let lrs = t["lr_per_step"].as_array();
+    // polyak_sgd's loss, given before each update.
+    let losses = t["loss_per_step"].as_array();
     // What a momentum schedule must have set: SGD's momentum or Adam's beta1, per step.
     let momenta = t
         .get("momentum_per_step")
@@ -143,6 +146,11 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
                 .hyperparameter(Hyperparameter::Momentum)
                 .ok_or("an optimizer without momentum")?;
             worst = worst.max(relative_error(got, want));
+        }
+        if let Some(loss) = losses.map(|l| l.get(i).and_then(Value::as_f64)) {
+            let loss = loss.ok_or(format!("step {i}: no loss"))?;
+            opt.set_hyperparameter(Hyperparameter::Loss, loss)
+                .map_err(|e| e.to_string())?;
         }
         let g = params(g)?;
         match way {

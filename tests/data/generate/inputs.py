@@ -70,6 +70,13 @@ def torch_step(opt, params, lr, grads):
     return written({k: p.detach().numpy() for k, p in params.items()})
 
 
+def fields(dname, hyper, lrs, initial, grads, expected, **extra):
+    """The fields of a file after its optimizer and reference, in the files' order."""
+    return {"dtype": dname, "hyperparameters": hyper, "lr_per_step": lrs,
+            "initial": written(initial), "grads": [written(g) for g in grads],
+            "expected": expected, **extra}
+
+
 def write(out, name, doc):
     with open(os.path.join(out, name), "w") as f:
         json.dump(doc, f)
