@@ -225,7 +225,8 @@
 //! the `safetensors` feature), a guard against non-finite gradients ([`NonFinite`]), weight
 //! averages, PyTorch's EMA and SWA and optax's EMA ([`average`]), and, around any optimizer,
 //! gradient accumulation ([`accumulate`]), Lookahead ([`lookahead`]), Schedule-Free
-//! ([`schedule_free_wrapper`]) and Mechanic's learnt scale ([`mechanic`]). For small full-batch
+//! ([`schedule_free_wrapper`]), Mechanic's learnt scale ([`mechanic`]) and sharpness-aware
+//! minimisation ([`sam`]). For small full-batch
 //! problems, [`lbfgs`] is `torch.optim.LBFGS`, driven by a closure that evaluates the loss.
 //!
 //! ```
@@ -314,6 +315,7 @@ pub mod precision;
 mod products;
 pub mod references;
 pub mod registry;
+pub mod sam;
 pub mod schedule;
 pub mod schedule_free_wrapper;
 pub mod simd;

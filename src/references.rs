@@ -97,6 +97,7 @@
 //! | `ema` | `decay`, `debias` | [`Average::ema_from_zero`](crate::average::Average::ema_from_zero) | |
 //! | `MultiSteps` | `every_k_schedule` (a number), `use_grad_mean` | [`MultiSteps`](crate::accumulate::MultiSteps) | a schedule of `k`; a custom `should_skip_update_fn` ([`NonFinite`](crate::NonFinite) skips non-finite gradients) |
 //! | `lookahead` | `sync_period`, `slow_step_size`, `reset_state` | [`Lookahead`](crate::lookahead::Lookahead) | |
+//! | `contrib.sam` | `optimizer`, `sync_period`, `opaque_mode` (the update's `grad_fn`), `reset_state`; `adv_optimizer` = `chain(contrib.normalize(), sgd(rho))` | [`Sam`](crate::sam::Sam)`::new(optimizer, rho)`, `sync_period`; opaque mode is [`Sam::step`](crate::sam::Sam::step) with a closure, the default mode [`Optimizer::update`](crate::Optimizer::update); `reset_state` has no effect (the ascent step keeps no state) | other adversarial optimizers; `batch_axis_name`; `sync_period` 1 in the default mode (optax's never leaves its starting point) |
 //!
 //! # `schedulefree`
 //!

@@ -100,9 +100,11 @@ fn main() -> ExitCode {
             });
         // L-BFGS's 10-vector dot products follow the BLAS's summation order, which PyTorch does
         // not fix: its iterates within 1e-10, its counts exactly (README).
-        let tolerance = match (loose, t["optimizer"] == "LBFGS") {
+        // SAM's normalised ascent amplifies f32 rounding: f32 SAM within 1e-4 (README).
+        let tolerance = match (loose, t["optimizer"].as_str()) {
             (true, _) => 1e-3,
-            (_, true) => 1e-10,
+            (_, Some("LBFGS")) => 1e-10,
+            (_, Some("sam")) if t["dtype"] == "f32" => 1e-4,
             _ => tolerance,
         };
         match result {

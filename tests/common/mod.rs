@@ -34,6 +34,7 @@ use ndoptim::average::Average;
 use ndoptim::lbfgs::{Lbfgs, LineSearch};
 use ndoptim::lookahead::Lookahead;
 use ndoptim::mechanic::Mechanic;
+use ndoptim::sam::Sam;
 use ndoptim::schedule::{
     self, CycleMomentum, Cyclic, CyclicMode, Inject, OneCycle, Plateau, ScaleMode, Scheduler,
     TorchSchedule,

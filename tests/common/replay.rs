@@ -47,6 +47,9 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         // Closure-driven, with no second way in: both ways replay the same calls.
         return replay_lbfgs::<F>(t);
     }
+    if t["optimizer"] == "sam" {
+        return replay_sam::<F>(t);
+    }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
     const KNOWN: [&str; 23] = [
@@ -312,11 +315,7 @@ pub(crate) fn replay_lbfgs<F: Scalar>(t: &Value) -> Result<(f64, Trajectory), St
     let problem = Problem::<F>::read(&t["problem"])?;
     let mut p = params::<F>(&t["initial"])?;
     let calls = t["calls"].as_u64().ok_or("no calls")? as usize;
-    let list = |k: &str| {
-        t[k].as_array()
-            .filter(|a| a.len() == calls)
-            .ok_or(format!("{k}: not a list of {calls}"))
-    };
+    let list = |k: &str| per_call(t, k, calls);
     let (expected, evals, iterations, losses) = (
         list("expected")?,
         list("func_evals_per_call")?,
@@ -338,6 +337,88 @@ pub(crate) fn replay_lbfgs<F: Scalar>(t: &Value) -> Result<(f64, Trajectory), St
         }
         let want = losses[i].as_f64().ok_or("a loss is not a number")?;
         worst = worst.max(relative_error(loss, want));
+        worst = worst.max(compare(&p, &expected[i]).map_err(|e| format!("call {i}: {e}"))?);
+        trajectory.push(params_bits(&p));
+    }
+    Ok((worst, trajectory))
+}
+
+/// The list `k` of a closure-style file, one entry per call.
+fn per_call<'t>(t: &'t Value, k: &str, calls: usize) -> Result<&'t Vec<Value>, String> {
+    t[k].as_array()
+        .filter(|a| a.len() == calls)
+        .ok_or(format!("{k}: not a list of {calls}"))
+}
+
+/// Replays an `optax.contrib.sam` file: each call takes the gradient at the current parameters
+/// (compared with `grads_per_call`), then an update (transparent mode) or a whole SAM step whose
+/// closure evaluates the problem (opaque mode).
+pub(crate) fn replay_sam<F: Scalar>(t: &Value) -> Result<(f64, Trajectory), String> {
+    const KNOWN: [&str; 11] = [
+        "optimizer",
+        "reference",
+        "dtype",
+        "hyperparameters",
+        "inner_optimizer",
+        "adv_optimizer",
+        "problem",
+        "initial",
+        "calls",
+        "expected",
+        "grads_per_call",
+    ];
+    only_fields(t, &KNOWN)?;
+    let mut h = Hyper::new(&t["hyperparameters"]);
+    let period = h.take("sync_period")?.unwrap_or(2.0) as u64;
+    // The ascent step keeps no state: resetting it or not replays the same.
+    h.flag("reset_state")?;
+    let opaque = h.flag("opaque_mode")?.unwrap_or(false);
+    h.null("batch_axis_name")?;
+    h.finish()?;
+    let adv = &t["adv_optimizer"];
+    if adv["name"] != "chain(optax.contrib.normalize(), optax.sgd(rho))" {
+        return Err(format!(
+            "the adversarial optimizer {} is not offered",
+            adv["name"]
+        ));
+    }
+    let rho = adv["rho"].as_f64().ok_or("no rho")?;
+    let mut ascent = Hyper::new(&adv["sgd_hyperparameters"]);
+    if ascent.take("learning_rate")? != Some(rho) || ascent.take("momentum")?.is_some() {
+        return Err("the ascent is not sgd(rho) without momentum".into());
+    }
+    ascent.flag("nesterov")?;
+    ascent.null("accumulator_dtype")?;
+    ascent.finish()?;
+    let mut inner = t["inner_optimizer"].clone();
+    let name = inner["name"]
+        .as_str()
+        .ok_or("inner_optimizer has no name")?
+        .to_string();
+    let inner = build::<F>(
+        t["reference"].as_str().unwrap_or(""),
+        &name,
+        &inner["hyperparameters"].take(),
+    )?;
+    let mut sam = Sam::new(inner, rho).sync_period(period);
+    let problem = Problem::<F>::read(&t["problem"])?;
+    let mut p = params::<F>(&t["initial"])?;
+    let calls = t["calls"].as_u64().ok_or("no calls")? as usize;
+    let list = |k: &str| per_call(t, k, calls);
+    let (expected, grads) = (list("expected")?, list("grads_per_call")?);
+    let (mut worst, mut trajectory) = (0.0f64, Vec::with_capacity(calls));
+    for i in 0..calls {
+        let mut g: Params<F> = p
+            .iter()
+            .map(|(k, v)| (k.clone(), v.mapv(|_| F::zero())))
+            .collect();
+        problem.evaluate(&p, &mut g);
+        worst = worst.max(compare(&g, &grads[i]).map_err(|e| format!("call {i}, gradient: {e}"))?);
+        match opaque {
+            true => sam.step(&mut p, |x, g| problem.evaluate(x, g)).map(drop),
+            false => sam.update(&mut p, &g),
+        }
+        .map_err(|e| format!("call {i}: {e}"))?;
         worst = worst.max(compare(&p, &expected[i]).map_err(|e| format!("call {i}: {e}"))?);
         trajectory.push(params_bits(&p));
     }
