@@ -150,8 +150,11 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
             cols.iter().all(|c| c.len() == n),
             "every column has one slot per element"
         );
-        // Element i always goes to lane i % 8 of each sum; whole blocks of eight keep the lanes
-        // independent, so that the block vectorizes.
+        // Element i always goes to lane i % 8 of each sum, in increasing i. Each chunk's values
+        // are computed by a plain loop into a buffer, which the loop vectorizer handles whatever
+        // `f` computes (eight calls side by side were left to the SLP vectorizer, which gives up
+        // on square roots and selects), then added to the lanes in that order.
+        const CHUNK: usize = 64;
         let mut lanes = [[F::zero(); 8]; K];
         let value = |i: usize| {
             // Unchecked, as in `for_each_slice`: checks per element keep the loop scalar.
@@ -161,15 +164,23 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
             let (p, g) = unsafe { (*params.get_unchecked(i), *grads.get_unchecked(i)) };
             f(p, g, &s)
         };
-        for block in 0..n / 8 {
-            let values: [[F; K]; 8] = std::array::from_fn(|lane| value(block * 8 + lane));
-            for (k, sums) in lanes.iter_mut().enumerate() {
-                for (lane, sum) in sums.iter_mut().enumerate() {
-                    *sum = *sum + values[lane][k];
+        let mut buffer = [[F::zero(); CHUNK]; K];
+        let whole = n / CHUNK * CHUNK;
+        for start in (0..whole).step_by(CHUNK) {
+            for j in 0..CHUNK {
+                for (k, v) in value(start + j).into_iter().enumerate() {
+                    buffer[k][j] = v;
+                }
+            }
+            for (sums, values) in lanes.iter_mut().zip(&buffer) {
+                for group in values.chunks_exact(8) {
+                    for (sum, &v) in sums.iter_mut().zip(group) {
+                        *sum = *sum + v;
+                    }
                 }
             }
         }
-        for i in n / 8 * 8..n {
+        for i in whole..n {
             for (k, v) in value(i).into_iter().enumerate() {
                 lanes[k][i % 8] = lanes[k][i % 8] + v;
             }
