@@ -168,8 +168,9 @@ impl<F: Scalar, const N: usize> Slots<F> for [F; N] {
         let whole = n / CHUNK * CHUNK;
         for start in (0..whole).step_by(CHUNK) {
             for j in 0..CHUNK {
-                for (k, v) in value(start + j).into_iter().enumerate() {
-                    buffer[k][j] = v;
+                let v = value(start + j);
+                for (column, v) in buffer.iter_mut().zip(v) {
+                    column[j] = v;
                 }
             }
             for (sums, values) in lanes.iter_mut().zip(&buffer) {
