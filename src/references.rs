@@ -44,6 +44,7 @@
 //! | `Adafactor` | `lr`, `beta2_decay`, `eps` (ε₁, ε₂), `d`, `weight_decay`, `maximize` | [`Adafactor`]: `eps1`, `eps2`, the others by name | |
 //! | `Muon` | `lr`, `weight_decay`, `momentum`, `nesterov`, `ns_coefficients`, `eps`, `ns_steps`, `adjust_lr_fn` | [`Muon`]: the same names, `adjust_lr` | |
 //! | `LBFGS` | `lr`, `max_iter`, `max_eval`, `tolerance_grad`, `tolerance_change`, `history_size`, `line_search_fn`, `maximize` | [`Lbfgs`](crate::lbfgs::Lbfgs): the same names, `line_search` | |
+//! | `Muon` with microsoft/dion's `polar_express` as its iteration | `epsilon` (Muon's `eps`); the coefficient table and the safety factor 1.02 are constants of dion's | [`Muon::polar_express`](crate::Muon::polar_express) | dion's bfloat16 copy and `torch.compile` (ndoptim iterates in the parameter's type, as the shared files' reference does) |
 //! | `SparseAdam` | | | the class (sparse gradients) |
 //! | `nn.utils.clip_grad_norm_` | `max_norm`, `norm_type`, `error_if_nonfinite` | [`clip_grad_norm`](crate::clip::clip_grad_norm) with [`Norm`](crate::clip::Norm) | `norm_type` other than 1, 2, ∞ |
 //!

@@ -97,6 +97,10 @@ pub enum Preconditioning {
     Frobenius,
     /// `X / max(‖X‖_F, ε)`, ε a clamp: `torch.optim.Muon`'s.
     FrobeniusClamp,
+    /// `X / (1.02·‖X‖_F + ε)`: Polar Express's (dion's `polar_express`), whose coefficients
+    /// ([`MuonRule::POLAR_EXPRESS_COEFFICIENTS`](crate::MuonRule::POLAR_EXPRESS_COEFFICIENTS))
+    /// have that safety factor built in.
+    PolarExpress,
     /// optax's `"aol"` ("almost orthogonal layer"): no normalisation; the first iteration scales
     /// row `i` of `X` by `1/√max(Σⱼ|Aᵢⱼ|, 1e-8)` (and `A` on both sides), `A = X·Xᵀ`.
     Aol,
@@ -104,6 +108,9 @@ pub enum Preconditioning {
     /// `1/√max(‖A‖_F, 1e-8)` (and `A` by its square), `A = X·Xᵀ`: a Schatten-4 normalisation.
     Schatten,
 }
+
+/// Polar Express's safety factor on the Frobenius norm (dion's `polar_express`).
+const POLAR_EXPRESS_SAFETY: f64 = 1.02;
 
 /// The floor of the first iteration's rescaling in optax's AOL and Schatten preconditionings.
 const FIRST_STEP_FLOOR: f64 = 1e-8;
@@ -157,6 +164,7 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
     let denominator = match preconditioning {
         Preconditioning::Frobenius => Some(norm() + eps),
         Preconditioning::FrobeniusClamp => Some(max_nan(norm(), eps)),
+        Preconditioning::PolarExpress => Some(norm() * cast(POLAR_EXPRESS_SAFETY) + eps),
         Preconditioning::Aol | Preconditioning::Schatten => None,
     };
     if let Some(d) = denominator {
@@ -246,6 +254,8 @@ fn precondition_first_step<F: Scalar>(
             x.mapv_inplace(|v| v * s);
             gram.mapv_inplace(|v| v * (s * s));
         }
-        Preconditioning::Frobenius | Preconditioning::FrobeniusClamp => {}
+        Preconditioning::Frobenius
+        | Preconditioning::FrobeniusClamp
+        | Preconditioning::PolarExpress => {}
     }
 }

@@ -188,7 +188,8 @@ setters!(Muon [r => r.muon] {
     eps: f64,
     /// Sets how the iteration's input is scaled (default [`Preconditioning::FrobeniusClamp`],
     /// PyTorch's; [`Muon::optax`]: [`Preconditioning::Frobenius`]; optax also offers
-    /// [`Preconditioning::Aol`] and [`Preconditioning::Schatten`]).
+    /// [`Preconditioning::Aol`] and [`Preconditioning::Schatten`]; [`Muon::polar_express`]:
+    /// [`Preconditioning::PolarExpress`]).
     preconditioning: Preconditioning,
     /// Scales the orthogonalised update by its inner product with the momentum (optax's
     /// `adaptive`, default `false`).
@@ -219,6 +220,18 @@ impl<F: Scalar> Muon<F> {
     #[must_use]
     pub fn ns_coefficients(self, coefficients: [f64; 3]) -> Self {
         self.with(|r| r.muon.ns_coefficients = [coefficients].into())
+    }
+
+    /// `torch.optim.Muon` with its Newton–Schulz iteration replaced by Polar Express (Amsel et
+    /// al., 2025, "The Polar Express: Optimal Matrix Sign Methods and Their Application to the
+    /// Muon Algorithm"), as microsoft/dion's `polar_express` computes it: `X = G/(1.02·‖G‖_F + ε)`
+    /// ([`Preconditioning::PolarExpress`]), then one iteration per row of
+    /// [`MuonRule::POLAR_EXPRESS_COEFFICIENTS`], in the parameter's type (dion's runs in
+    /// bfloat16). PyTorch's other defaults.
+    pub fn polar_express() -> Self {
+        Self::default()
+            .ns_schedule(MuonRule::POLAR_EXPRESS_COEFFICIENTS.into())
+            .preconditioning(Preconditioning::PolarExpress)
     }
 
     /// Sets one triple of coefficients per iteration (optax's `(n, 3)` `ns_coeffs`, such as
@@ -276,6 +289,9 @@ impl<F: Scalar> Muon<F> {
 }
 
 impl MuonRule {
+    /// Polar Express's coefficients ([`ScaleByMuon::POLAR_EXPRESS_COEFFICIENTS`]).
+    pub const POLAR_EXPRESS_COEFFICIENTS: [[f64; 3]; 5] = ScaleByMuon::POLAR_EXPRESS_COEFFICIENTS;
+
     /// optax's `"dion"` preset: five iterations with their own coefficients.
     pub const DION_NS_COEFFICIENTS: [[f64; 3]; 5] = ScaleByMuon::DION_NS_COEFFICIENTS;
 

@@ -74,6 +74,17 @@ builders!(ScaleByMuon {
 });
 
 impl ScaleByMuon {
+    /// Polar Express's coefficients (Amsel et al., 2025, as microsoft/dion's `polar_express`
+    /// has them: five iterations, safety factor 1.02 built into all but the last), for
+    /// [`Preconditioning::PolarExpress`].
+    pub const POLAR_EXPRESS_COEFFICIENTS: [[f64; 3]; 5] = [
+        [8.156554524902461, -22.48329292557795, 15.878769915207462],
+        [4.042929935166739, -2.808917465908714, 0.5000178451051316],
+        [3.8916678022926607, -2.772484153217685, 0.5060648178503393],
+        [3.285753657755655, -2.3681294933425376, 0.46449024233003106],
+        [2.3465413258596377, -1.7097828382687081, 0.42323551169305323],
+    ];
+
     /// optax's `"dion"` preset: five iterations with their own coefficients.
     pub const DION_NS_COEFFICIENTS: [[f64; 3]; 5] = [
         [4.0848, -6.8946, 2.9270],

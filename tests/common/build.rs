@@ -283,13 +283,19 @@ pub fn build<F: Scalar>(
             ))
         }
         (false, "Muon") => {
-            let o = opt(lr, Muon::<F>::default(), Muon::lr);
+            // Polar Express replaces the iteration (its table comes as ns_coefficients).
+            let o = match reference.contains("polar_express") {
+                true => Muon::<F>::polar_express(),
+                false => Muon::<F>::default(),
+            };
+            let o = opt(lr, o, Muon::lr);
             let o = opt(h.take("weight_decay")?, o, Muon::weight_decay);
             let o = opt(h.take("momentum")?, o, Muon::momentum);
             let o = opt(h.flag("nesterov")?, o, Muon::nesterov);
-            let o = opt(h.list("ns_coefficients")?, o, |o, c| {
-                o.ns_coefficients([c[0], c[1], c[2]])
-            });
+            let o = match h.0.remove("ns_coefficients") {
+                None => o,
+                Some(v) => o.ns_schedule(coefficient_rows(v)?),
+            };
             let o = opt(h.take("eps")?, o, Muon::eps);
             let o = opt(h.take("ns_steps")?, o, |o, n| o.ns_steps(n as usize));
             let o = match h.text("adjust_lr_fn")?.as_deref() {
@@ -304,6 +310,16 @@ pub fn build<F: Scalar>(
     };
     h.finish()?;
     Ok(o)
+}
+
+/// Newton–Schulz coefficients: one row `(a, b, c)` or a table of them, `(n, 3)`.
+fn coefficient_rows(v: Value) -> Result<Vec<[f64; 3]>, String> {
+    let rows: Vec<Vec<f64>> = serde_json::from_value::<Vec<Vec<f64>>>(v.clone())
+        .or_else(|_| serde_json::from_value::<Vec<f64>>(v).map(|r| vec![r]))
+        .map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|r| <[f64; 3]>::try_from(r.as_slice()).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// C-Optim's cautious `AdamW` and `Lion`: [`Cautious`] chains.
@@ -648,17 +664,7 @@ pub(crate) fn build_optax<F: Scalar>(
             let o = opt(lr, Muon::<F>::optax(), Muon::lr);
             let o = match h.0.remove("ns_coeffs") {
                 None => o,
-                Some(v) => {
-                    // (3,) or (n, 3), as optax takes it.
-                    let rows: Vec<Vec<f64>> = serde_json::from_value::<Vec<Vec<f64>>>(v.clone())
-                        .or_else(|_| serde_json::from_value::<Vec<f64>>(v).map(|r| vec![r]))
-                        .map_err(|e| e.to_string())?;
-                    let rows: Vec<[f64; 3]> = rows
-                        .iter()
-                        .map(|r| <[f64; 3]>::try_from(r.as_slice()).map_err(|e| e.to_string()))
-                        .collect::<Result<_, _>>()?;
-                    o.ns_schedule(rows)
-                }
+                Some(v) => o.ns_schedule(coefficient_rows(v)?),
             };
             let o = opt(h.take("ns_steps")?, o, |o, n| o.ns_steps(n as usize));
             let o = opt(h.take("beta")?, o, Muon::momentum);

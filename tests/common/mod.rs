@@ -49,9 +49,9 @@ use ndoptim::transform::{
 use ndoptim::{
     AdEMAMix, AdaBelief, AdaGrad, Adadelta, Adafactor, Adam, Adamax, Adan, AdjustLr, Adopt, Asgd,
     DAdaptAdaGrad, DAdaptAdam, DAdaptLion, DAdaptSgd, Dog, DogInit, Dowg, Engine, Hyperparameter,
-    Lamb, Lars, Momentum, Muon, NAdam, Nesterov, Optimizer, Params, PolyakSgd, PolyakVariant,
-    Preconditioning, Prodigy, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW, ScheduleFreeRAdam,
-    ScheduleFreeSgd, Sgd, Sm3, chain,
+    Lamb, Lars, Momentum, Muon, MuonRule, NAdam, Nesterov, Optimizer, Params, PolyakSgd,
+    PolyakVariant, Preconditioning, Prodigy, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW,
+    ScheduleFreeRAdam, ScheduleFreeSgd, Sgd, Sm3, chain,
 };
 use serde_json::{Map, Value};
 

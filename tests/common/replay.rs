@@ -52,7 +52,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 23] = [
+    const KNOWN: [&str; 24] = [
         "optimizer",
         "reference",
         "dtype",
@@ -76,10 +76,14 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "d_per_step",
         "s_per_step",
         "loss_per_step",
+        "polar_express",
     ];
     only_fields(t, &KNOWN)?;
     let reference = t["reference"].as_str().unwrap_or("");
     let name = t["optimizer"].as_str().ok_or("no optimizer named")?;
+    if let Some(polar) = t.get("polar_express") {
+        polar_express(polar, &t["hyperparameters"])?;
+    }
     let inner = t
         .get("inner_optimizer")
         .or_else(|| t.get("fast_optimizer"))
@@ -235,6 +239,24 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         }
     }
     Ok((worst, trajectory))
+}
+
+/// A Polar Express file's description of its iteration is ndoptim's: the coefficients of
+/// [`Muon::polar_express`], its safety factor, and Muon's ε.
+fn polar_express(polar: &Value, hyper: &Value) -> Result<(), String> {
+    let table: Vec<Vec<f64>> =
+        serde_json::from_value(polar["coefficients"].clone()).map_err(|e| e.to_string())?;
+    let ours: Vec<Vec<f64>> = MuonRule::POLAR_EXPRESS_COEFFICIENTS
+        .iter()
+        .map(|r| r.to_vec())
+        .collect();
+    if table != ours || hyper["ns_coefficients"] != polar["coefficients"] {
+        return Err("Polar Express coefficients other than dion's".into());
+    }
+    if polar["safety_factor"] != 1.02 || polar["epsilon"] != hyper["eps"] {
+        return Err("Polar Express's safety factor or epsilon differs".into());
+    }
+    Ok(())
 }
 
 /// optax's `inject_hyperparams` (`optax_inject_*`): `opt` with each hyperparameter of
