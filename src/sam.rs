@@ -37,6 +37,10 @@
 //! # Ok::<(), ndoptim::Error>(())
 //! ```
 //!
+//! Checkpoint the inner optimizer at a period's boundary ([`Sam::steps_since_sync`] 0, always so
+//! after [`Sam::step`]): SAM then holds no state of its own. Mid-period, the parameters where the
+//! period started are not in any checkpoint.
+//!
 //! optax's `reset_state` re-initialises the adversarial optimizer each period; the ascent step
 //! here keeps no state, so there is nothing to reset. Other adversarial optimizers and
 //! `batch_axis_name` are not offered.
