@@ -207,14 +207,7 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for Lookahead<O, F> {
         Ok(())
     }
 
-    forward_optimizer!(
-        F,
-        inner: learning_rate,
-        hyperparameters,
-        modes,
-        scope,
-        update_named_through_map,
-    );
+    forward_optimizer!(F, inner: wrapper);
 
     /// Drops the slow weights and the inner optimizer's state.
     fn reset(&mut self) {

@@ -93,7 +93,9 @@ macro_rules! hyperparameters {
 /// - `update_named_through_map`: `update_named` through copies into maps and this wrapper's own
 ///   `update` ([`named::through_map`](crate::named::through_map));
 /// - `named_modes_through_map`: `eval_named` and `train_named` through copies into maps and this
-///   wrapper's own `eval` and `train` (for wrappers whose modes do more than the inner one's).
+///   wrapper's own `eval` and `train` (for wrappers whose modes do more than the inner one's);
+/// - `wrapper`: the five groups a wrapper that steps through its own `update` usually takes,
+///   `learning_rate`, `hyperparameters`, `modes`, `scope` and `update_named_through_map`.
 ///
 /// ```
 /// use ndoptim::{Error, Optimizer, Params, Scalar};
@@ -137,6 +139,16 @@ macro_rules! hyperparameters {
 macro_rules! forward_optimizer {
     ($F:ty, $field:ident: $($group:ident),+ $(,)?) => {
         $($crate::forward_optimizer!(@$group $F, $field);)+
+    };
+    (@wrapper $F:ty, $field:ident) => {
+        $crate::forward_optimizer!(
+            $F,
+            $field: learning_rate,
+            hyperparameters,
+            modes,
+            scope,
+            update_named_through_map
+        );
     };
     (@learning_rate $F:ty, $field:ident) => {
         fn learning_rate(&self) -> f64 {

@@ -264,14 +264,7 @@ impl<O: Optimizer<F>, F: Scalar> Optimizer<F> for Sam<O, F> {
         Ok(())
     }
 
-    forward_optimizer!(
-        F,
-        inner: learning_rate,
-        hyperparameters,
-        modes,
-        scope,
-        update_named_through_map,
-    );
+    forward_optimizer!(F, inner: wrapper);
 
     /// Drops the period under way and the inner optimizer's state.
     fn reset(&mut self) {
