@@ -59,6 +59,7 @@ macro_rules! each_optimizer {
             "Ranger", 4, $crate::Ranger::<$F>::default();
             "Muon", 2, $crate::Muon::<$F>::default();
             "Muon-PolarExpress", 2, $crate::Muon::<$F>::polar_express();
+            "NorMuon", 2, $crate::Muon::<$F>::normuon();
             "SF-AdamW", 3, $crate::ScheduleFreeAdamW::<$F>::default();
             "SF-SGD", 2, $crate::ScheduleFreeSgd::<$F>::default();
             "SF-RAdam", 3, $crate::ScheduleFreeRAdam::<$F>::default();

@@ -142,7 +142,7 @@ pub(crate) fn newton_schulz<'s, F: Scalar>(
     eps: f64,
     preconditioning: Preconditioning,
     scratch: &'s mut [F],
-) -> &'s [F] {
+) -> &'s mut [F] {
     let transposed = rows > cols;
     let (m, n) = if transposed {
         (cols, rows)

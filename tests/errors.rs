@@ -441,6 +441,11 @@ fn every_hyperparameter_check_of_the_newer_optimizers() {
         bad!(AdEMAMix::<F>::default().b3(m), "b3 value", m);
         bad!(Muon::<F>::default().momentum(m), "momentum value", m);
         bad!(
+            Muon::<F>::normuon().neuron_beta2(Some(m)),
+            "neuron beta2 value",
+            m
+        );
+        bad!(
             ScheduleFreeSgd::<F>::default().momentum(m),
             "momentum value",
             m

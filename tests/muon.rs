@@ -160,3 +160,48 @@ fn the_two_conventions_differ_and_each_keeps_its_own_slot_names() {
     assert_eq!(optax.slot_names(), ["mu", "nu"]);
     assert!(optax.slot("w", "mu").is_some() && optax.slot("w", "nu").is_none());
 }
+
+#[test]
+fn normuon_keeps_one_second_moment_per_neuron_and_refuses_the_optax_convention() {
+    let shapes: [(&str, &[usize]); 4] = [
+        ("conv", &[4, 3, 3, 2]),
+        ("fc", &[6, 4]),
+        ("batch", &[2, 3, 5]),
+        ("bias", &[5]),
+    ];
+    let mut p: Params<f64> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, (k, s))| (k.to_string(), array(s, i)))
+        .collect();
+    let g: Params<f64> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, (k, s))| (k.to_string(), array(s, 10 + i)))
+        .collect();
+    let mut opt = Muon::<f64>::normuon();
+    opt.update(&mut p, &g).unwrap();
+    let neurons = |k| {
+        opt.slot(k, "second_momentum_buffer")
+            .map(|s| s.shape().to_vec())
+    };
+    assert_eq!(neurons("conv"), Some(vec![4, 3, 3, 1]));
+    assert_eq!(neurons("fc"), Some(vec![6, 1]));
+    assert_eq!(neurons("batch"), Some(vec![2, 3, 1]));
+    assert_eq!(neurons("bias"), None);
+    // Every neuron's moment moved from zero: (1 − β₂)·mean(O²) of its row.
+    let s = opt.slot("fc", "second_momentum_buffer").unwrap();
+    assert!(s.iter().all(|&v| v > 0.0 && v < 0.05 * 1.01), "{s:?}");
+    assert!(opt.slot("bias", "exp_avg").is_some());
+
+    let before = params_bits(&p);
+    let err = Muon::<f64>::optax()
+        .neuron_beta2(Some(0.95))
+        .update(&mut p, &g)
+        .unwrap_err();
+    assert!(
+        matches!(err, ndoptim::Error::IncompatibleOptions { .. }),
+        "{err}"
+    );
+    assert_eq!(params_bits(&p), before);
+}

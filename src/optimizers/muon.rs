@@ -3,12 +3,13 @@
 use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Scope, Step, cast};
 use crate::optimizers::AdamRule;
 use crate::parts::{Lerp, add_scaled};
-use crate::tensor::{Preconditioning, each_grad, each_param};
+use crate::tensor::{Preconditioning, each_grad, each_param, newton_schulz_scratch};
 use crate::transform::{
     self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate, ScaleByMuon, ScaleByNadam,
     ScaleByShape, Transform, matrix,
 };
 use crate::{Error, chain, check};
+use ndarray::IxDyn;
 
 /// Whose Muon: the momentum, the normalisation and the step size differ.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,6 +39,10 @@ pub enum AdjustLr {
     MatchRmsAdamW,
     /// `"spectral_unclamped"`: `lr·√(rows/cols)`, the original without its floor of 1.
     SpectralUnclamped,
+    /// NorMuon's: `lr·√max(1, shape[−2]/shape[−1])` of the parameter's own last two axes, which
+    /// for a convolution filter are its kernel's height and width rather than the matrix's
+    /// rows and columns (the original's, for every other key).
+    LastTwoAxes,
 }
 
 /// Keys that go to the AdamW fallback by name (embeddings, output heads), beside every key of
@@ -66,16 +71,18 @@ struct Fallback {
 /// momentum of a weight matrix orthogonalised by a Newton–Schulz iteration, so that every
 /// direction of the update has about the same size.
 ///
-/// For a key of rank ≥ 2 (rank ≥ 3 read as `[shape[0], rest]`, as convolution filters; under
-/// [`MuonConvention::Optax`] matrices only, as optax's default dimension numbers, the others
-/// taking the fallback):
+/// For a key of rank ≥ 2 (under [`MuonConvention::PyTorch`] a rank-4 filter read as one
+/// `[shape[0], rest]` matrix and any other key as a batch of matrices over its last two axes, as
+/// Keller Jordan's `muon.py` does; under [`MuonConvention::Optax`] matrices only, as optax's
+/// default dimension numbers, the others taking the fallback):
 ///
 /// ```text
 /// PyTorch: B ← lerp(B, g, 1 − μ);  X = lerp(g, B, μ) (nesterov) or B
 /// optax:   m ← (1 − μ)·g + μ·m;    X = μ·m/(1 − μᵗ⁺¹) + (1 − μ)·g/(1 − μᵗ) (nesterov) or m/(1 − μᵗ)
 /// X ← Xᵀ if rows > cols;   X ← X/max(‖X‖_F, ε) (PyTorch) or X/(‖X‖_F + ε) (optax)
 /// ns_steps times:  A = X·Xᵀ;  X ← a·X + (b·A + c·A·A)·X;   O = X (transposed back)
-/// PyTorch: p ← p·(1 − lr·λ) − lr·r·O,  r = √max(1, rows/cols), 0.2·√max(rows, cols) or √(rows/cols)
+/// PyTorch: p ← p·(1 − lr·λ) − lr·r·O,  r = √max(1, rows/cols), 0.2·√max(rows, cols), √(rows/cols)
+///          or √max(1, shape[−2]/shape[−1]) ([`AdjustLr`])
 /// optax:   O ← ⟨X̂, O⟩·O (adaptive);  p ← p − lr·(s·O + λ·p),
 ///          s = √max(1, cols/rows), or √max(rows, cols)·ρ with consistent RMS ρ
 /// ```
@@ -90,8 +97,8 @@ struct Fallback {
 /// faer's matrix products (`X·Xᵀ` and `A·A` are symmetric: only their lower halves are computed)
 /// writing into scratch space kept per key and never checkpointed. `torch.optim.Muon` casts to
 /// bfloat16 for the iteration instead: its results differ from an f32 run by about 1e-4 after 25
-/// steps; it also rejects every parameter that is not 2-D, which this type routes or flattens
-/// instead.
+/// steps; it also rejects every parameter that is not 2-D, which this type routes or reads as
+/// matrices instead.
 ///
 /// [`Muon::default`] is `torch.optim.Muon`: learning rate 1e-3, μ = 0.95, Nesterov, weight decay
 /// 0.1, coefficients (3.4445, −4.7750, 2.0315) with 5 steps, ε = 1e-7, [`AdjustLr::Original`];
@@ -104,7 +111,8 @@ struct Fallback {
 /// preconditioning (an SVD per step) and its dimension numbers (other axes than
 /// `[shape[0], rest]`) are not.
 ///
-/// State: `momentum_buffer` (PyTorch) or `mu` (optax) for Muon keys; `exp_avg` and `exp_avg_sq`
+/// State: `momentum_buffer` (PyTorch; NorMuon's also `second_momentum_buffer`) or `mu` (optax)
+/// for Muon keys; `exp_avg` and `exp_avg_sq`
 /// (PyTorch) or `mu` and `nu` (optax) for fallback keys.
 ///
 /// ```
@@ -137,6 +145,8 @@ pub struct MuonRule {
     shape: ScaleByShape,
     weight_decay: f64,
     adjust_lr: AdjustLr,
+    /// NorMuon's β₂ of the per-neuron second moment, or `None` for Muon.
+    neuron_beta2: Option<f64>,
     routes: Vec<Route>,
     adam: Fallback,
 }
@@ -151,6 +161,7 @@ impl Default for MuonRule {
             shape: ScaleByShape::default(),
             weight_decay: 0.1,
             adjust_lr: AdjustLr::Original,
+            neuron_beta2: None,
             routes: Vec::new(),
             adam: Fallback {
                 lr: None,
@@ -232,6 +243,43 @@ impl<F: Scalar> Muon<F> {
         Self::default()
             .ns_schedule(MuonRule::POLAR_EXPRESS_COEFFICIENTS.into())
             .preconditioning(Preconditioning::PolarExpress)
+    }
+
+    /// NorMuon (Li et al., 2025, "NorMuon: Making Muon more efficient and scalable"), as its
+    /// official `SingleDeviceNorMuonWithAuxAdam` computes it: `torch.optim.Muon`'s momentum and
+    /// iteration (`X/(‖X‖_F + 1e-7)`, [`Preconditioning::Frobenius`]), then the orthogonalised
+    /// update `O` normalised per neuron (per row of the parameter's last axis) by a second moment
+    /// of its own, keeping its norm:
+    ///
+    /// ```text
+    /// n₀ = ‖O‖ per matrix of the last two axes;   s ← lerp(s, mean(O², last axis), 1 − β₂)
+    /// O ← O/(√s + 1e-10);   O ← O·n₀/(‖O‖ + 1e-10);   p ← p·(1 − lr·λ) − lr·√max(1, shape[−2]/shape[−1])·O
+    /// ```
+    ///
+    /// `s` (`second_momentum_buffer`, the parameter's shape with a last axis of 1) starts at
+    /// zero and is not bias-corrected. Defaults are the reference's: learning rate 0.02, μ = 0.95,
+    /// Nesterov, weight decay 0, β₂ = 0.95 ([`Muon::neuron_beta2`]), [`AdjustLr::LastTwoAxes`];
+    /// the fallback (keys of rank < 2, routed keys) its auxiliary Adam's: learning rate 3e-4,
+    /// betas (0.9, 0.95), ε 1e-10, weight decay 0.
+    pub fn normuon() -> Self {
+        Self::default()
+            .lr(0.02)
+            .weight_decay(0.0)
+            .preconditioning(Preconditioning::Frobenius)
+            .adjust_lr(AdjustLr::LastTwoAxes)
+            .neuron_beta2(Some(0.95))
+            .adam_lr(Some(3e-4))
+            .adam_betas(0.9, 0.95)
+            .adam_eps(1e-10)
+            .adam_weight_decay(0.0)
+    }
+
+    /// Sets NorMuon's β₂, the decay of the per-neuron second moment, in `[0, 1)`; `None` (the
+    /// default but for [`Muon::normuon`]) is Muon without that normalisation. PyTorch convention
+    /// only: [`MuonConvention::Optax`] refuses it.
+    #[must_use]
+    pub fn neuron_beta2(self, beta2: Option<f64>) -> Self {
+        self.with(|r| r.neuron_beta2 = beta2)
     }
 
     /// Sets one triple of coefficients per iteration (optax's `(n, 3)` `ns_coeffs`, such as
@@ -328,6 +376,14 @@ impl<F: Scalar> Rule<F> for MuonRule {
         <ScaleByMuon as Transform<F>>::validate(&self.muon)?;
         <ScaleByShape as Transform<F>>::validate(&self.shape)?;
         check::non_negative("weight decay value", self.weight_decay)?;
+        if let Some(beta2) = self.neuron_beta2 {
+            check::unit_interval("neuron beta2 value", beta2)?;
+            if self.convention == MuonConvention::Optax {
+                return Err(Error::IncompatibleOptions {
+                    reason: "NorMuon's per-neuron normalisation (neuron_beta2) needs the PyTorch convention",
+                });
+            }
+        }
         if let Some(lr) = self.adam.lr {
             check::learning_rate(lr)?;
         }
@@ -338,27 +394,48 @@ impl<F: Scalar> Rule<F> for MuonRule {
     }
 
     fn slot_names(&self) -> Vec<&'static str> {
-        match self.convention {
-            MuonConvention::PyTorch => vec!["momentum_buffer", "exp_avg", "exp_avg_sq"],
-            MuonConvention::Optax => vec!["mu", "nu"],
+        match (self.convention, self.neuron_beta2) {
+            (MuonConvention::PyTorch, None) => vec!["momentum_buffer", "exp_avg", "exp_avg_sq"],
+            (MuonConvention::PyTorch, Some(_)) => vec![
+                "momentum_buffer",
+                "second_momentum_buffer",
+                "exp_avg",
+                "exp_avg_sq",
+            ],
+            (MuonConvention::Optax, _) => vec!["mu", "nu"],
         }
     }
 
     fn slots(&self, key: &str, shape: &[usize]) -> Vec<(&'static str, ndarray::IxDyn)> {
-        let names = <Self as Rule<F>>::slot_names(self);
-        let names = match (self.is_muon(key, shape), self.convention) {
-            (true, _) => &names[..1],
-            (false, MuonConvention::PyTorch) => &names[1..],
-            (false, MuonConvention::Optax) => &names[..],
-        };
-        names.iter().map(|&n| (n, ndarray::IxDyn(shape))).collect()
+        let same = |names: &[&'static str]| names.iter().map(|&n| (n, IxDyn(shape))).collect();
+        match (self.is_muon(key, shape), self.convention) {
+            (true, MuonConvention::PyTorch) => {
+                let mut slots: Vec<_> = same(&["momentum_buffer"]);
+                if self.neuron_beta2.is_some() {
+                    // One second moment per neuron: the parameter's shape with a last axis of 1.
+                    let mut neurons = shape.to_vec();
+                    if let Some(last) = neurons.last_mut() {
+                        *last = 1;
+                    }
+                    slots.push(("second_momentum_buffer", IxDyn(&neurons)));
+                }
+                slots
+            }
+            (true, MuonConvention::Optax) => same(&["mu"]),
+            (false, MuonConvention::PyTorch) => same(&["exp_avg", "exp_avg_sq"]),
+            (false, MuonConvention::Optax) => same(&["mu", "nu"]),
+        }
     }
 
     fn scratch(&self, key: &str, shape: &[usize]) -> usize {
-        if self.is_muon(key, shape) {
-            transform::scratch::<F, _>(&self.muon, shape)
-        } else {
-            0
+        match (self.is_muon(key, shape), self.convention) {
+            (true, MuonConvention::PyTorch) => {
+                let (_, rows, cols) = matrices(shape);
+                let n = shape.iter().product::<usize>();
+                n.saturating_add(newton_schulz_scratch(rows, cols))
+            }
+            (true, MuonConvention::Optax) => transform::scratch::<F, _>(&self.muon, shape),
+            (false, _) => 0,
         }
     }
 
@@ -383,29 +460,42 @@ impl MuonRule {
     /// into the scratch space, the iteration, then `p·(1 − lr·λ) − lr·r·O`.
     fn torch<F: Scalar, L: Layout<F>>(&self, step: Step<'_, F, L>) {
         let (lr, wd) = (step.lr(), step.weight_decay().unwrap_or(self.weight_decay));
-        let (rows, cols) = matrix(step.params.shape());
+        let shape = step.params.shape();
+        let (_, rows, cols) = matrices(shape);
+        let (last_rows, last_cols) = match shape {
+            [.., r, c] => (*r, *c),
+            _ => (1, 1),
+        };
         let Parts { params, grads, state, scratch } = step.parts();
         let n = params.len();
-        if n == 0 || scratch.len() < n {
-            return; // the scratch space is sized by `Rule::scratch`: only an empty key
+        if n == 0 || scratch.len() < n || state.len() < n {
+            return; // scratch and state are sized by `Rule::scratch` and `slots`: an empty key
         }
         let (input, scratch) = scratch.split_at_mut(n);
+        let (momentum, neurons) = state.split_at_mut(n);
         let mu = self.muon.momentum;
         let (average, look_ahead) = (Lerp::<F>::new(1.0 - mu), Lerp::<F>::new(mu));
         each_grad(grads, |i, g| {
-            let b = average.apply(state[i], g);
-            state[i] = b;
+            let b = average.apply(momentum[i], g);
+            momentum[i] = b;
             input[i] = if self.muon.nesterov { look_ahead.apply(g, b) } else { b };
         });
-        let o = self.muon.orthogonalize(input, rows, cols, scratch);
+        for x in input.chunks_exact_mut(rows * cols) {
+            let o = self.muon.orthogonalize(x, rows, cols, scratch);
+            x.copy_from_slice(o);
+        }
+        if let Some(beta2) = self.neuron_beta2 {
+            normalize_neurons(beta2, input, neurons, last_rows, last_cols);
+        }
         let (r, c) = (rows as f64, cols as f64);
         let adjusted = match self.adjust_lr {
             AdjustLr::Original => lr * (r / c).max(1.0).sqrt(),
             AdjustLr::MatchRmsAdamW => lr * 0.2 * r.max(c).sqrt(),
             AdjustLr::SpectralUnclamped => lr * (r / c).sqrt(),
+            AdjustLr::LastTwoAxes => lr * (last_rows as f64 / last_cols as f64).max(1.0).sqrt(),
         };
         let (keep, step): (F, F) = (cast(1.0 - lr * wd), cast(-adjusted));
-        each_param(params, |i, p| *p = add_scaled(*p * keep, step, o[i]));
+        each_param(params, |i, p| *p = add_scaled(*p * keep, step, input[i]));
     }
 
     /// The AdamW step of a key Muon does not take, as the convention's reference computes it:
@@ -428,3 +518,40 @@ impl MuonRule {
         }
     }
 }
+
+/// How PyTorch-style Muon reads a key of rank >= 2 as `(count, rows, cols)` matrices, as Keller
+/// Jordan's `muon.py` and NorMuon do: a rank-4 filter as one `shape[0] × rest` matrix, any other
+/// key as a batch of matrices over its last two axes.
+fn matrices(shape: &[usize]) -> (usize, usize, usize) {
+    match shape {
+        [_, _, _, _] => {
+            let (rows, cols) = matrix(shape);
+            (1, rows, cols)
+        }
+        [batch @ .., rows, cols] => (batch.iter().product(), *rows, *cols),
+        _ => (1, 1, shape.iter().product()),
+    }
+}
+
+/// NorMuon's per-neuron normalisation of `o` (the orthogonalised update, in the parameter's
+/// shape, whose last two axes are `rows × cols`): per matrix of the last two axes,
+/// `n₀ = ‖O‖`; per row, `s ← lerp(s, mean(O²), 1 − β₂)` and `O ← O/(√s + 1e-10)`; then
+/// `O ← O·n₀/(‖O‖ + 1e-10)`. `s` holds one second moment per row.
+fn normalize_neurons<F: Scalar>(beta2: f64, o: &mut [F], s: &mut [F], rows: usize, cols: usize) {
+    let eps: F = cast(NEURON_EPS);
+    let (lerp, width): (Lerp<F>, F) = (Lerp::new(1.0 - beta2), cast(cols as f64));
+    let norm = |x: &[F]| x.iter().fold(F::zero(), |t, &v| t + v * v).sqrt();
+    for (matrix, s) in o.chunks_exact_mut(rows * cols).zip(s.chunks_exact_mut(rows)) {
+        let before = norm(matrix);
+        for (row, s) in matrix.chunks_exact_mut(cols).zip(s) {
+            *s = lerp.apply(*s, row.iter().fold(F::zero(), |t, &v| t + v * v) / width);
+            let scale = F::one() / (s.sqrt() + eps);
+            row.iter_mut().for_each(|v| *v = *v * scale);
+        }
+        let scale = before / (norm(matrix) + eps);
+        matrix.iter_mut().for_each(|v| *v = *v * scale);
+    }
+}
+
+/// NorMuon's ε of its per-neuron normalisation.
+const NEURON_EPS: f64 = 1e-10;

@@ -116,7 +116,7 @@ impl ScaleByMuon {
         rows: usize,
         cols: usize,
         scratch: &'s mut [F],
-    ) -> &'s [F] {
+    ) -> &'s mut [F] {
         newton_schulz(
             x,
             rows,
@@ -207,7 +207,7 @@ impl<F: Scalar> Transform<F> for ScaleByMuon {
     }
 
     fn tensor(&self, _: &MuonScalars<F>, u: &mut [F], rows: usize, cols: usize, scratch: &mut [F]) {
-        let o = self.orthogonalize(u, rows, cols, scratch);
+        let o = &*self.orthogonalize(u, rows, cols, scratch);
         let dual = if self.adaptive {
             // ⟨X̂, O⟩ summed in f64: a sum over the whole matrix, whose f32 rounding otherwise
             // depends on the order of the additions.

@@ -306,9 +306,34 @@ pub fn build<F: Scalar>(
             };
             Box::new(o)
         }
+        (false, "SingleDeviceNorMuon" | "SingleDeviceNorMuonWithAuxAdam") => {
+            Box::new(normuon::<F>(lr, &mut h)?)
+        }
         _ => return Err(format!("ndoptim lacks optimizer {name} of {reference}")),
     };
     h.finish()?;
+    Ok(o)
+}
+
+/// NorMuon's optimizers: flat hyperparameters, or `{"muon": {...}, "adam": {...}}` with the
+/// auxiliary Adam's.
+fn normuon<F: Scalar>(lr: Option<f64>, h: &mut Hyper) -> Result<Muon<F>, String> {
+    let (muon, adam) = (h.0.remove("muon"), h.0.remove("adam"));
+    let mut m = muon
+        .as_ref()
+        .map_or(Hyper(std::mem::take(&mut h.0)), Hyper::new);
+    let o = opt(lr.or(m.take("lr")?), Muon::<F>::normuon(), Muon::lr);
+    let o = opt(m.take("weight_decay")?, o, Muon::weight_decay);
+    let o = opt(m.take("momentum")?, o, Muon::momentum);
+    let o = opt(m.take("beta2")?, o, |o, b| o.neuron_beta2(Some(b)));
+    m.finish()?;
+    let Some(adam) = adam else { return Ok(o) };
+    let mut a = Hyper::new(&adam);
+    let o = opt(a.take("lr")?, o, |o, lr| o.adam_lr(Some(lr)));
+    let o = opt(a.numbers("betas")?, o, |o, (b1, b2)| o.adam_betas(b1, b2));
+    let o = opt(a.take("eps")?, o, Muon::adam_eps);
+    let o = opt(a.take("weight_decay")?, o, Muon::adam_weight_decay);
+    a.finish()?;
     Ok(o)
 }
 

@@ -52,7 +52,7 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 24] = [
+    const KNOWN: [&str; 27] = [
         "optimizer",
         "reference",
         "dtype",
@@ -77,12 +77,21 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
         "s_per_step",
         "loss_per_step",
         "polar_express",
+        "fixed_in_reference",
+        "param_groups",
+        "note",
     ];
     only_fields(t, &KNOWN)?;
     let reference = t["reference"].as_str().unwrap_or("");
     let name = t["optimizer"].as_str().ok_or("no optimizer named")?;
     if let Some(polar) = t.get("polar_express") {
         polar_express(polar, &t["hyperparameters"])?;
+    }
+    if let Some(fixed) = t.get("fixed_in_reference") {
+        normuon_constants(fixed)?;
+    }
+    if let Some(groups) = t.get("param_groups") {
+        muon_groups(groups, &t["initial"])?;
     }
     let inner = t
         .get("inner_optimizer")
@@ -257,6 +266,49 @@ fn polar_express(polar: &Value, hyper: &Value) -> Result<(), String> {
         return Err("Polar Express's safety factor or epsilon differs".into());
     }
     Ok(())
+}
+
+/// NorMuon's constants are those [`Muon::normuon`] documents and uses.
+fn normuon_constants(fixed: &Value) -> Result<(), String> {
+    let ours = serde_json::json!({
+        "nesterov": true,
+        "ns_steps": 5,
+        "ns_coefficients": [3.4445, -4.775, 2.0315],
+        "ns_eps": 1e-7,
+        "normalization_eps": 1e-10,
+    });
+    match fixed == &ours {
+        true => Ok(()),
+        false => Err(format!("NorMuon's constants {fixed}, ndoptim's {ours}")),
+    }
+}
+
+/// A Muon file's parameter groups are Muon's routing: keys of rank >= 2 in the Muon group, the
+/// others in the Adam group.
+fn muon_groups(groups: &Value, initial: &Value) -> Result<(), String> {
+    let names = |g: &str| -> Result<Vec<String>, String> {
+        serde_json::from_value(groups[g].clone()).map_err(|e| format!("param_groups.{g}: {e}"))
+    };
+    let keys = initial.as_object().ok_or("no initial parameters")?;
+    let (mut muon, mut adam): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for (key, p) in keys {
+        let rank = p["shape"].as_array().map_or(0, Vec::len);
+        match rank >= 2 {
+            true => muon.push(key.clone()),
+            false => adam.push(key.clone()),
+        }
+    }
+    let (mut want_muon, mut want_adam) = (names("muon")?, names("adam")?);
+    want_muon.sort();
+    want_adam.sort();
+    muon.sort();
+    adam.sort();
+    match (muon == want_muon, adam == want_adam) {
+        (true, true) => Ok(()),
+        _ => Err(format!(
+            "param_groups {groups}: Muon routes {muon:?} and {adam:?}"
+        )),
+    }
 }
 
 /// optax's `inject_hyperparams` (`optax_inject_*`): `opt` with each hyperparameter of
