@@ -18,7 +18,7 @@ use criterion::{
 };
 use ndarray::{ArrayD, IxDyn, Zip};
 use ndoptim::transform::{self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate};
-use ndoptim::{Adam, Muon, Named, Optimizer, Params, Scalar, chain, registry};
+use ndoptim::{Adam, Muon, Named, Optimizer, Params, Scalar, Soap, chain, registry};
 
 /// Runs `f` on this thread alone: the single-thread figures, with or without the `rayon` feature.
 fn serial<R>(f: impl FnOnce() -> R) -> R {
@@ -35,7 +35,7 @@ fn serial<R>(f: impl FnOnce() -> R) -> R {
 fn optimizers<F: Scalar>() -> Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> {
     let mut all: Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> = registry::optimizers()
         .into_iter()
-        .filter(|r| !r.label.starts_with("Muon"))
+        .filter(|r| !r.label.contains("Muon") && r.label != "SOAP")
         .map(|r| (r.label, r.optimizer, r.arrays))
         .collect();
     // optax's adamw as a chain of transforms: the same work as AdamW, in optax's order.
@@ -516,6 +516,61 @@ fn muon(c: &mut Criterion) {
     group.finish();
 }
 
+/// One SOAP step (f32, one thread) on one matrix, both sides preconditioned, on the shapes
+/// `soap_torch.py` times the reference on; a refresh every 10 steps (the default), so that the
+/// mean over 10 steps is the figure to compare.
+fn soap(c: &mut Criterion) {
+    let mut group = c.benchmark_group("soap-f32");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for (rows, cols) in PRECONDITIONED_SHAPES {
+        let shape = [rows, cols];
+        let g = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
+            ((ix[0] * 31 + ix[1] * 17) % 23) as f32 / 23.0 - 0.5
+        });
+        let mut p = Params::from([("w".to_string(), ArrayD::<f32>::zeros(IxDyn(&shape)))]);
+        let grads = Params::from([("w".to_string(), g)]);
+        let mut opt = Soap::<f32>::default();
+        serial(|| opt.update(&mut p, &grads).unwrap()); // the eigendecompositions
+        group.bench_function(BenchmarkId::new("SOAP", format!("{rows}x{cols}")), |b| {
+            b.iter(|| serial(|| opt.update(&mut p, black_box(&grads)).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+/// The matrices SOAP (and Kron) are timed on against their references.
+const PRECONDITIONED_SHAPES: [(usize, usize); 3] = [(512, 512), (1024, 1024), (4096, 1024)];
+
+/// A square matrix product `C = A·B` (f32, one thread), the kernel of Newton–Schulz and of SOAP's
+/// rotations: faer's (ndoptim's) against matrixmultiply's (ndarray's `general_mat_mul`), both
+/// writing into a buffer kept between products.
+fn gemm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gemm-f32");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for n in [64, 128, 256, 512, 1024, 2048, 4096] {
+        let a = ndarray::Array2::from_shape_fn((n, n), |(i, j)| ((i * 31 + j * 17) % 23) as f32);
+        let b = ndarray::Array2::from_shape_fn((n, n), |(i, j)| ((i * 7 + j * 13) % 19) as f32);
+        let mut out = ndarray::Array2::<f32>::zeros((n, n));
+        group.throughput(Throughput::Elements((2 * n * n * n) as u64));
+        group.bench_function(BenchmarkId::new("faer", n), |bench| {
+            let (lhs, rhs) = (a.as_slice().unwrap(), b.as_slice().unwrap());
+            bench.iter(|| {
+                let (lhs, rhs) = (
+                    faer::MatRef::from_row_major_slice(lhs, n, n),
+                    faer::MatRef::from_row_major_slice(rhs, n, n),
+                );
+                let dst = faer::MatMut::from_row_major_slice_mut(out.as_slice_mut().unwrap(), n, n);
+                let (accum, par) = (faer::Accum::Replace, faer::Par::Seq);
+                faer::linalg::matmul::matmul(dst, accum, lhs, rhs, 1.0f32, par)
+            })
+        });
+        group.bench_function(BenchmarkId::new("matrixmultiply", n), |bench| {
+            bench.iter(|| ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut out))
+        });
+    }
+    group.finish();
+}
+
 /// The shapes of the `muon-f32` group, which `muon_torch.py` repeats.
 const MUON_SHAPES: [(usize, usize); 9] = [
     (256, 256),
@@ -667,6 +722,7 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
-    targets = steps, keys, keys_named, keys_floor, levels, zip_reference, threads, muon, precision
+    targets = steps, keys, keys_named, keys_floor, levels, zip_reference, threads, muon, soap, gemm,
+        precision
 }
 criterion_main!(benches);

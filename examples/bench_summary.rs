@@ -22,6 +22,7 @@ struct Bench {
     group: String,
     id: String,
     median_ns: f64,
+    mean_ns: f64,
     bytes: Option<f64>,
 }
 
@@ -52,6 +53,7 @@ fn collect(dir: &Path, baseline: &str, out: &mut Vec<Bench>) {
                 group: meta["group_id"].as_str().unwrap_or("").to_string(),
                 id,
                 median_ns: est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN),
+                mean_ns: est["mean"]["point_estimate"].as_f64().unwrap_or(f64::NAN),
                 bytes: meta["throughput"]["Bytes"].as_f64(),
             });
         } else {
@@ -261,6 +263,55 @@ fn main() {
                 dot.map_or("–".into(), |d| format!("{:.2}", b.median_ns / d)),
                 torch_time("median_ns_f32"),
                 torch_time("median_ns"),
+            );
+        }
+    }
+
+    // SOAP against the official soap.py when benches/soap_torch.py has written its timings.
+    let soap: Vec<&Bench> = benches.iter().filter(|b| b.group == "soap-f32").collect();
+    if !soap.is_empty() {
+        let torch = read(&dir.join("soap-torch.json"));
+        let version = torch
+            .as_ref()
+            .and_then(|t| t["torch"].as_str().map(str::to_string));
+        println!(
+            "\n| SOAP step (f32, 1 thread, mean of 10 with one refresh) | ndoptim | soap.py on torch{} | ndoptim / torch |",
+            version.map_or(String::new(), |v| format!(" {v}"))
+        );
+        println!("|---|---|---|---|");
+        for b in &soap {
+            let shape = b.id.trim_start_matches("SOAP/");
+            let t = torch.as_ref().and_then(|t| t["mean_ns"][shape].as_f64());
+            println!(
+                "| {shape} | {} | {} | {} |",
+                time(b.mean_ns),
+                t.map_or("–".into(), time),
+                t.map_or("–".into(), |t| format!("{:.2}", b.mean_ns / t)),
+            );
+        }
+    }
+
+    // faer's matrix product against matrixmultiply's, square, one thread.
+    let gemm: Vec<&Bench> = benches
+        .iter()
+        .filter(|b| b.group == "gemm-f32" && b.id.starts_with("faer/"))
+        .collect();
+    if !gemm.is_empty() {
+        println!(
+            "\n| C = A·B, n × n (f32, 1 thread) | faer | GFLOP/s | matrixmultiply | GFLOP/s | faer / matrixmultiply |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for b in &gemm {
+            let n = b.id.trim_start_matches("faer/");
+            let flops = n.parse::<f64>().map_or(f64::NAN, |n| 2.0 * n * n * n);
+            let mm = by(&benches, "gemm-f32", &format!("matrixmultiply/{n}"));
+            println!(
+                "| {n} | {} | {:.1} | {} | {} | {} |",
+                time(b.median_ns),
+                flops / b.median_ns,
+                mm.map_or("–".into(), time),
+                mm.map_or("–".into(), |m| format!("{:.1}", flops / m)),
+                mm.map_or("–".into(), |m| format!("{:.2}", b.median_ns / m)),
             );
         }
     }

@@ -17,10 +17,13 @@ mod sealed {
     #[cfg(feature = "half")]
     impl Sealed for half::f16 {}
 
-    use crate::products::{Matrix, Output, multiply};
+    use crate::products::{
+        Matrix, Output, multiply, orthogonal_factor, reserve_orthogonal_factor,
+        symmetric_eigenvectors,
+    };
 
-    /// Matrix products in the arithmetic types, by faer.
-    pub trait Multiply: Sized {
+    /// Linear algebra in the arithmetic types, by faer.
+    pub trait LinearAlgebra: Sized {
         /// `dst ← α·lhs·rhs`, or `+=` it, as `output` says (see [`multiply`]).
         fn multiply(
             dst: &mut [Self],
@@ -29,8 +32,19 @@ mod sealed {
             alpha: Self,
             output: Output,
         );
+
+        /// The eigenvectors of a symmetric matrix, by descending eigenvalue (see
+        /// [`symmetric_eigenvectors`]).
+        fn symmetric_eigenvectors(a: &[Self], n: usize, q: &mut [Self]) -> bool;
+
+        /// The orthogonal factor of a QR decomposition (see [`orthogonal_factor`]).
+        fn orthogonal_factor(a: &mut [Self], n: usize, q: &mut [Self]);
+
+        /// Grows this thread's workspace for [`orthogonal_factor`] (see
+        /// [`reserve_orthogonal_factor`]).
+        fn reserve_orthogonal_factor(n: usize);
     }
-    impl<T: faer::traits::ComplexField + Copy> Multiply for T {
+    impl<T: faer::traits::RealField + Copy> LinearAlgebra for T {
         fn multiply(
             dst: &mut [T],
             lhs: Matrix<'_, T>,
@@ -39,6 +53,18 @@ mod sealed {
             output: Output,
         ) {
             multiply(dst, lhs, rhs, alpha, output)
+        }
+
+        fn symmetric_eigenvectors(a: &[T], n: usize, q: &mut [T]) -> bool {
+            symmetric_eigenvectors(a, n, q)
+        }
+
+        fn orthogonal_factor(a: &mut [T], n: usize, q: &mut [T]) {
+            orthogonal_factor(a, n, q)
+        }
+
+        fn reserve_orthogonal_factor(n: usize) {
+            reserve_orthogonal_factor::<T>(n)
         }
     }
 }
@@ -66,7 +92,7 @@ pub trait Element:
 
 /// The types arithmetic runs in: `f32` and `f64`. Every optimizer computes in one of them,
 /// whatever type it stores parameters in (see [`crate::precision`]).
-pub trait Scalar: Float + Element + sealed::Multiply {}
+pub trait Scalar: Float + Element + sealed::LinearAlgebra {}
 
 impl Scalar for f32 {}
 impl Scalar for f64 {}

@@ -1,4 +1,5 @@
-//! Matrix products on row-major slices, in faer: the kernels of Muon's Newton–Schulz iteration.
+//! Linear algebra on row-major slices, in faer: the matrix products of Muon's Newton–Schulz
+//! iteration and of SOAP's projections, SOAP's eigendecompositions and QR factors.
 //! [`Scalar`](crate::Scalar) types reach them as `F::multiply`, so that faer's traits stay out of
 //! this crate's public bounds.
 //!
@@ -7,8 +8,19 @@
 //! work) and mirrors it.
 
 use faer::linalg::matmul::{matmul, triangular};
-use faer::traits::ComplexField;
-use faer::{Accum, MatMut, MatRef, Par};
+use std::cell::RefCell;
+
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::householder::{
+    apply_block_householder_sequence_on_the_left_in_place_scratch as apply_scratch,
+    apply_block_householder_sequence_on_the_left_in_place_with_conj as apply,
+};
+use faer::linalg::qr::no_pivoting::factor;
+use faer::linalg::{temp_mat_scratch, temp_mat_zeroed};
+use faer::mat::AsMatMut;
+use faer::reborrow::{Reborrow, ReborrowMut};
+use faer::traits::{ComplexField, RealField};
+use faer::{Accum, Conj, MatMut, MatRef, Par, Side};
 
 /// A row-major `rows × cols` matrix in a slice, read as itself or as its transpose.
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +109,87 @@ pub fn multiply<F: ComplexField + Copy>(
     );
     clear_upper_state();
     mirror_lower(dst, rows);
+}
+
+/// The eigenvectors of the symmetric `n × n` matrix `a` (row-major; its lower triangle is read)
+/// as the columns of `q` (`n × n`, row-major), in descending order of their eigenvalues (the
+/// reverse of faer's order, which is LAPACK's). Returns `false`, leaving `q` as it was, if the
+/// decomposition fails (non-finite input). faer allocates its result and workspace.
+pub fn symmetric_eigenvectors<F: RealField + Copy>(a: &[F], n: usize, q: &mut [F]) -> bool {
+    let Ok(e) = MatRef::from_row_major_slice(a, n, n).self_adjoint_eigen(Side::Lower) else {
+        return false;
+    };
+    let u = e.U();
+    for i in 0..n {
+        for j in 0..n {
+            q[i * n + j] = u[(i, n - 1 - j)];
+        }
+    }
+    clear_upper_state();
+    true
+}
+
+thread_local! {
+    /// faer's workspace for QR factors on this thread, and what it was sized for.
+    static WORKSPACE: RefCell<(StackReq, MemBuffer)> =
+        RefCell::new((StackReq::EMPTY, MemBuffer::new(StackReq::EMPTY)));
+}
+
+/// faer's blocking of an `n × n` QR factorisation, and the workspace it and the formation of
+/// `Q` need besides the block coefficients.
+fn qr_workspace<F: RealField>(n: usize) -> (usize, StackReq) {
+    let block = factor::recommended_block_size::<F>(n, n);
+    let need = StackReq::all_of(&[
+        temp_mat_scratch::<F>(block, n),
+        StackReq::any_of(&[
+            factor::qr_in_place_scratch::<F>(n, n, block, Par::Seq, Default::default()),
+            apply_scratch::<F>(n, block, n),
+        ]),
+    ]);
+    (block, need)
+}
+
+/// `f` with this thread's workspace, grown to `need` first if it is smaller.
+fn with_workspace<R>(need: StackReq, f: impl FnOnce(&mut MemStack) -> R) -> R {
+    WORKSPACE.with(|w| {
+        let (have, buffer) = &mut *w.borrow_mut();
+        if need.size_bytes() > have.size_bytes() || need.align_bytes() > have.align_bytes() {
+            *have = StackReq::any_of(&[*have, need]);
+            *buffer = MemBuffer::new(*have);
+        }
+        f(MemStack::new(buffer))
+    })
+}
+
+/// Grows this thread's workspace for [`orthogonal_factor`] of `n × n` matrices ahead of use.
+pub fn reserve_orthogonal_factor<F: RealField>(n: usize) {
+    with_workspace(qr_workspace::<F>(n).1, |_| ());
+}
+
+/// The orthogonal factor `Q` of the Householder QR decomposition of the `n × n` matrix `a`
+/// (row-major, overwritten), into `q` (row-major). faer's workspace is kept per thread and grown
+/// to the largest size asked for ([`reserve_orthogonal_factor`]), so that factorisations of a
+/// size seen before allocate nothing.
+pub fn orthogonal_factor<F: RealField + Copy>(a: &mut [F], n: usize, q: &mut [F]) {
+    let (block, need) = qr_workspace::<F>(n);
+    with_workspace(need, |stack| {
+        let (mut coefficients, stack) = temp_mat_zeroed::<F, _, _>(block, n, stack);
+        let mut coefficients = coefficients.as_mat_mut();
+        let mut a = MatMut::from_row_major_slice_mut(a, n, n);
+        let parameters = Default::default();
+        factor::qr_in_place(
+            a.rb_mut(),
+            coefficients.rb_mut(),
+            Par::Seq,
+            stack,
+            parameters,
+        );
+        q.fill(F::zero());
+        (0..n).for_each(|i| q[i * n + i] = F::one());
+        let out = MatMut::from_row_major_slice_mut(q, n, n);
+        apply(a.rb(), coefficients.rb(), Conj::No, out, Par::Seq, stack);
+    });
+    clear_upper_state();
 }
 
 /// Copies the lower triangle of the row-major `n × n` matrix `a` to its upper one.

@@ -60,6 +60,7 @@ macro_rules! each_optimizer {
             "Muon", 2, $crate::Muon::<$F>::default();
             "Muon-PolarExpress", 2, $crate::Muon::<$F>::polar_express();
             "NorMuon", 2, $crate::Muon::<$F>::normuon();
+            "SOAP", 3, $crate::Soap::<$F>::default();
             "SF-AdamW", 3, $crate::ScheduleFreeAdamW::<$F>::default();
             "SF-SGD", 2, $crate::ScheduleFreeSgd::<$F>::default();
             "SF-RAdam", 3, $crate::ScheduleFreeRAdam::<$F>::default();

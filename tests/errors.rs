@@ -434,12 +434,18 @@ fn every_hyperparameter_check_of_the_newer_optimizers() {
             bad!(Lamb::<F>::default().betas(b1, b2), name, m);
             bad!(ScheduleFreeAdamW::<F>::default().betas(b1, b2), name, m);
             bad!(Muon::<F>::default().adam_betas(b1, b2), name, m);
+            bad!(Soap::<F>::default().betas(b1, b2), name, m);
         }
         bad!(Adan::<F>::default().b1(m), "b1 value", m);
         bad!(Adan::<F>::default().b2(m), "b2 value", m);
         bad!(Adan::<F>::default().b3(m), "b3 value", m);
         bad!(AdEMAMix::<F>::default().b3(m), "b3 value", m);
         bad!(Muon::<F>::default().momentum(m), "momentum value", m);
+        bad!(
+            Soap::<F>::default().shampoo_beta(Some(m)),
+            "shampoo_beta value",
+            m
+        );
         bad!(
             Muon::<F>::normuon().neuron_beta2(Some(m)),
             "neuron beta2 value",
@@ -492,6 +498,8 @@ fn every_hyperparameter_check_of_the_newer_optimizers() {
             x
         );
         bad!(Muon::<F>::default().eps(x), e, x);
+        bad!(Soap::<F>::default().eps(x), e, x);
+        bad!(Soap::<F>::default().weight_decay(x), w, x);
         bad!(
             Muon::<F>::default().consistent_rms(Some(x)),
             "consistent_rms value",
@@ -510,6 +518,11 @@ fn every_hyperparameter_check_of_the_newer_optimizers() {
             x
         );
     }
+    bad!(
+        Soap::<F>::default().precondition_frequency(0),
+        "precondition_frequency",
+        0.0
+    );
     for x in [f64::NAN, f64::INFINITY] {
         bad!(AdEMAMix::<F>::default().alpha(x), "alpha value", x);
         bad!(ScheduleFreeAdamW::<F>::default().r(x), "r value", x);

@@ -217,6 +217,9 @@ proptest! {
     fn f32_follows_f64_to_f32_precision(m in model(), o in 0..count()) {
         // Lion steps by sign(c): where c rounds to either side of 0, f32 and f64 part by 2·lr.
         prop_assume!(optimizer::<f64>(o).name() != "Lion");
+        // SOAP's first eigenbasis is of one outer product: where that leaves an eigenvalue of 0
+        // twice or more, any basis of its eigenspace is right, and f32's and f64's differ.
+        prop_assume!(optimizer::<f64>(o).name() != "SOAP");
         let p64 = run::<f64>(&mut *optimizer(o), &m);
         let p32 = run::<f32>(&mut *optimizer(o), &m);
         for (k, a) in &p64 {

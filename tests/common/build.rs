@@ -306,6 +306,7 @@ pub fn build<F: Scalar>(
             };
             Box::new(o)
         }
+        (false, "SOAP") => Box::new(opt(lr, soap::<F>(&mut h)?, Soap::lr)),
         (false, "SingleDeviceNorMuon" | "SingleDeviceNorMuonWithAuxAdam") => {
             Box::new(normuon::<F>(lr, &mut h)?)
         }

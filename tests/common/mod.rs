@@ -14,6 +14,7 @@ mod files;
 pub mod optax_schedules;
 pub mod optimi;
 mod replay;
+mod soap;
 mod torch_schedules;
 
 pub use build::*;
@@ -21,6 +22,7 @@ pub use build::*;
 pub use each_optimizer::all_optimizers;
 pub use files::*;
 pub use replay::*;
+pub use soap::*;
 pub use torch_schedules::*;
 
 use std::cell::RefCell;
@@ -51,7 +53,7 @@ use ndoptim::{
     DAdaptAdaGrad, DAdaptAdam, DAdaptLion, DAdaptSgd, Dog, DogInit, Dowg, Engine, Hyperparameter,
     Lamb, Lars, Momentum, Muon, MuonRule, NAdam, Nesterov, Optimizer, Params, PolyakSgd,
     PolyakVariant, Preconditioning, Prodigy, RAdam, RmsProp, Rprop, Scalar, ScheduleFreeAdamW,
-    ScheduleFreeRAdam, ScheduleFreeSgd, Sgd, Sm3, chain,
+    ScheduleFreeRAdam, ScheduleFreeSgd, Sgd, Sm3, Soap, chain,
 };
 use serde_json::{Map, Value};
 

@@ -50,6 +50,9 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     if t["optimizer"] == "sam" {
         return replay_sam::<F>(t);
     }
+    if t["optimizer"] == "SOAP" {
+        return replay_soap::<F>(t);
+    }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
     const KNOWN: [&str; 27] = [

@@ -19,8 +19,9 @@ ODD_SHAPES = {"W": (3, 4), "scalar": (), "empty": (0, 3), "conv": (2, 1, 2, 3)}
 DTYPES = {"f64": np.float64, "f32": np.float32}
 
 
-def draw(seed, shapes=ODD_SHAPES, steps=200, dtype=np.float64):
-    """Initial parameters and per-step gradients, in `dtype`."""
+def draw(seed, shapes=ODD_SHAPES, steps=200, dtype=np.float64, big=1e3):
+    """Initial parameters and per-step gradients, in `dtype`; `big` is the scale of the 10%
+    of huge entries."""
     rng = np.random.default_rng(seed)
     initial = {k: rng.normal(0.0, 0.5, size=s).astype(dtype) for k, s in shapes.items()}
     grads = []
@@ -28,7 +29,7 @@ def draw(seed, shapes=ODD_SHAPES, steps=200, dtype=np.float64):
         step = {}
         for k, s in shapes.items():
             g = rng.normal(size=s)
-            scale = rng.choice([1.0, 1e-4, 1e3, 0.0], size=s, p=[0.7, 0.1, 0.1, 0.1])
+            scale = rng.choice([1.0, 1e-4, big, 0.0], size=s, p=[0.7, 0.1, 0.1, 0.1])
             step[k] = (g * scale).astype(dtype)
         grads.append(step)
     return initial, grads
