@@ -292,10 +292,15 @@ fn main() {
     }
 
     // faer's matrix product against matrixmultiply's, square, one thread.
-    let gemm: Vec<&Bench> = benches
+    let mut gemm: Vec<&Bench> = benches
         .iter()
         .filter(|b| b.group == "gemm-f32" && b.id.starts_with("faer/"))
         .collect();
+    gemm.sort_by_key(|b| {
+        b.id.trim_start_matches("faer/")
+            .parse::<usize>()
+            .unwrap_or(0)
+    });
     if !gemm.is_empty() {
         println!(
             "\n| C = A·B, n × n (f32, 1 thread) | faer | GFLOP/s | matrixmultiply | GFLOP/s | faer / matrixmultiply |"

@@ -328,18 +328,21 @@ impl<F: Scalar> Rule<F> for SoapRule {
             let rms = cast::<F>(TINY) + mean.sqrt();
             u.iter_mut().for_each(|x| *x = *x / rms);
         }
-        // The preconditioners, from the raw gradient, with m in the parameter's basis meanwhile.
-        self.rotate(shape, m, spare, q, true);
+        // The preconditioners, from the raw gradient. The reference rotates m back to the
+        // parameter's basis and into the eigenbasis again every step; only a refresh changes
+        // the basis, so m makes that round trip at refreshes only (elsewhere it is the identity
+        // up to rounding, and half of a step's products).
         accumulate(gg, square);
         if t % self.precondition_frequency == 0 {
+            self.rotate(shape, m, spare, q, true);
             self.each_side(shape, |s| {
                 if let Some(o) = s.offset {
                     let range = o..o + s.len * s.len;
                     refresh(s, &gg[range.clone()], &mut q[range], v, square, est);
                 }
             });
+            self.rotate(shape, m, spare, q, false);
         }
-        self.rotate(shape, m, spare, q, false);
         let step = match self.correct_bias {
             true => lr * bias_correction(b2, t).sqrt() / bias_correction(b1, t),
             false => lr,
