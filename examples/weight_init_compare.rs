@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ema: None,
             micro: 1,
             d: Vec::new(),
+            seconds: Vec::new(),
         })
         .collect();
     let seconds = common::train(&mut runs, &train, args.iterations)?;

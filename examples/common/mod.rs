@@ -131,6 +131,9 @@ pub struct Run {
     pub micro: usize,
     /// The step size `d` after each iteration, for optimizers that learn one (Prodigy).
     pub d: Vec<f64>,
+    /// Seconds this run has spent after each iteration (gradients and updates, not the others'
+    /// runs or the batch draws).
+    pub seconds: Vec<f64>,
 }
 
 /// One run per optimizer, named by it, each with the book's network from the same He-initialised
@@ -155,6 +158,7 @@ pub fn runs_seeded(
             ema: None,
             micro: 1,
             d: Vec::new(),
+            seconds: Vec::with_capacity(iterations),
         })
         .collect()
 }
@@ -204,6 +208,7 @@ pub fn train_seeded(
         let x = data.images.select(ndarray::Axis(0), &batch);
         let t: Vec<u8> = batch.iter().map(|&k| data.labels[k]).collect();
         for run in runs.iter_mut() {
+            let clock = std::time::Instant::now();
             let size = 128 / run.micro;
             let mut loss = 0.0;
             for part in 0..run.micro {
@@ -218,6 +223,8 @@ pub fn train_seeded(
             }
             run.losses.push(loss);
             run.d.extend(run.opt.global("d"));
+            let before = run.seconds.last().copied().unwrap_or(0.0);
+            run.seconds.push(before + clock.elapsed().as_secs_f64());
         }
         if i % 100 == 0 {
             let line: Vec<String> = runs
@@ -276,6 +283,23 @@ pub fn plot_losses(runs: &[Run], path: &std::path::Path, title: &str) -> plot::P
         })
         .collect();
     plot::lines(path, title, "iterations", "loss", &series)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// [`plot_losses`] against each run's own time instead of iterations.
+pub fn plot_losses_by_time(runs: &[Run], path: &std::path::Path, title: &str) -> plot::PlotResult {
+    let series: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|r| {
+            let losses = smooth(&r.losses);
+            (
+                r.name.clone(),
+                r.seconds.iter().copied().zip(losses).collect(),
+            )
+        })
+        .collect();
+    plot::lines(path, title, "seconds", "loss", &series)?;
     println!("wrote {}", path.display());
     Ok(())
 }
