@@ -192,6 +192,53 @@ pub fn orthogonal_factor<F: RealField + Copy>(a: &mut [F], n: usize, q: &mut [F]
     clear_upper_state();
 }
 
+/// One axis of a row-major tensor: its length, and the products of the axes before and after it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Axis {
+    pub len: usize,
+    pub outer: usize,
+    pub inner: usize,
+}
+
+/// `dst ← src ×ₐ op` along `axis`: `dst[.., i, ..] = Σⱼ op[i, j]·src[.., j, ..]`, as one product
+/// when the axis is the last, else one per block of the axes before it.
+pub(crate) fn mode_product<F: crate::Scalar>(
+    op: Matrix<'_, F>,
+    src: &[F],
+    axis: Axis,
+    dst: &mut [F],
+) {
+    let set = Output {
+        accumulate: false,
+        symmetric: false,
+    };
+    if axis.inner == 1 {
+        let src = Matrix::new(src, axis.outer, axis.len);
+        return F::multiply(dst, src, op.t(), F::one(), set);
+    }
+    let block = axis.len * axis.inner;
+    for (s, d) in src.chunks_exact(block).zip(dst.chunks_exact_mut(block)) {
+        F::multiply(d, op, Matrix::new(s, axis.len, axis.inner), F::one(), set);
+    }
+}
+
+/// `out ← X₍ₐ₎X₍ₐ₎ᵀ` (`len × len`) for `axis` of `x`: the sum over the other axes of the outer
+/// products along it.
+pub(crate) fn gram<F: crate::Scalar>(x: &[F], axis: Axis, out: &mut [F]) {
+    let symmetric = |accumulate| Output {
+        accumulate,
+        symmetric: true,
+    };
+    if axis.inner == 1 {
+        let x = Matrix::new(x, axis.outer, axis.len);
+        return F::multiply(out, x.t(), x, F::one(), symmetric(false));
+    }
+    for (k, block) in x.chunks_exact(axis.len * axis.inner).enumerate() {
+        let b = Matrix::new(block, axis.len, axis.inner);
+        F::multiply(out, b, b.t(), F::one(), symmetric(k > 0));
+    }
+}
+
 /// Copies the lower triangle of the row-major `n × n` matrix `a` to its upper one.
 fn mirror_lower<F: Copy>(a: &mut [F], n: usize) {
     by_tiles(n, n, true, |i, j| a[i * n + j] = a[j * n + i]);

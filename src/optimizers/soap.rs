@@ -4,7 +4,7 @@ use ndarray::IxDyn;
 
 use crate::engine::{Engine, Layout, Parts, Rule, Scalar, Scope, Step, cast};
 use crate::parts::{Lerp, add_scaled, bias_correction};
-use crate::products::{Matrix, Output};
+use crate::products::{Axis, Matrix, Output, gram, mode_product};
 use crate::tensor::{each_grad, each_param};
 use crate::{Error, check};
 
@@ -143,9 +143,7 @@ setters!(Soap {
 /// before and after it, and where its `GG` and `Q` start in their slots if it has them.
 #[derive(Clone, Copy, Debug)]
 struct Side {
-    len: usize,
-    outer: usize,
-    inner: usize,
+    axis: Axis,
     offset: Option<usize>,
 }
 
@@ -171,9 +169,7 @@ impl SoapRule {
             let inner = n.checked_div(outer.saturating_mul(len)).unwrap_or(0);
             let preconditioned = len <= self.max_precond_dim && (!vector || self.precondition_1d);
             f(Side {
-                len,
-                outer,
-                inner,
+                axis: Axis { len, outer, inner },
                 offset: preconditioned.then_some(offset),
             });
             outer = outer.saturating_mul(len);
@@ -210,8 +206,8 @@ impl SoapRule {
         let (mut total, mut longest) = (0usize, 0usize);
         self.each_side(shape, |s| {
             if s.offset.is_some() {
-                total = total.saturating_add(s.len.saturating_mul(s.len));
-                longest = longest.max(s.len);
+                total = total.saturating_add(s.axis.len.saturating_mul(s.axis.len));
+                longest = longest.max(s.axis.len);
             }
         });
         (total, longest)
@@ -286,9 +282,9 @@ impl<F: Scalar> Rule<F> for SoapRule {
         let accumulate = |gg: &mut [F], square: &mut [F]| {
             self.each_side(shape, |s| {
                 let Some(o) = s.offset else { return };
-                let square = &mut square[..s.len * s.len];
-                gram(g, s, square);
-                for (a, &b) in gg[o..o + s.len * s.len].iter_mut().zip(&*square) {
+                let square = &mut square[..s.axis.len * s.axis.len];
+                gram(g, s.axis, square);
+                for (a, &b) in gg[o..o + s.axis.len * s.axis.len].iter_mut().zip(&*square) {
                     *a = shampoo.apply(*a, b);
                 }
             })
@@ -298,7 +294,7 @@ impl<F: Scalar> Rule<F> for SoapRule {
             accumulate(gg, square);
             self.each_side(shape, |s| {
                 let Some(o) = s.offset else { return };
-                let (len, square) = (s.len, &mut square[..s.len * s.len]);
+                let (len, square) = (s.axis.len, &mut square[..s.axis.len * s.axis.len]);
                 square.copy_from_slice(&gg[o..o + len * len]);
                 (0..len).for_each(|i| square[i * len + i] = square[i * len + i] + cast(TINY));
                 let q = &mut q[o..o + len * len];
@@ -337,7 +333,7 @@ impl<F: Scalar> Rule<F> for SoapRule {
             self.rotate(shape, m, spare, q, true);
             self.each_side(shape, |s| {
                 if let Some(o) = s.offset {
-                    let range = o..o + s.len * s.len;
+                    let range = o..o + s.axis.len * s.axis.len;
                     refresh(s, &gg[range.clone()], &mut q[range], v, square, est);
                 }
             });
@@ -389,17 +385,8 @@ impl SoapRule {
         let (mut from, mut to, mut moved) = (&mut *x, &mut *y, false);
         self.each_side(shape, |s| {
             let Some(o) = s.offset else { return };
-            let q = Matrix::new(&q[o..o + s.len * s.len], s.len, s.len);
-            // Side i of the result: Σⱼ op[a, j]·from[.., j, ..], op = Q (back) or Qᵀ.
-            let op = if back { q } else { q.t() };
-            if s.inner == 1 {
-                F::multiply(to, Matrix::new(from, s.outer, s.len), op.t(), F::one(), SET);
-            } else {
-                let block = s.len * s.inner;
-                for (f, t) in from.chunks_exact(block).zip(to.chunks_exact_mut(block)) {
-                    F::multiply(t, op, Matrix::new(f, s.len, s.inner), F::one(), SET);
-                }
-            }
+            let q = Matrix::new(&q[o..o + s.axis.len * s.axis.len], s.axis.len, s.axis.len);
+            mode_product(if back { q } else { q.t() }, from, s.axis, to);
             std::mem::swap(&mut from, &mut to);
             moved = !moved;
         });
@@ -409,30 +396,14 @@ impl SoapRule {
     }
 }
 
-/// A product written over its output, not known to be symmetric.
-const SET: Output = Output { accumulate: false, symmetric: false };
-
-/// `square ← G₍ᵢ₎G₍ᵢ₎ᵀ` for side `s` of `g`: the sum over the other axes of the outer products
-/// along it.
-fn gram<F: Scalar>(g: &[F], s: Side, square: &mut [F]) {
-    let symmetric = |accumulate| Output { accumulate, symmetric: true };
-    if s.inner == 1 {
-        let x = Matrix::new(g, s.outer, s.len);
-        return F::multiply(square, x.t(), x, F::one(), symmetric(false));
-    }
-    for (k, block) in g.chunks_exact(s.len * s.inner).enumerate() {
-        let b = Matrix::new(block, s.len, s.inner);
-        F::multiply(square, b, b.t(), F::one(), symmetric(k > 0));
-    }
-}
-
 /// One power-iteration refresh of side `s`'s eigenbasis `q`, as the reference's
 /// `get_orthogonal_matrix_QR`: the columns of `q`, and the slices of `v` along the side, sorted
 /// by `diag(QᵀGGQ)` descending, then `Q ← qr(GG·Q)`'s orthogonal factor.
 fn refresh<F: Scalar>(s: Side, gg: &[F], q: &mut [F], v: &mut [F], square: &mut [F], est: &mut [F]) {
-    let (len, square, est) = (s.len, &mut square[..s.len * s.len], &mut est[..s.len]);
+    let (len, square, est) = (s.axis.len, &mut square[..s.axis.len * s.axis.len], &mut est[..s.axis.len]);
     let square_len = Matrix::new(gg, len, len);
-    F::multiply(square, square_len, Matrix::new(q, len, len), F::one(), SET);
+    let set = Output { accumulate: false, symmetric: false };
+    F::multiply(square, square_len, Matrix::new(q, len, len), F::one(), set);
     for (j, e) in est.iter_mut().enumerate() {
         *e = (0..len).fold(F::zero(), |t, i| t + q[i * len + j] * square[i * len + j]);
     }
@@ -443,9 +414,9 @@ fn refresh<F: Scalar>(s: Side, gg: &[F], q: &mut [F], v: &mut [F], square: &mut 
         }
         est.swap(j, k);
         (0..len).for_each(|i| square.swap(i * len + j, i * len + k));
-        for o in 0..s.outer {
-            let base = o * len * s.inner;
-            (0..s.inner).for_each(|e| v.swap(base + j * s.inner + e, base + k * s.inner + e));
+        for o in 0..s.axis.outer {
+            let base = o * len * s.axis.inner;
+            (0..s.axis.inner).for_each(|e| v.swap(base + j * s.axis.inner + e, base + k * s.axis.inner + e));
         }
     }
     F::orthogonal_factor(square, len, q);
