@@ -18,7 +18,7 @@ use criterion::{
 };
 use ndarray::{ArrayD, IxDyn, Zip};
 use ndoptim::transform::{self, AddDecayedWeights, ScaleByAdam, ScaleByLearningRate};
-use ndoptim::{Adam, Muon, Named, Optimizer, Params, Scalar, Soap, chain, registry};
+use ndoptim::{Adam, Kron, Muon, Named, Optimizer, Params, Scalar, Soap, chain, registry};
 
 /// Runs `f` on this thread alone: the single-thread figures, with or without the `rayon` feature.
 fn serial<R>(f: impl FnOnce() -> R) -> R {
@@ -35,7 +35,7 @@ fn serial<R>(f: impl FnOnce() -> R) -> R {
 fn optimizers<F: Scalar>() -> Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> {
     let mut all: Vec<(&'static str, Box<dyn Optimizer<F>>, usize)> = registry::optimizers()
         .into_iter()
-        .filter(|r| !r.label.contains("Muon") && r.label != "SOAP")
+        .filter(|r| !r.label.contains("Muon") && !matches!(r.label, "SOAP" | "Kron"))
         .map(|r| (r.label, r.optimizer, r.arrays))
         .collect();
     // optax's adamw as a chain of transforms: the same work as AdamW, in optax's order.
@@ -516,22 +516,31 @@ fn muon(c: &mut Criterion) {
     group.finish();
 }
 
-/// One SOAP step (f32, one thread) on one matrix, both sides preconditioned, on the shapes
-/// `soap_torch.py` times the reference on; a refresh every 10 steps (the default), so that the
-/// mean over 10 steps is the figure to compare.
-fn soap(c: &mut Criterion) {
-    let mut group = c.benchmark_group("soap-f32");
+/// One SOAP step and one Kron step (f32, one thread, the defaults) on one matrix, every side
+/// preconditioned, on the shapes `preconditioned_torch.py` times the references on. SOAP
+/// refreshes its eigenbases every 10 steps: the mean over 10 steps is the figure to compare;
+/// Kron updates its preconditioner at every step of its first 500.
+fn preconditioned(c: &mut Criterion) {
+    let mut group = c.benchmark_group("preconditioned-f32");
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
-    for (rows, cols) in PRECONDITIONED_SHAPES {
+    let optimizers = || -> [(&str, Box<dyn Optimizer<f32>>); 2] {
+        [
+            ("SOAP", Box::new(Soap::default())),
+            ("Kron", Box::new(Kron::default())),
+        ]
+    };
+    for ((rows, cols), (name, mut opt)) in PRECONDITIONED_SHAPES
+        .into_iter()
+        .flat_map(|s| optimizers().map(|o| (s, o)))
+    {
         let shape = [rows, cols];
         let g = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
             ((ix[0] * 31 + ix[1] * 17) % 23) as f32 / 23.0 - 0.5
         });
         let mut p = Params::from([("w".to_string(), ArrayD::<f32>::zeros(IxDyn(&shape)))]);
         let grads = Params::from([("w".to_string(), g)]);
-        let mut opt = Soap::<f32>::default();
-        serial(|| opt.update(&mut p, &grads).unwrap()); // the eigendecompositions
-        group.bench_function(BenchmarkId::new("SOAP", format!("{rows}x{cols}")), |b| {
+        serial(|| opt.update(&mut p, &grads).unwrap()); // state, and SOAP's eigenbases
+        group.bench_function(BenchmarkId::new(name, format!("{rows}x{cols}")), |b| {
             b.iter(|| serial(|| opt.update(&mut p, black_box(&grads)).unwrap()))
         });
     }
@@ -722,7 +731,7 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
-    targets = steps, keys, keys_named, keys_floor, levels, zip_reference, threads, muon, soap, gemm,
+    targets = steps, keys, keys_named, keys_floor, levels, zip_reference, threads, muon, preconditioned, gemm,
         precision
 }
 criterion_main!(benches);

@@ -267,23 +267,29 @@ fn main() {
         }
     }
 
-    // SOAP against the official soap.py when benches/soap_torch.py has written its timings.
-    let soap: Vec<&Bench> = benches.iter().filter(|b| b.group == "soap-f32").collect();
-    if !soap.is_empty() {
-        let torch = read(&dir.join("soap-torch.json"));
+    // SOAP and Kron against their references when benches/preconditioned_torch.py has written
+    // its timings.
+    let preconditioned: Vec<&Bench> = benches
+        .iter()
+        .filter(|b| b.group == "preconditioned-f32")
+        .collect();
+    if !preconditioned.is_empty() {
+        let torch = read(&dir.join("preconditioned-torch.json"));
         let version = torch
             .as_ref()
             .and_then(|t| t["torch"].as_str().map(str::to_string));
         println!(
-            "\n| SOAP step (f32, 1 thread, mean of 10 with one refresh) | ndoptim | soap.py on torch{} | ndoptim / torch |",
+            "\n| step (f32, 1 thread, mean of 10) | ndoptim | reference on torch{} | ndoptim / reference |",
             version.map_or(String::new(), |v| format!(" {v}"))
         );
         println!("|---|---|---|---|");
-        for b in &soap {
-            let shape = b.id.trim_start_matches("SOAP/");
-            let t = torch.as_ref().and_then(|t| t["mean_ns"][shape].as_f64());
+        for b in &preconditioned {
+            let (name, shape) = b.id.split_once('/').unwrap_or((&b.id, ""));
+            let t = torch
+                .as_ref()
+                .and_then(|t| t["mean_ns"][name][shape].as_f64());
             println!(
-                "| {shape} | {} | {} | {} |",
+                "| {name} {shape} | {} | {} | {} |",
                 time(b.mean_ns),
                 t.map_or("–".into(), time),
                 t.map_or("–".into(), |t| format!("{:.2}", b.mean_ns / t)),

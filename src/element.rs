@@ -18,8 +18,8 @@ mod sealed {
     impl Sealed for half::f16 {}
 
     use crate::products::{
-        Matrix, Output, multiply, orthogonal_factor, reserve_orthogonal_factor,
-        symmetric_eigenvectors,
+        Axis, Matrix, Output, multiply, orthogonal_factor, reserve_orthogonal_factor,
+        solve_lower_in_place, symmetric_eigenvectors,
     };
 
     /// Linear algebra in the arithmetic types, by faer.
@@ -43,6 +43,9 @@ mod sealed {
         /// Grows this thread's workspace for [`orthogonal_factor`] (see
         /// [`reserve_orthogonal_factor`]).
         fn reserve_orthogonal_factor(n: usize);
+
+        /// Solves `Qᵀy = x` along an axis (see [`solve_lower_in_place`]).
+        fn solve_lower(q: &[Self], axis: Axis, x: &mut [Self]);
     }
     impl<T: faer::traits::RealField + Copy> LinearAlgebra for T {
         fn multiply(
@@ -65,6 +68,10 @@ mod sealed {
 
         fn reserve_orthogonal_factor(n: usize) {
             reserve_orthogonal_factor::<T>(n)
+        }
+
+        fn solve_lower(q: &[T], axis: Axis, x: &mut [T]) {
+            solve_lower_in_place(q, axis, x)
         }
     }
 }

@@ -71,6 +71,7 @@
 //! | [`Asgd`] | `torch.optim.ASGD` | `n` | lr 0.01, λ 1e-4, α 0.75, t₀ 1e6 |
 //! | [`Adafactor`] | `torch.optim.Adafactor` | rows + cols per matrix (≥ 2-D); `n` for vectors | lr 0.01, τ −0.8, ε (machine ε, 1e-3), d 1 |
 //! | [`Soap`] | the official SOAP (`soap.py`) | `2n`, and `2nᵢ²` per preconditioned side (+ scratch) | lr 3e-3, β (0.95, 0.95), λ 0.01, eigenbases refreshed every 10 steps |
+//! | [`Kron`] | PSGD Kron (kron_torch's `Kron`) | `n`, and `nᵢ²` (triangular) or `nᵢ` (diagonal) per factor (+ scratch) | lr 3e-4, β₁ 0.9, η 0.1, updates annealed from every step to 3% after 500 |
 //! | [`Lion`] | the paper (Chen et al., 2023); optax `lion` | `n` | lr 1e-4, β (0.9, 0.99) |
 //! | [`Muon`] | `torch.optim.Muon`; optax `contrib.muon` ([`Muon::optax`]); Polar Express ([`Muon::polar_express`]); NorMuon ([`Muon::normuon`]) | `n` (+ scratch) for matrices, `2n` for the AdamW fallback | lr 1e-3, μ 0.95, λ 0.1, 5 Newton–Schulz steps |
 //! | [`ScheduleFreeAdamW`] | `schedulefree.AdamWScheduleFree` | `2n` | lr 0.0025, β (0.9, 0.999), ε 1e-8 |

@@ -194,9 +194,12 @@ pub fn orthogonal_factor<F: RealField + Copy>(a: &mut [F], n: usize, q: &mut [F]
 
 /// One axis of a row-major tensor: its length, and the products of the axes before and after it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Axis {
+pub struct Axis {
+    /// Its length.
     pub len: usize,
+    /// The product of the axes before it.
     pub outer: usize,
+    /// The product of the axes after it.
     pub inner: usize,
 }
 
@@ -220,6 +223,28 @@ pub(crate) fn mode_product<F: crate::Scalar>(
     for (s, d) in src.chunks_exact(block).zip(dst.chunks_exact_mut(block)) {
         F::multiply(d, op, Matrix::new(s, axis.len, axis.inner), F::one(), set);
     }
+}
+
+/// `x ← x ×ₐ Q⁻ᵀ` along `axis` for an upper-triangular `Q` (`len × len`, row-major): each
+/// fiber `y` along the axis solves `Qᵀy = x`, by faer's triangular solve.
+pub(crate) fn solve_transposed_upper<F: crate::Scalar>(q: &[F], axis: Axis, x: &mut [F]) {
+    F::solve_lower(q, axis, x);
+}
+
+/// [`solve_transposed_upper`] in faer's types.
+pub fn solve_lower_in_place<F: RealField + Copy>(q: &[F], axis: Axis, x: &mut [F]) {
+    use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
+    let lower = MatRef::from_row_major_slice(q, axis.len, axis.len).transpose();
+    if axis.inner == 1 {
+        let fibers = MatMut::from_row_major_slice_mut(x, axis.outer, axis.len).transpose_mut();
+        solve_lower_triangular_in_place(lower, fibers, Par::Seq);
+    } else {
+        for block in x.chunks_exact_mut(axis.len * axis.inner) {
+            let fibers = MatMut::from_row_major_slice_mut(block, axis.len, axis.inner);
+            solve_lower_triangular_in_place(lower, fibers, Par::Seq);
+        }
+    }
+    clear_upper_state();
 }
 
 /// `out ← X₍ₐ₎X₍ₐ₎ᵀ` (`len × len`) for `axis` of `x`: the sum over the other axes of the outer

@@ -61,6 +61,7 @@ macro_rules! each_optimizer {
             "Muon-PolarExpress", 2, $crate::Muon::<$F>::polar_express();
             "NorMuon", 2, $crate::Muon::<$F>::normuon();
             "SOAP", 3, $crate::Soap::<$F>::default();
+            "Kron", 2, $crate::Kron::<$F>::default();
             "SF-AdamW", 3, $crate::ScheduleFreeAdamW::<$F>::default();
             "SF-SGD", 2, $crate::ScheduleFreeSgd::<$F>::default();
             "SF-RAdam", 3, $crate::ScheduleFreeRAdam::<$F>::default();

@@ -446,6 +446,7 @@ fn every_hyperparameter_check_of_the_newer_optimizers() {
             "shampoo_beta value",
             m
         );
+        bad!(Kron::<F>::default().b1(m), "b1 value", m);
         bad!(
             Muon::<F>::normuon().neuron_beta2(Some(m)),
             "neuron beta2 value",
@@ -499,6 +500,8 @@ fn every_hyperparameter_check_of_the_newer_optimizers() {
         );
         bad!(Muon::<F>::default().eps(x), e, x);
         bad!(Soap::<F>::default().eps(x), e, x);
+        bad!(Kron::<F>::default().weight_decay(x), w, x);
+        bad!(Kron::<F>::default().precond_lr(x), "precond_lr value", x);
         bad!(Soap::<F>::default().weight_decay(x), w, x);
         bad!(
             Muon::<F>::default().consistent_rms(Some(x)),
@@ -518,6 +521,16 @@ fn every_hyperparameter_check_of_the_newer_optimizers() {
             x
         );
     }
+    for p in [0.0, 1.5, f64::NAN] {
+        let fixed = UpdateProbability::Fixed(p);
+        let name = "preconditioner_update_probability";
+        bad!(Kron::<F>::default().update_probability(fixed), name, p);
+    }
+    bad!(
+        Kron::<F>::default().precond_init_scale(0.0),
+        "precond_init_scale",
+        0.0
+    );
     bad!(
         Soap::<F>::default().precondition_frequency(0),
         "precondition_frequency",

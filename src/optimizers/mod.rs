@@ -41,6 +41,7 @@ algorithms!(
     dadapt_sgd,
     dadapt_adagrad,
     dog,
+    kron,
     soap,
     sm3,
     polyak,

@@ -11,6 +11,7 @@ mod build;
 #[macro_use]
 mod each_optimizer;
 mod files;
+mod kron;
 pub mod optax_schedules;
 pub mod optimi;
 mod replay;
@@ -21,6 +22,7 @@ pub use build::*;
 #[allow(unused_imports)] // not every test target runs over every optimizer
 pub use each_optimizer::all_optimizers;
 pub use files::*;
+pub use kron::*;
 pub use replay::*;
 pub use soap::*;
 pub use torch_schedules::*;

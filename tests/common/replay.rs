@@ -53,6 +53,9 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     if t["optimizer"] == "SOAP" {
         return replay_soap::<F>(t);
     }
+    if t["optimizer"] == "Kron" {
+        return replay_kron::<F>(t);
+    }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
     const KNOWN: [&str; 27] = [
@@ -249,6 +252,32 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
             }
             .map_err(|e| format!("step {i}: train: {e}"))?;
         }
+    }
+    Ok((worst, trajectory))
+}
+
+/// Replays a file's steps through `opt` (its learning rates, gradients and expected parameters),
+/// with `check(opt, i)` after step `i` for what else the file carries; returns the largest
+/// relative error of both.
+pub(crate) fn replay_checked<F: Scalar, O: Optimizer<F>>(
+    opt: &mut O,
+    t: &Value,
+    mut check: impl FnMut(&O, usize) -> Result<f64, String>,
+) -> Result<(f64, Trajectory), String> {
+    let mut p = params::<F>(&t["initial"])?;
+    let grads = t["grads"].as_array().ok_or("no grads")?;
+    let expected = t["expected"].as_array().ok_or("no expected")?;
+    let lrs = t["lr_per_step"].as_array();
+    let (mut worst, mut trajectory) = (0.0f64, Vec::with_capacity(expected.len()));
+    for (i, (g, e)) in grads.iter().zip(expected).enumerate() {
+        if let Some(lr) = lrs.and_then(|l| l.get(i)).and_then(Value::as_f64) {
+            opt.set_learning_rate(lr).map_err(|e| e.to_string())?;
+        }
+        opt.update(&mut p, &params(g)?)
+            .map_err(|e| format!("step {i}: {e}"))?;
+        worst = worst.max(compare(&p, e).map_err(|e| format!("step {i}: {e}"))?);
+        trajectory.push(params_bits(&p));
+        worst = worst.max(check(opt, i).map_err(|e| format!("step {i}: {e}"))?);
     }
     Ok((worst, trajectory))
 }
