@@ -1,12 +1,13 @@
-//! Matrix-preconditioned optimizers on the book's MNIST network: SOAP and NorMuon beside Muon and
-//! AdamW, from the same weights on the same batches. Prints the losses every 100 iterations and
+//! Matrix-preconditioned optimizers on the book's MNIST network: SOAP, PSGD Kron and NorMuon
+//! beside Muon and AdamW, from the same weights on the same batches. Prints the losses every 100 iterations and
 //! the test accuracies, and plots the smoothed loss against iterations and against each
 //! optimizer's own time (its gradients and updates), the accuracies in the legends.
 //!
 //! `cargo run --release --example preconditioned_mnist [-- --iterations N] [-- --mnist-dir DIR]`
 //!
 //! Hyperparameters: each reference's defaults (SOAP's `soap.py`: lr 3e-3, refresh every 10
-//! steps; `torch.optim.Muon`'s: lr 1e-3 with its AdamW fallback; `torch.optim.AdamW`'s), but
+//! steps; kron_torch's: lr 3e-4, preconditioner updated at every step of the first 500, then
+//! less and less often; `torch.optim.Muon`'s: lr 1e-3 with its AdamW fallback; `torch.optim.AdamW`'s), but
 //! NorMuon at Muon's rate, 1e-3, with its auxiliary Adam's defaults for the biases: its own
 //! default, 0.02, is too large for this small network, as Muon's usual rate is (it ends near
 //! 86% test accuracy).
@@ -21,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (train, test) = common::mnist_sets(&args)?;
     let optimizers: Vec<(&str, Box<dyn Optimizer<f32>>)> = vec![
         ("SOAP", Box::new(Soap::default())),
+        ("Kron", Box::new(Kron::default())),
         ("NorMuon", Box::new(Muon::normuon().lr(1e-3))),
         ("Muon", Box::new(Muon::default())),
         ("AdamW", Box::new(AdamW::default())),
