@@ -277,15 +277,16 @@ impl KronRule {
         self.precond_init_scale.powf(1.0 / dims.len() as f64)
     }
 
-    /// Elements of `Q`, and the longest axis.
+    /// Elements of `Q`, and of its largest factor.
     fn factors(&self, shape: &[usize]) -> (usize, usize) {
-        let (mut total, mut longest) = (0usize, 0usize);
+        let (mut total, mut largest) = (0usize, 0usize);
         self.each_factor(shape, |f| {
             let len = f.axis.len;
-            total = total.saturating_add(if f.triangular { len.saturating_mul(len) } else { len });
-            longest = longest.max(len);
+            let size = if f.triangular { len.saturating_mul(len) } else { len };
+            total = total.saturating_add(size);
+            largest = largest.max(size);
         });
-        (total, longest)
+        (total, largest)
     }
 
     /// Whether step `t` (from 1) updates the preconditioner, advancing the counter.
@@ -362,8 +363,8 @@ impl<F: Scalar> Rule<F> for KronRule {
     }
 
     fn scratch(&self, _key: &str, shape: &[usize]) -> usize {
-        let (_, longest) = self.factors(shape);
-        Self::scratch_of(shape.iter().product(), longest)
+        let (_, largest) = self.factors(shape);
+        Self::scratch_of(shape.iter().product(), largest)
     }
 
     fn step<L: Layout<F>>(&self, step: Step<'_, F, L>, scalars: &mut KronScalars) {
@@ -371,8 +372,8 @@ impl<F: Scalar> Rule<F> for KronRule {
         let wd = step.weight_decay().unwrap_or(self.weight_decay);
         let Parts { params, grads, state, scratch } = step.parts();
         let shape = params.shape();
-        let (n, (total, longest), rank) = (params.len(), self.factors(shape), shape.len());
-        if n == 0 || state.len() < n + total || scratch.len() < Self::scratch_of(n, longest) {
+        let (n, (total, largest), rank) = (params.len(), self.factors(shape), shape.len());
+        if n == 0 || state.len() < n + total || scratch.len() < Self::scratch_of(n, largest) {
             return; // state and scratch are sized by `slots` and `scratch`: an empty key
         }
         let (m, q) = state.split_at_mut(n);
@@ -381,9 +382,10 @@ impl<F: Scalar> Rule<F> for KronRule {
         let (v, rest) = rest.split_at_mut(n);
         let (a, rest) = rest.split_at_mut(n);
         let (spare, rest) = rest.split_at_mut(n);
-        let (t1, rest) = rest.split_at_mut(longest * longest);
-        let (t2, rest) = rest.split_at_mut(longest * longest);
-        let (x, y) = rest.split_at_mut(longest);
+        // A factor's two statistics, and two vectors of a triangular factor's length.
+        let (t1, rest) = rest.split_at_mut(largest);
+        let (t2, rest) = rest.split_at_mut(largest);
+        let (x, y) = rest.split_at_mut(largest);
         if t == 1 {
             let scale: F = cast(self.each_factor(shape, |_| ()));
             self.each_factor(shape, |f| {
@@ -438,11 +440,9 @@ impl<F: Scalar> Rule<F> for KronRule {
 }
 
 impl KronRule {
-    /// Scratch elements a key of `n` elements whose longest axis is `longest` needs.
-    fn scratch_of(n: usize, longest: usize) -> usize {
-        n.saturating_mul(5)
-            .saturating_add(longest.saturating_mul(longest).saturating_mul(2))
-            .saturating_add(longest.saturating_mul(2))
+    /// Scratch elements a key of `n` elements whose largest factor has `largest` needs.
+    fn scratch_of(n: usize, largest: usize) -> usize {
+        n.saturating_mul(5).saturating_add(largest.saturating_mul(4))
     }
 }
 
