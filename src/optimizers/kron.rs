@@ -62,9 +62,10 @@ pub trait KronDraws: Debug + Send + Sync {
     fn normal(&self, step: u64, key: &str, index: usize) -> f64;
 }
 
-/// The default draws: SplitMix64 over the seed, the step, the key's FNV-1a hash and the element,
-/// so that they depend on nothing but those (and a resumed run draws what the uninterrupted one
-/// would have).
+/// The default draws: SplitMix64 over the seed, the step and the element, so that they depend
+/// on nothing but those: a resumed run draws what the uninterrupted one would have, and a key's
+/// result does not depend on its name or on the other keys. Keys share their probes; each key's
+/// fit sees only its own, so that costs nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seeded(u64);
 
@@ -95,14 +96,11 @@ impl KronDraws for Seeded {
         Self::unit(self.bits([step, u64::MAX, 0]))
     }
 
-    fn normal(&self, step: u64, key: &str, index: usize) -> f64 {
-        let hash = key.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
-        });
+    fn normal(&self, step: u64, _key: &str, index: usize) -> f64 {
         // Box–Muller on two uniforms of (0, 1].
         let (u1, u2) = (
-            1.0 - Self::unit(self.bits([step, hash, 2 * index as u64])),
-            Self::unit(self.bits([step, hash, 2 * index as u64 + 1])),
+            1.0 - Self::unit(self.bits([step, 1, 2 * index as u64])),
+            Self::unit(self.bits([step, 1, 2 * index as u64 + 1])),
         );
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
