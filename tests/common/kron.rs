@@ -140,20 +140,8 @@ pub(crate) fn replay_kron<F: Scalar>(t: &Value) -> Result<(f64, Trajectory), Str
                 ("Q", q),
                 ("momentum_buffer", numbers(&want["momentum_buffer"])),
             ] {
-                let got: Vec<f64> = opt
-                    .slot(key, name)
-                    .map(|s| s.iter().map(|x| x.to_f64().unwrap_or(f64::NAN)).collect())
-                    .unwrap_or_default();
-                if got.len() != want.len() {
-                    return Err(format!(
-                        "{key}.{name}: {} elements, {}",
-                        got.len(),
-                        want.len()
-                    ));
-                }
-                let err =
-                    (got.iter().zip(&want)).fold(0.0f64, |w, (&a, &b)| w.max(relative_error(a, b)));
-                worst = worst.max(err);
+                let got = slot_values(opt, key, name);
+                worst = worst.max(state_error(&got, &want, &format!("{key}.{name}"))?);
             }
         }
         Ok(worst)

@@ -282,6 +282,32 @@ pub(crate) fn replay_checked<F: Scalar, O: Optimizer<F>>(
     Ok((worst, trajectory))
 }
 
+/// Slot `name` of `key` in `opt`'s state, as f64 (empty where the key keeps none).
+pub(crate) fn slot_values<R: ndoptim::Rule<F>, F: Scalar>(
+    opt: &Engine<R, F>,
+    key: &str,
+    name: &str,
+) -> Vec<f64> {
+    opt.slot(key, name)
+        .map(|s| s.iter().map(|x| x.to_f64().unwrap_or(f64::NAN)).collect())
+        .unwrap_or_default()
+}
+
+/// The largest relative error of state `got` against the reference's `want`, as long as it.
+pub(crate) fn state_error(got: &[f64], want: &[f64], what: &str) -> Result<f64, String> {
+    if got.len() != want.len() {
+        return Err(format!(
+            "{what}: {} elements, the reference's {}",
+            got.len(),
+            want.len()
+        ));
+    }
+    Ok(got
+        .iter()
+        .zip(want)
+        .fold(0.0, |w, (&a, &b)| w.max(relative_error(a, b))))
+}
+
 /// A Polar Express file's description of its iteration is ndoptim's: the coefficients of
 /// [`Muon::polar_express`], its safety factor, and Muon's ε.
 fn polar_express(polar: &Value, hyper: &Value) -> Result<(), String> {

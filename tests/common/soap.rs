@@ -92,24 +92,8 @@ fn compare_state<F: Scalar>(opt: &Soap<F>, state: &Value) -> Result<f64, String>
         walk(v, &mut out);
         out
     };
-    let slot = |key: &str, name: &str| -> Vec<f64> {
-        opt.slot(key, name)
-            .map(|s| s.iter().map(|x| x.to_f64().unwrap_or(f64::NAN)).collect())
-            .unwrap_or_default()
-    };
-    let close = |got: &[f64], want: &[f64], what: &str| -> Result<f64, String> {
-        if got.len() != want.len() {
-            return Err(format!(
-                "{what}: {} elements, the reference's {}",
-                got.len(),
-                want.len()
-            ));
-        }
-        Ok(got
-            .iter()
-            .zip(want)
-            .fold(0.0, |w, (&a, &b)| w.max(relative_error(a, b))))
-    };
+    let slot = |key: &str, name: &str| slot_values(opt, key, name);
+    let close = state_error;
     for (key, want) in state.as_object().ok_or("expected_state is not a map")? {
         let step = opt.step_count(key).unwrap_or(0).saturating_sub(1);
         if want["step"].as_u64() != Some(step) {
