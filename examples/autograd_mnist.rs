@@ -203,7 +203,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .as_slice_mut()
                 .ok_or("a variable that is not contiguous")?;
             let grad = grad.as_slice().ok_or("a gradient that is not contiguous")?;
-            items.push(Named::from_slices(name, &shape, param, grad)?);
+            items.push(Named::from_slices(name, shape, param, grad)?);
         }
         our_adam.update_named(&mut items)?;
         drop(items);

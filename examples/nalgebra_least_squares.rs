@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // [4] (a matrix would be given as [cols, rows], its row-major reading).
         adam.update_named(&mut [Named::from_slices(
             "theta",
-            &[features],
+            features,
             theta.as_mut_slice(),
             grad.as_slice(),
         )?])?;

@@ -44,6 +44,15 @@ pub enum Error {
         /// The parameter's current shape.
         param_shape: Vec<usize>,
     },
+    /// An array given by [`named!`](crate::named!) is not contiguous in row-major order, so it
+    /// has no slice (a transposed or sliced view; `as_standard_layout()` copies it into one).
+    #[error("{which} of {key:?} is not contiguous in row-major order (as_slice gives None)")]
+    NotContiguous {
+        /// The parameter's key.
+        key: String,
+        /// Which array: "parameter" or "gradient".
+        which: &'static str,
+    },
     /// A slice given with a shape ([`crate::Named::from_slices`]) holds another number of elements
     /// than the shape.
     #[error(

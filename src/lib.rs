@@ -332,6 +332,10 @@ pub use engine::{
 pub use error::Error;
 pub use groups::Group;
 pub use named::Named;
+/// The ndarray ndoptim is built on (0.17), re-exported: arrays made through `ndoptim::ndarray`
+/// are always of the version [`Optimizer`] takes. A model on another ndarray version comes in
+/// through slices ([`named!`], [`Named::from_slices`]); see [`named`] for why.
+pub use ndarray;
 pub use optimizer::{Hyperparameter, Optimizer};
 pub use optimizers::*;
 pub use parts::{

@@ -1,6 +1,6 @@
 //! The `rayon` feature: parallel steps over keys and over chunks of large arrays.
 //!
-//! A rayon call costs 16-27 µs on a small VM (`shared/notes/performance.md`), so work goes to
+//! A rayon call costs tens of microseconds on a small VM (the book's performance chapter), so work goes to
 //! the pool only above sizes where it pays: arrays of [`MIN_ELEMENTS`] or more are split into
 //! halves down to [`LEAF_ELEMENTS`], and a step over several keys runs them as parallel tasks when
 //! it moves at least [`MIN_ELEMENTS`] elements in all. Every element is computed by the same

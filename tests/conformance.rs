@@ -2,7 +2,7 @@
 //! both ways in (`update` on maps, `update_named` on views, which must agree bit for bit) and
 //! prints one line per file: its name, the largest relative error, PASS or FAIL.
 //!
-//! Tolerances (`../shared/conformance/README.md`): f64 `1e-12`, f32 `1e-5`, relative to
+//! Tolerances (those the references' files were published with): f64 `1e-12`, f32 `1e-5`, relative to
 //! `max(1, |reference|)`, after every step; L-BFGS (`torch_lbfgs_*`): its counts of evaluations
 //! and iterations exactly, its iterates and losses within `1e-10` after every call.
 

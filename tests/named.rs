@@ -101,7 +101,7 @@ fn every_optimizer_refuses_bad_named_calls_and_changes_nothing() {
 #[test]
 fn slices_must_hold_their_shape() {
     let (mut data, grad) = (vec![0.0f32; 12], vec![0.0f32; 11]);
-    let err = Named::from_slices("w", &[3, 4], &mut data, &grad).unwrap_err();
+    let err = Named::from_slices("w", [3, 4], &mut data, &grad).unwrap_err();
     assert_eq!(
         err,
         Error::SliceLength {
@@ -112,7 +112,7 @@ fn slices_must_hold_their_shape() {
         }
     );
     assert!(err.to_string().contains("\"w\""), "{err}");
-    let err = Named::from_slices("w", &[3, 5], &mut data, &grad[..]).unwrap_err();
+    let err = Named::from_slices("w", [3, 5], &mut data, &grad[..]).unwrap_err();
     assert!(matches!(
         err,
         Error::SliceLength {
@@ -122,9 +122,67 @@ fn slices_must_hold_their_shape() {
         }
     ));
     // A shape whose size overflows is refused, not wrapped.
-    let err = Named::from_slices("w", &[usize::MAX, 2], &mut data, &grad).unwrap_err();
+    let err = Named::from_slices("w", [usize::MAX, 2], &mut data, &grad).unwrap_err();
     assert!(matches!(err, Error::SliceLength { .. }));
-    assert!(Named::from_slices("w", &[12], &mut data, &[0.0; 12]).is_ok());
+    assert!(Named::from_slices("w", [12], &mut data, &[0.0; 12]).is_ok());
+}
+
+/// The issue a model on another ndarray version meets: its arrays are struct fields, and
+/// `named!` takes them through their slices with their shapes, however the shape is written.
+#[test]
+fn named_macro_takes_fields_of_another_ndarray_version() {
+    use autograd::ndarray::{Array2 as OldArray2, ShapeBuilder};
+    struct Net {
+        w1: OldArray2<f64>,
+        g1: OldArray2<f64>,
+    }
+    let start = |i: usize| (i as f64 * 0.37).sin();
+    let mut net = Net {
+        w1: OldArray2::from_shape_fn((3, 4), |(i, j)| start(4 * i + j)),
+        g1: OldArray2::from_shape_fn((3, 4), |(i, j)| start(7 * i + j + 1)),
+    };
+    let mut ours = ArrayD::from_shape_fn(IxDyn(&[3, 4]), |i| start(4 * i[0] + i[1]));
+    let grad = ArrayD::from_shape_fn(IxDyn(&[3, 4]), |i| start(7 * i[0] + i[1] + 1));
+    let (mut a, mut b) = (Sgd::default().momentum(0.9), Sgd::default().momentum(0.9));
+    for _ in 0..3 {
+        a.update_named(&mut [ndoptim::named!("w1", net.w1, net.g1).unwrap()])
+            .unwrap();
+        b.update_named(&mut [Named::new("w1", ours.view_mut(), grad.view())])
+            .unwrap();
+    }
+    assert_eq!(net.w1.as_slice().unwrap(), ours.as_slice().unwrap());
+    // The shape by value: another version's `dim()`, with the slices of the same fields.
+    let (rows, cols) = net.w1.dim();
+    let item = Named::from_slices(
+        "w1",
+        net.w1.dim(),
+        net.w1.as_slice_mut().unwrap(),
+        net.g1.as_slice().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(item.param().shape(), &[rows, cols]);
+
+    // Arrays without a row-major slice are refused by name, and nothing moves.
+    let before = net.w1.clone();
+    let mut column_major = OldArray2::<f64>::zeros((3, 4).f());
+    let err = ndoptim::named!("w1", net.w1, column_major).unwrap_err();
+    assert_eq!(
+        err,
+        Error::NotContiguous {
+            key: "w1".into(),
+            which: "gradient"
+        }
+    );
+    let err = ndoptim::named!("w1", column_major, net.g1).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::NotContiguous {
+            which: "parameter",
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("\"w1\""), "{err}");
+    assert_eq!(net.w1, before);
 }
 
 #[test]

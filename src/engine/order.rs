@@ -3,7 +3,7 @@
 //!
 //! Why memory order: a step over many small arrays is bound by how fast each array's data
 //! arrives, and the hardware prefetchers only help when consecutive arrays follow each other in
-//! memory. Hash order scatters them (`shared/notes/performance.md`). So the engine keeps its
+//! memory. Hash order scatters them (the book's performance chapter measures it). So the engine keeps its
 //! entries sorted by their parameters' addresses, creates new state in that order (its slots then
 //! follow in memory too), and sorts again only when a step finds the order broken.
 
