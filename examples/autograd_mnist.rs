@@ -107,7 +107,15 @@ fn accuracy(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(2000);
+    let args = common::Args::parse(
+        "The autograd crate's MLP on MNIST, once with its own Adam and once with ndoptim's updating its variables in place",
+        2000,
+        &[
+            common::Opt::Out,
+            common::Opt::Iterations,
+            common::Opt::Mnist,
+        ],
+    );
     let (train, test) = common::mnist_sets(&args)?;
     let (mut theirs, mut ours) = (
         ag::VariableEnvironment::<f32>::new(),

@@ -1,4 +1,4 @@
-//! Turns criterion's saved estimates of `benches/step.rs` into the README's performance tables,
+//! Turns criterion's saved estimates of `benches/step.rs` into the performance chapter's tables,
 //! so that they are regenerated, never typed.
 //!
 //! ```sh
@@ -70,8 +70,40 @@ fn time(ns: f64) -> String {
     }
 }
 
+const USAGE: &str = "Summarises criterion's estimates of benches/step.rs as tables.
+
+usage: bench_summary [CRITERION_DIR [BASELINE [NATIVE_BASELINE]]]
+  CRITERION_DIR     criterion's folder (default target/criterion)
+  BASELINE          the baseline to summarise (default new, criterion's latest run)
+  NATIVE_BASELINE   a baseline built with -C target-cpu=native, to compare against
+  -h, --help        this help";
+
+/// The command line's positional arguments (lexopt), at most three.
+fn positional() -> Result<Vec<String>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_env();
+    let mut args = Vec::new();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Value(v) if args.len() < 3 => args.push(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(args)
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match positional() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let dir = PathBuf::from(args.first().map_or("target/criterion", String::as_str));
     let baseline = args.get(1).map_or("new", String::as_str);
     let mut benches = Vec::new();

@@ -8,6 +8,9 @@
 //!
 //! Run with `cargo run --release --example custom_rule`.
 
+#[allow(dead_code)] // the experiments' shared code; this one only parses --help
+mod common;
+
 mod fit;
 
 use ndoptim::{Engine, Error, Layout, Optimizer, Rule, Scalar, Step};
@@ -51,6 +54,11 @@ impl<F: Scalar> Rule<F> for SignumRule {
 }
 
 fn main() -> Result<(), Error> {
+    common::Args::parse(
+        "A whole optimizer (Signum) written outside the crate, as a rule of the engine",
+        0,
+        &[],
+    );
     let mut signum: Engine<_, f64> = Engine::new(SignumRule { beta: 0.9 }).lr(0.01);
     fit::header(500);
     let result = fit::train(&mut signum, 500)?;

@@ -8,6 +8,9 @@
 //!
 //! Run with `cargo run --release --example custom_transform`.
 
+#[allow(dead_code)] // the experiments' shared code; this one only parses --help
+mod common;
+
 mod fit;
 
 use ndoptim::transform::{self, Context, ScaleByAdam, ScaleByLearningRate, Transform};
@@ -42,6 +45,11 @@ impl<F: Scalar, T: Transform<F>> Transform<F> for Cautious<T> {
 }
 
 fn main() -> Result<(), Error> {
+    common::Args::parse(
+        "A transform written outside the crate (a cautious mask), chained with Adam",
+        0,
+        &[],
+    );
     let adam = ScaleByAdam::default();
     let optimizers: Vec<(&str, Box<dyn Optimizer<f64>>)> = vec![
         (

@@ -81,7 +81,11 @@ fn first_order(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(1000);
+    let args = common::Args::parse(
+        "L-BFGS (both line searches) against Adam and SGD on Rosenbrock's valley",
+        1000,
+        &[common::Opt::Out, common::Opt::Iterations],
+    );
     let mut runs = Vec::new();
     for (name, search) in [
         ("L-BFGS, strong Wolfe", LineSearch::StrongWolfe),

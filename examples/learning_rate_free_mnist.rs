@@ -27,7 +27,16 @@ const BOOK: f64 = 0.001;
 const SWEEP: [f64; 6] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(2000);
+    let args = common::Args::parse(
+        "Prodigy and D-Adapt Adam at their defaults against tuned Adam on the book's MNIST network",
+        2000,
+        &[
+            common::Opt::Out,
+            common::Opt::Iterations,
+            common::Opt::Mnist,
+            common::Opt::All,
+        ],
+    );
     let (train, test) = common::mnist_sets(&args)?;
     let tuned = if args.all {
         println!("sweeping Adam's learning rate:");

@@ -4,7 +4,7 @@
 //! weights, and bf16 weights (with bf16 state, optimi's layout) rounded to nearest, with Kahan
 //! compensation, and stochastically. Late in training the updates fall below half a bf16 step
 //! of the weights: rounded to nearest they are lost, and the loss stops falling; Kahan's buffer
-//! and stochastic rounding keep them. Writes `docs/images/low_precision_least_squares.svg`.
+//! and stochastic rounding keep them. Writes `book/src/images/low_precision_least_squares.svg`.
 //!
 //! Run with `cargo run --release --features half --example low_precision_least_squares`.
 
@@ -105,9 +105,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (format!("{name} ({:.1e})", losses[STEPS - 1]), points)
         })
         .collect();
-    let file = common::Args::parse(STEPS)
-        .out
-        .join("low_precision_least_squares.svg");
+    let file = common::Args::parse(
+        "The quickstart's least-squares fit with bf16 weights, in each rounding mode",
+        STEPS,
+        &[common::Opt::Out],
+    )
+    .out
+    .join("low_precision_least_squares.svg");
     common::plot::lines(
         &file,
         "Least squares, AdamW (torch-optimi's) at lr 1e-3: f32 and bf16 weights",

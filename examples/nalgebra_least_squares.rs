@@ -5,10 +5,18 @@
 //!
 //! `cargo run --release --example nalgebra_least_squares`
 
+#[allow(dead_code)] // the experiments' shared code; this one only parses --help
+mod common;
+
 use nalgebra::{DMatrix, DVector};
 use ndoptim::{Adam, Named, Optimizer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::Args::parse(
+        "A least-squares fit whose parameters are a nalgebra DMatrix, updated in place by Adam, against the normal equations",
+        0,
+        &[],
+    );
     // 200 noisy observations of y = 3 - 2 x1 + 0.5 x2 + 4 x3 (a deterministic "noise").
     let (rows, features) = (200, 4);
     let design = DMatrix::from_fn(rows, features, |i, j| match j {

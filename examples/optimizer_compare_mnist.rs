@@ -20,7 +20,18 @@ mod common;
 use ndoptim::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(2000);
+    let args = common::Args::parse(
+        "Figure 6-9: SGD, Momentum, AdaGrad and Adam on the book's MNIST network",
+        2000,
+        &[
+            common::Opt::Out,
+            common::Opt::Iterations,
+            common::Opt::Mnist,
+            common::Opt::All,
+            common::Opt::Bf16,
+            common::Opt::Practice,
+        ],
+    );
     let (train, test) = common::mnist_sets(&args)?;
     if args.bf16 {
         #[cfg(feature = "half")]

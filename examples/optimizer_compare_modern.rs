@@ -16,7 +16,15 @@ mod common;
 use ndoptim::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(2000);
+    let args = common::Args::parse(
+        "Today's optimizers (Muon, AdamW, Lion, Schedule-Free, ...) on the book's MNIST network",
+        2000,
+        &[
+            common::Opt::Out,
+            common::Opt::Iterations,
+            common::Opt::Mnist,
+        ],
+    );
     let (train, test) = common::mnist_sets(&args)?;
     let optimizers: Vec<Box<dyn Optimizer<f32>>> = vec![
         Box::new(Muon::default()),

@@ -14,7 +14,15 @@ fn f(x: f64, y: f64) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(30);
+    let args = common::Args::parse(
+        "Figure 6-8: SGD, Momentum, AdaGrad and Adam on f(x, y) = x²/20 + y² from (-7, 2)",
+        30,
+        &[
+            common::Opt::Out,
+            common::Opt::Iterations,
+            common::Opt::Paths,
+        ],
+    );
     let optimizers: Vec<(&str, Box<dyn Optimizer<f64>>)> = vec![
         ("SGD", Box::new(Sgd::default().lr(0.95))),
         ("Momentum", Box::new(Momentum::default().lr(0.1))),
@@ -57,6 +65,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect()
         })
         .collect();
+    if let Some(file) = &args.paths {
+        // The playground's browser test compares the page's paths with these.
+        let runs: Vec<_> = runs
+            .iter()
+            .map(|(name, path)| serde_json::json!({ "optimizer": name, "points": path }))
+            .collect();
+        std::fs::write(file, serde_json::to_string(&runs)?)?;
+        println!("wrote {}", file.display());
+    }
     let file = args.out.join("optimizer_compare_naive.svg");
     common::plot::paths(&file, &common::plot::FIG_6_8, &contours, &runs)?;
     println!("wrote {}", file.display());

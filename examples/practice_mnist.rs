@@ -20,7 +20,15 @@ use ndoptim::{Adam, Optimizer};
 use rand::{RngExt, SeedableRng};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(2000);
+    let args = common::Args::parse(
+        "Weight averaging (EMA, SWA) and gradient accumulation on the book's MNIST network",
+        2000,
+        &[
+            common::Opt::Out,
+            common::Opt::Iterations,
+            common::Opt::Mnist,
+        ],
+    );
     let (train, test) = common::mnist_sets(&args)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let bar = indicatif::ProgressBar::new(args.iterations as u64);

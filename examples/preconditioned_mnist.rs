@@ -18,7 +18,15 @@ mod common;
 use ndoptim::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(2000);
+    let args = common::Args::parse(
+        "SOAP, PSGD Kron, NorMuon, Muon and AdamW on the book's MNIST network",
+        2000,
+        &[
+            common::Opt::Out,
+            common::Opt::Iterations,
+            common::Opt::Mnist,
+        ],
+    );
     let (train, test) = common::mnist_sets(&args)?;
     let optimizers: Vec<(&str, Box<dyn Optimizer<f32>>)> = vec![
         ("SOAP", Box::new(Soap::default())),

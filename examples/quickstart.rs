@@ -3,11 +3,19 @@
 //!
 //! Run with `cargo run --release --example quickstart`.
 
+#[allow(dead_code)] // the experiments' shared code; this one only parses --help
+mod common;
+
 mod fit;
 
 use ndoptim::{AdaGrad, Adam, Momentum, Nesterov, Optimizer, RmsProp, Sgd};
 
 fn main() -> Result<(), ndoptim::Error> {
+    common::Args::parse(
+        "A least-squares fit y = X·W + b with each of the book's optimizers",
+        0,
+        &[],
+    );
     let optimizers: Vec<Box<dyn Optimizer<f64>>> = vec![
         Box::new(Sgd::default().lr(0.1)),
         Box::new(Momentum::default().lr(0.05)),

@@ -15,7 +15,11 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(0);
+    let args = common::Args::parse(
+        "Figures 6-10 to 6-14: activations of five layers under each weight initialisation",
+        0,
+        &[common::Opt::Out],
+    );
     let mut rng = StdRng::seed_from_u64(0);
     let x = Array2::from_shape_simple_fn((1000, 100), || StandardNormal.sample(&mut rng));
     let cases = [

@@ -11,7 +11,15 @@ use ndoptim::Sgd;
 use ndoptim::init::Init;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse(2000);
+    let args = common::Args::parse(
+        "Figure 6-15: the book's 5-layer network on MNIST under each weight initialisation",
+        2000,
+        &[
+            common::Opt::Out,
+            common::Opt::Iterations,
+            common::Opt::Mnist,
+        ],
+    );
     let (train, test) = common::mnist_sets(&args)?;
     let inits = [
         ("std=0.01", Init::Normal { std: 0.01 }),

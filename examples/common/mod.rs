@@ -9,9 +9,27 @@ pub mod plot;
 
 use std::path::PathBuf;
 
-/// The experiments' command line: `--out DIR` (figures), `--mnist-dir DIR`, `--iterations N`,
-/// `--all`, `--ema DECAY` (also evaluate an EMA of the weights), `--accumulate K` (each batch as
-/// `K` micro-batches through `MultiSteps`).
+/// An option an experiment offers, beside `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opt {
+    /// `--out DIR`: where figures go.
+    Out,
+    /// `--iterations N`.
+    Iterations,
+    /// `--mnist-dir DIR`: the full MNIST in place of the shipped subset.
+    Mnist,
+    /// `--all`: every optimizer of the registry.
+    All,
+    /// `--bf16`: bf16 weights in each rounding mode, over three seeds.
+    Bf16,
+    /// `--ema DECAY` and `--accumulate K`.
+    Practice,
+    /// `--paths FILE`: the paths as JSON.
+    Paths,
+}
+
+/// The experiments' command line (lexopt), each experiment offering the options it names.
+#[derive(Debug)]
 pub struct Args {
     pub out: PathBuf,
     pub mnist_dir: Option<PathBuf>,
@@ -21,77 +39,99 @@ pub struct Args {
     pub accumulate: usize,
     /// Compare f32 weights with bf16 weights in each rounding mode, over three seeds.
     pub bf16: bool,
+    pub paths: Option<PathBuf>,
 }
 
 impl Args {
-    pub fn parse(iterations: usize) -> Args {
+    /// Parses the command line of an experiment described by `about`, which runs `iterations`
+    /// by default and offers `opts`; prints the help and exits on `--help` or a bad argument.
+    pub fn parse(about: &str, iterations: usize, opts: &[Opt]) -> Args {
         let mut args = Args {
-            out: PathBuf::from("docs/images"),
+            out: PathBuf::from("book/src/images"),
             mnist_dir: None,
             iterations,
             all: false,
             ema: None,
             accumulate: 1,
             bf16: false,
+            paths: None,
         };
-        let mut it = std::env::args().skip(1);
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--out" => {
-                    args.out = it
-                        .next()
-                        .map(PathBuf::from)
-                        .unwrap_or_else(|| usage("--out needs a folder"))
-                }
-                "--mnist-dir" => {
-                    args.mnist_dir = Some(
-                        it.next()
-                            .map(PathBuf::from)
-                            .unwrap_or_else(|| usage("--mnist-dir needs a folder")),
-                    )
-                }
-                "--iterations" => {
-                    args.iterations = it
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or_else(|| usage("--iterations needs a number"))
-                }
-                "--all" => args.all = true,
-                "--bf16" => args.bf16 = true,
-                "--ema" => {
-                    args.ema = Some(
-                        it.next()
-                            .and_then(|d| d.parse().ok())
-                            .filter(|d| (0.0..=1.0).contains(d))
-                            .unwrap_or_else(|| usage("--ema needs a decay in [0, 1]")),
-                    )
-                }
-                "--accumulate" => {
-                    args.accumulate = it
-                        .next()
-                        .and_then(|k| k.parse().ok())
-                        .filter(|k| 128 % k == 0)
-                        .unwrap_or_else(|| usage("--accumulate needs a divisor of 128"))
-                }
-                "-h" | "--help" => usage(""),
-                other => usage(&format!("unknown argument {other}")),
-            }
+        let help = help(about, iterations, opts);
+        if let Err(e) = args.read(opts, &help) {
+            eprintln!("error: {e}\n\n{help}");
+            std::process::exit(2);
         }
-        if let Err(e) = std::fs::create_dir_all(&args.out) {
-            usage(&format!("cannot create {}: {e}", args.out.display()));
+        if opts.contains(&Opt::Out)
+            && let Err(e) = std::fs::create_dir_all(&args.out)
+        {
+            eprintln!("error: cannot create {}: {e}", args.out.display());
+            std::process::exit(2);
         }
         args
     }
+
+    fn read(&mut self, opts: &[Opt], help: &str) -> Result<(), lexopt::Error> {
+        use lexopt::prelude::*;
+        let mut parser = lexopt::Parser::from_env();
+        let has = |o| opts.contains(&o);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Short('h') | Long("help") => {
+                    println!("{help}");
+                    std::process::exit(0);
+                }
+                Long("out") if has(Opt::Out) => self.out = parser.value()?.into(),
+                Long("iterations") if has(Opt::Iterations) => {
+                    self.iterations = parser.value()?.parse()?
+                }
+                Long("mnist-dir") if has(Opt::Mnist) => {
+                    self.mnist_dir = Some(parser.value()?.into())
+                }
+                Long("all") if has(Opt::All) => self.all = true,
+                Long("bf16") if has(Opt::Bf16) => self.bf16 = true,
+                Long("ema") if has(Opt::Practice) => {
+                    let decay: f64 = parser.value()?.parse()?;
+                    if !(0.0..=1.0).contains(&decay) {
+                        return Err(format!("--ema needs a decay in [0, 1], not {decay}").into());
+                    }
+                    self.ema = Some(decay);
+                }
+                Long("accumulate") if has(Opt::Practice) => {
+                    let k: usize = parser.value()?.parse()?;
+                    if k == 0 || 128 % k != 0 {
+                        return Err(format!("--accumulate needs a divisor of 128, not {k}").into());
+                    }
+                    self.accumulate = k;
+                }
+                Long("paths") if has(Opt::Paths) => self.paths = Some(parser.value()?.into()),
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        Ok(())
+    }
 }
 
-fn usage(problem: &str) -> ! {
-    if !problem.is_empty() {
-        eprintln!("error: {problem}");
+fn help(about: &str, iterations: usize, opts: &[Opt]) -> String {
+    let mut lines = vec![about.to_string(), String::new(), "options:".to_string()];
+    for o in opts {
+        lines.push(match o {
+            Opt::Out => "  --out DIR          where figures go (default book/src/images)".into(),
+            Opt::Iterations => format!("  --iterations N     iterations to run (default {iterations})"),
+            Opt::Mnist => {
+                "  --mnist-dir DIR    the full MNIST's four files (default: the 10,000 digits in data/)"
+                    .into()
+            }
+            Opt::All => "  --all              every optimizer of the registry".into(),
+            Opt::Bf16 => {
+                "  --bf16             also bf16 weights in each rounding mode, 3 seeds (needs --features half)"
+                    .into()
+            }
+            Opt::Practice => "  --ema DECAY        also evaluate an EMA of the weights\n  --accumulate K     each batch as K micro-batches through MultiSteps".into(),
+            Opt::Paths => "  --paths FILE       also write the paths as JSON".into(),
+        });
     }
-    eprintln!(
-        "options: --out DIR (default docs/images)  --mnist-dir DIR (full MNIST; default: the 10,000 digits in data/)  --iterations N  --all (every optimizer)  --ema DECAY  --accumulate K  --bf16 (bf16 weights, each rounding, 3 seeds; needs --features half)"
-    );
-    std::process::exit(if problem.is_empty() { 0 } else { 2 })
+    lines.push("  -h, --help         this help".into());
+    lines.join("\n")
 }
 
 /// The book's `smooth_curve`: a Kaiser window (β = 2, 11 points) slid over the curve.

@@ -3,7 +3,9 @@
 
 use super::Slots;
 use crate::engine::Scalar;
-use crate::simd::{Level, current};
+#[cfg(target_arch = "x86_64")]
+use crate::simd::Level;
+use crate::simd::current;
 
 /// Defines `$name` (generics in brackets), which runs `$call` compiled for the current instruction-set level: `$call`
 /// is instantiated again inside a function with each level's target features, so the kernel and

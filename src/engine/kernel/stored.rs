@@ -7,7 +7,9 @@ use ndarray::ArrayRefD;
 use super::slots::columns;
 use crate::element::{Store, element_bits};
 use crate::engine::Scalar;
-use crate::simd::{Level, current};
+#[cfg(target_arch = "x86_64")]
+use crate::simd::Level;
+use crate::simd::current;
 
 /// How the fused pass over a low-precision parameter writes each element: the rounding of
 /// [`Rounding`](crate::Rounding), with the per-element data it needs.
