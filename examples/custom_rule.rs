@@ -15,6 +15,7 @@ mod fit;
 
 use ndoptim::{Engine, Error, Layout, Optimizer, Rule, Scalar, Step};
 
+// ANCHOR: extension
 /// Signum's rule: its one hyperparameter.
 #[derive(Clone, Debug)]
 struct SignumRule {
@@ -52,6 +53,7 @@ impl<F: Scalar> Rule<F> for SignumRule {
         });
     }
 }
+// ANCHOR_END: extension
 
 fn main() -> Result<(), Error> {
     common::Args::parse(

@@ -16,6 +16,7 @@ mod fit;
 use ndoptim::transform::{self, Context, ScaleByAdam, ScaleByLearningRate, Transform};
 use ndoptim::{Error, Optimizer, Scalar, chain};
 
+// ANCHOR: extension
 /// Applies `T`, then zeroes each element whose update points against the input it was given.
 #[derive(Clone, Debug)]
 struct Cautious<T>(T);
@@ -43,6 +44,7 @@ impl<F: Scalar, T: Transform<F>> Transform<F> for Cautious<T> {
         if out * u > F::zero() { out } else { F::zero() }
     }
 }
+// ANCHOR_END: extension
 
 fn main() -> Result<(), Error> {
     common::Args::parse(

@@ -182,18 +182,8 @@
 //! # Ok::<(), ndoptim::Error>(())
 //! ```
 //!
-//! The rules:
-//! - **Keys carry the state.** Give a parameter the same key on every call; a new key gets fresh,
-//!   zero-filled state on its first update.
-//! - **A key that disappears keeps its state**, frozen, as a parameter without a gradient does in
-//!   the map; it resumes where it left off when the key returns. [`Optimizer::reset`] forgets
-//!   every key.
-//! - **Layouts**: any layout works and row-major contiguous views take the vectorized path. State
-//!   follows the shape's row-major order, so give a column-major buffer (nalgebra's) its shape
-//!   reversed; elementwise optimizers cannot tell, whole-tensor ones (Muon, Adafactor, LAMB, LARS)
-//!   read the axes from the shape.
-//! - Schedule-Free's [`Optimizer::eval_named`] and [`Optimizer::train_named`] move views as
-//!   [`Optimizer::eval`] and [`Optimizer::train`] move a map.
+//! How keys carry state, what a key left out of a call keeps, which layouts take the fast path,
+//! and how a model on another ndarray version comes in (the [`named!`] macro) are in [`mod@named`].
 //!
 //! # Training and evaluation points
 //!
@@ -288,6 +278,9 @@
 //! - `safetensors`: checkpoints as safetensors files (`Engine::save_safetensors`,
 //!   `Engine::load_safetensors`), which Python opens with `safetensors.safe_open`.
 //! - `half`: `half::bf16` and `half::f16` parameters and state ([`precision`]).
+//!
+//! The optimizers need none of them: `default-features = false` builds them without `init`'s
+//! rand and rand_distr, which then do not meet the application's own.
 #![deny(missing_docs)]
 
 #[macro_use]
@@ -334,7 +327,7 @@ pub use groups::Group;
 pub use named::Named;
 /// The ndarray ndoptim is built on (0.17), re-exported: arrays made through `ndoptim::ndarray`
 /// are always of the version [`Optimizer`] takes. A model on another ndarray version comes in
-/// through slices ([`named!`], [`Named::from_slices`]); see [`named`] for why.
+/// through slices ([`named!`], [`Named::from_slices`]); see [`mod@named`] for why.
 pub use ndarray;
 pub use optimizer::{Hyperparameter, Optimizer};
 pub use optimizers::*;

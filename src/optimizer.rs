@@ -84,7 +84,7 @@ pub trait Optimizer<F: Element>: Debug {
     fn global(&self, name: &str) -> Option<f64>;
 
     /// Updates parameters given by name as views or slices ([`Named`]), wherever the model keeps
-    /// them: the same engine, checks and results as [`Optimizer::update`] (see [`crate::named`]'s
+    /// them: the same engine, checks and results as [`Optimizer::update`] (see [`mod@crate::named`]'s
     /// rules on keys and layouts).
     ///
     /// # Errors

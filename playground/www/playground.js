@@ -85,7 +85,7 @@ function requests() {
 
 // Plot geometry: the view [x0, x1, y0, y1] in a canvas, with margins for the axes.
 function frame(canvas, view) {
-  const m = { left: 46, right: 12, top: 12, bottom: 28 };
+  const m = { left: 46, right: 12, top: 12, bottom: 36 };
   const w = canvas.width - m.left - m.right, h = canvas.height - m.top - m.bottom;
   const [x0, x1, y0, y1] = view;
   return {
@@ -102,7 +102,7 @@ function axes(ctx, f, view, xLabel, yLabel) {
   ctx.font = '12px sans-serif';
   ctx.textAlign = 'center';
   for (const x of ticks(view[0], view[1])) ctx.fillText(fmt(x), f.px(x), f.m.top + f.h + 15);
-  ctx.fillText(xLabel, f.m.left + f.w / 2, f.m.top + f.h + 27);
+  ctx.fillText(xLabel, f.m.left + f.w / 2, f.m.top + f.h + 31);
   ctx.textAlign = 'right';
   for (const y of ticks(view[2], view[3])) ctx.fillText(fmt(y), f.m.left - 4, f.py(y) + 4);
   ctx.save();
