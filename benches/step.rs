@@ -8,7 +8,7 @@
 //! - `keys-floor`: 1000 keys of 1000 elements against a plain loop over the same kind of arrays.
 //!
 //! Throughput is the bytes a step moves. Summarise with
-//! `cargo run --release --example bench_summary` (see the README's Performance section).
+//! `cargo run --release --example bench_summary` (see the book's performance chapter).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

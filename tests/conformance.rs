@@ -84,7 +84,7 @@ fn main() -> ExitCode {
             with_level(level, || match t["dtype"].as_str() {
                 Some("f64") => (both_ways::<f64>(&t), 1e-12),
                 Some("f32") => (both_ways::<f32>(&t), 1e-5),
-                // torch-optimi on bfloat16: exact (README).
+                // torch-optimi on bfloat16: exact (the references' tolerances).
                 #[cfg(feature = "half")]
                 Some("bf16") => (bf16_both_ways(&t), 0.0),
                 other => (Err(format!("unknown dtype {other:?}")), 0.0),
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
             .unwrap_or((Err(format!("level {level:?} unavailable")), 0.0))
         };
         // torch.optim.Muon and NorMuon as shipped run Newton-Schulz in bfloat16: a loose check
-        // only, 1e-3 and 1e-2 (README).
+        // only, 1e-3 and 1e-2 (the references' tolerances).
         let loose = name.contains("bf16ns");
         let (result, tolerance) = Level::available()
             .map(run)
@@ -100,9 +100,9 @@ fn main() -> ExitCode {
                 (acc.and_then(|a: f64| r.map(|e| a.max(e))), tol)
             });
         // L-BFGS's 10-vector dot products follow the BLAS's summation order, which PyTorch does
-        // not fix: its iterates within 1e-10, its counts exactly (README).
-        // SAM's normalised ascent amplifies f32 rounding: f32 SAM within 1e-4 (README); so do
-        // SOAP's f32 eigenvectors (README: 1.2e-5 between two LAPACKs).
+        // not fix: its iterates within 1e-10, its counts exactly (the references' tolerances).
+        // SAM's normalised ascent amplifies f32 rounding: f32 SAM within 1e-4 (the references' tolerance); so do
+        // SOAP's f32 eigenvectors (1.2e-5 between two LAPACKs, per the references).
         let tolerance = match (loose, t["optimizer"].as_str()) {
             (true, Some("SingleDeviceNorMuon")) => 1e-2,
             (true, _) => 1e-3,

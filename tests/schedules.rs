@@ -463,7 +463,7 @@ fn generated_schedules_follow_pytorch_or_are_refused() {
 /// optax's schedules and transformers' warm-up–stable–decay against the values their references
 /// give (`optax_schedules.json`, shared, and `gen_schedules.json`, written by
 /// `tests/data/generate/schedules.py` for the arguments the shared file leaves out), every
-/// argument used, within 1e-12 of each value (README: the closed forms match to 1.4e-17).
+/// argument used, within 1e-12 of each value (the closed forms match to 1.4e-17).
 #[test]
 fn optax_schedules_give_optax_values() {
     for (file, count) in [("optax_schedules.json", 19), ("gen_schedules.json", 7)] {
