@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
     rustup target add wasm32-unknown-unknown
 cargo build --release -p ndoptim-playground --lib --target wasm32-unknown-unknown
-cp ../target/wasm32-unknown-unknown/release/ndoptim_playground.wasm www/
+cp "${CARGO_TARGET_DIR:-../target}/wasm32-unknown-unknown/release/ndoptim_playground.wasm" www/
 if [ "${1:-}" = "--build-only" ]; then exit 0; fi
 echo "the playground: http://127.0.0.1:${PORT:-8765}/"
 exec python3 -m http.server "${PORT:-8765}" --bind 127.0.0.1 --directory www

@@ -263,8 +263,9 @@ function go() {
 }
 
 async function main() {
-  const response = fetch('ndoptim_playground.wasm');
-  const { instance } = await WebAssembly.instantiateStreaming(response, {});
+  // Streaming needs the server to say application/wasm; any static server will do otherwise.
+  const { instance } = await WebAssembly.instantiateStreaming(fetch('ndoptim_playground.wasm'), {})
+    .catch(async () => WebAssembly.instantiate(await (await fetch('ndoptim_playground.wasm')).arrayBuffer(), {}));
   wasm = instance.exports;
   catalog = ask('catalog');
   for (const [name] of catalog.surfaces) $('surface').add(new Option(name, name));
