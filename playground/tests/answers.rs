@@ -89,3 +89,28 @@ fn grids_run_from_the_views_top_left() {
     // The saddle's view is [-2, 2] × [-2, 2]: the first row is y = 2, the second y = -2.
     assert_eq!(values, vec![0.0, -4.0, 0.0, 0.0, -4.0, 0.0]);
 }
+
+/// Whatever the reader picks at its defaults runs: every optimizer of the catalog on every
+/// surface from its default start, 50 steps, an answer with its points (or a divergence).
+#[test]
+fn every_optimizer_walks_every_surface() {
+    for entry in catalog() {
+        for surface in Surface::ALL {
+            let request = Request {
+                surface,
+                start: surface.view().1,
+                steps: 50,
+                optimizer: entry.label.clone(),
+                hyperparameters: entry.hyperparameters.clone(),
+            };
+            let path =
+                run(&request).unwrap_or_else(|e| panic!("{} on {surface:?}: {e}", entry.label));
+            assert!(
+                path.diverged || path.points.len() == 51,
+                "{} on {surface:?}",
+                entry.label
+            );
+            assert_eq!(path.points[0], request.start);
+        }
+    }
+}
