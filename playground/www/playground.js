@@ -5,7 +5,7 @@
 const BOOK = [['SGD', 0.95], ['Momentum', 0.1], ['AdaGrad', 1.5], ['Adam', 0.3]];
 const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
 const $ = (id) => document.getElementById(id);
-let wasm, catalog, timer;
+let wasm, catalog, timer, background;
 
 function ask(query) {
   const bytes = new TextEncoder().encode(JSON.stringify(query));
@@ -170,9 +170,17 @@ function drawSurface(ctx, f, surface, view) {
 function drawPaths(runs, shown) {
   const [surface, view] = surfaceInfo();
   const canvas = $('contour'), ctx = canvas.getContext('2d');
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
   const f = frame(canvas, view);
-  drawSurface(ctx, f, surface, view);
+  // The surface is drawn once per surface and copied under each frame of the animation.
+  if (!background || background.surface !== surface) {
+    const off = document.createElement('canvas');
+    off.width = canvas.width;
+    off.height = canvas.height;
+    drawSurface(off.getContext('2d'), f, surface, view);
+    background = { surface, canvas: off };
+  }
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(background.canvas, 0, 0);
   ctx.save();
   ctx.beginPath();
   ctx.rect(f.m.left, f.m.top, f.w, f.h);
