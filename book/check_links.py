@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Checks that every relative link of the built book and of the README resolves.
+"""Checks that every relative link of the built book and of the repository's READMEs resolves.
 
 For the book (the HTML mdBook wrote): each href and src that is not absolute must name a file
-of the build, and its #fragment an id in that file. For the README: each relative link must name
+of the build, and its #fragment an id in that file. For the READMEs: each relative link must name
 a file of the repository. Links to other sites are not fetched (CI has no network for them).
 
 usage: book/check_links.py [BUILD_DIR]   (default target/book)
@@ -14,6 +14,7 @@ import sys
 import urllib.parse
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+READMES = ["README.md", "ndoptim-mpi/README.md", "tests/data/generate/README.md", "data/README.md"]
 
 
 class Page(html.parser.HTMLParser):
@@ -53,16 +54,17 @@ def main():
                 problems.append(f"{path.relative_to(build.resolve())}: {link}: no such file")
             elif fragment and file.suffix == ".html" and fragment not in pages[file].ids:
                 problems.append(f"{path.relative_to(build.resolve())}: {link}: no #{fragment} there")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for link in re.findall(r"\]\(([^)\s]+)\)", readme):
-        if external(link) or link.startswith("#"):
-            continue
-        checked += 1
-        if not (ROOT / link.partition("#")[0]).exists():
-            problems.append(f"README.md: {link}: no such file")
+    for readme in READMES:
+        text = (ROOT / readme).read_text(encoding="utf-8")
+        for link in re.findall(r"\]\(([^)\s]+)\)", text):
+            if external(link) or link.startswith("#"):
+                continue
+            checked += 1
+            if not ((ROOT / readme).parent / link.partition("#")[0]).exists():
+                problems.append(f"{readme}: {link}: no such file")
     for p in problems:
         print(p)
-    print(f"{checked} relative links checked in {len(pages)} pages and the README: "
+    print(f"{checked} relative links checked in {len(pages)} pages and the READMEs: "
           f"{len(problems)} broken")
     sys.exit(1 if problems else 0)
 
