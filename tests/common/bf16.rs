@@ -8,7 +8,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndoptim::{Engine, Mixed, Optimizer, Params, Rounding, Rule};
 use serde_json::Value;
 
-use super::{Hyper, Trajectory, Way, named, only_fields, optimi, relative_error};
+use super::{Hyper, Trajectory, Way, named, only_step_fields, optimi, relative_error};
 
 /// The optimizer of a bf16 file: optimi's, on bfloat16 parameters and state.
 pub type Bf16<R> = Engine<R, f32, Mixed<bf16, bf16>>;
@@ -59,18 +59,7 @@ fn compare<'a>(got: impl ExactSizeIterator<Item = &'a bf16>, want: &Value) -> Re
 /// Replays a bf16 file one way in: the worst error over parameters and state, and the
 /// parameters' bits after every step.
 pub fn replay(t: &Value, way: Way) -> Result<(f64, Trajectory), String> {
-    const KNOWN: [&str; 9] = [
-        "optimizer",
-        "reference",
-        "dtype",
-        "hyperparameters",
-        "lr_per_step",
-        "initial",
-        "grads",
-        "expected",
-        "expected_state",
-    ];
-    only_fields(t, &KNOWN)?;
+    only_step_fields(t, &["expected_state"])?;
     let mut h = Hyper::new(&t["hyperparameters"]);
     let name = t["optimizer"].as_str().unwrap_or_default();
     match name {

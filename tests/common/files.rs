@@ -218,6 +218,24 @@ impl Hyper {
 
 /// Fails on a field of `t` outside `known`: every field a file carries is compared or used, and
 /// one this replayer does not know fails the file rather than going unchecked.
+/// The fields every file of per-step trajectories carries: what it replays, its arguments, its
+/// inputs and the parameters after each step.
+pub const STEP_FIELDS: [&str; 8] = [
+    "optimizer",
+    "reference",
+    "dtype",
+    "hyperparameters",
+    "lr_per_step",
+    "initial",
+    "grads",
+    "expected",
+];
+
+/// [`only_fields`] for a file of per-step trajectories: [`STEP_FIELDS`] and `more`.
+pub fn only_step_fields(t: &Value, more: &[&str]) -> Result<(), String> {
+    only_fields(t, &[&STEP_FIELDS[..], more].concat())
+}
+
 pub fn only_fields(t: &Value, known: &[&str]) -> Result<(), String> {
     match t
         .as_object()

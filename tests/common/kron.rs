@@ -75,24 +75,18 @@ impl KronDraws for Recorded {
 
 /// Replays a Kron file with its recorded draws.
 pub(crate) fn replay_kron<F: Scalar>(t: &Value) -> Result<(f64, Trajectory), String> {
-    const KNOWN: [&str; 15] = [
-        "optimizer",
-        "reference",
-        "dtype",
-        "hyperparameters",
-        "lr_per_step",
-        "initial",
-        "grads",
-        "rng_uniform_per_step",
-        "rng_note",
-        "update_probability_per_step",
-        "do_update_per_step",
-        "balance_per_step",
-        "precond_random_normals",
-        "expected",
-        "expected_state",
-    ];
-    only_fields(t, &KNOWN)?;
+    only_step_fields(
+        t,
+        &[
+            "rng_uniform_per_step",
+            "rng_note",
+            "update_probability_per_step",
+            "do_update_per_step",
+            "balance_per_step",
+            "precond_random_normals",
+            "expected_state",
+        ],
+    )?;
     let mut h = Hyper::new(&t["hyperparameters"]);
     let lr = h.take("lr")?;
     let numbers = |v: &Value| -> Vec<f64> {

@@ -58,36 +58,30 @@ pub fn replay_by<F: Scalar>(t: &Value, way: Way) -> Result<(f64, Trajectory), St
     }
     // Every field a file carries is compared or used: a field this replayer does not know fails
     // the file rather than going unchecked.
-    const KNOWN: [&str; 27] = [
-        "optimizer",
-        "reference",
-        "dtype",
-        "hyperparameters",
-        "lr_per_step",
-        "initial",
-        "grads",
-        "expected",
-        "expected_eval",
-        "averaging",
-        "expected_average",
-        "scheduler",
-        "inner_optimizer",
-        "fast_optimizer",
-        "base_optimizer",
-        "expected_slow",
-        "momentum_per_step",
-        "beta1_per_step",
-        "schedules",
-        "hyper_per_step",
-        "d_per_step",
-        "s_per_step",
-        "loss_per_step",
-        "polar_express",
-        "fixed_in_reference",
-        "param_groups",
-        "note",
-    ];
-    only_fields(t, &KNOWN)?;
+    only_step_fields(
+        t,
+        &[
+            "expected_eval",
+            "averaging",
+            "expected_average",
+            "scheduler",
+            "inner_optimizer",
+            "fast_optimizer",
+            "base_optimizer",
+            "expected_slow",
+            "momentum_per_step",
+            "beta1_per_step",
+            "schedules",
+            "hyper_per_step",
+            "d_per_step",
+            "s_per_step",
+            "loss_per_step",
+            "polar_express",
+            "fixed_in_reference",
+            "param_groups",
+            "note",
+        ],
+    )?;
     let reference = t["reference"].as_str().unwrap_or("");
     let name = t["optimizer"].as_str().ok_or("no optimizer named")?;
     if let Some(polar) = t.get("polar_express") {

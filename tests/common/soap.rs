@@ -36,19 +36,7 @@ pub fn soap<F: Scalar>(h: &mut Hyper) -> Result<Soap<F>, String> {
 
 /// Replays a SOAP file: parameters, the refresh schedule, and `expected_state` where given.
 pub(crate) fn replay_soap<F: Scalar>(t: &Value) -> Result<(f64, Trajectory), String> {
-    const KNOWN: [&str; 10] = [
-        "optimizer",
-        "reference",
-        "dtype",
-        "hyperparameters",
-        "lr_per_step",
-        "initial",
-        "grads",
-        "expected",
-        "preconditioner_refresh",
-        "expected_state",
-    ];
-    only_fields(t, &KNOWN)?;
+    only_step_fields(t, &["preconditioner_refresh", "expected_state"])?;
     let mut h = Hyper::new(&t["hyperparameters"]);
     let lr = h.take("lr")?;
     let mut opt = opt(lr, soap::<F>(&mut h)?, Soap::lr);
